@@ -1,0 +1,104 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import type { IContainer } from 'kubernetes-models/v1/Container';
+import type { IPodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec';
+
+/** The repository root, so that paths in the tests read as they do in the docs. */
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Every kustomization a user may apply: the default install and each overlay. */
+export const KUSTOMIZATIONS = ['deploy', 'deploy/overlays/dry-run'] as const;
+
+/** One rendered Kubernetes object, before we know its kind. */
+export interface KubeObject {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+/**
+ * Renders a kustomization exactly as `kubectl apply -k` would, and parses the objects.
+ * Throws, naming the fix, when kubectl is missing or the kustomization does not build.
+ */
+export function renderKustomization(dir: string): KubeObject[] {
+  const result = spawnSync('kubectl', ['kustomize', dir], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+    timeout: 20_000,
+  });
+  if (result.error) {
+    const missing = (result.error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw new Error(
+      missing
+        ? 'kubectl is not on PATH: the deploy tests render deploy/ with `kubectl kustomize`. ' +
+            'Install kubectl (it runs offline; no cluster is needed).'
+        : `kubectl kustomize ${dir} could not run: ${result.error.message}`,
+    );
+  }
+  if (result.status !== 0) {
+    throw new Error(`kubectl kustomize ${dir} failed (exit ${result.status}):\n${result.stderr}`);
+  }
+  return parseYamlStream(result.stdout, `kubectl kustomize ${dir}`);
+}
+
+function parseYamlStream(text: string, source: string): KubeObject[] {
+  return parseAllDocuments(text)
+    .map((doc) => {
+      if (doc.errors.length > 0) {
+        throw new Error(`${source} printed invalid YAML: ${doc.errors[0]?.message}`);
+      }
+      return doc.toJS() as KubeObject | null;
+    })
+    .filter((object): object is KubeObject => object !== null);
+}
+
+/** `Kind/name`, the way kubectl names an object in messages. */
+export function describeObject(object: KubeObject): string {
+  return `${object.kind}/${object.metadata.name}`;
+}
+
+/** The objects of one kind. */
+export function ofKind<T>(objects: KubeObject[], kind: string): T[] {
+  return objects.filter((object) => object.kind === kind) as unknown as T[];
+}
+
+/** The one object of a kind and name; fails the test when it is missing. */
+export function single<T>(objects: KubeObject[], kind: string, name: string): T {
+  const found = objects.find((object) => object.kind === kind && object.metadata.name === name);
+  if (found === undefined) {
+    throw new Error(`the rendered manifests hold no ${kind}/${name}`);
+  }
+  return found as unknown as T;
+}
+
+/** The pod-rebalancer Deployment. */
+export function rebalancerDeployment(objects: KubeObject[]): IDeployment {
+  return single<IDeployment>(objects, 'Deployment', 'pod-rebalancer');
+}
+
+/** The ConfigMap the service reads its environment from. */
+export function rebalancerConfig(objects: KubeObject[]): Record<string, string> {
+  return single<IConfigMap>(objects, 'ConfigMap', 'pod-rebalancer-config').data ?? {};
+}
+
+/** The pod template of every workload in the render (today: the one Deployment). */
+export function podTemplates(
+  objects: KubeObject[],
+): { owner: string; template: IPodTemplateSpec }[] {
+  const workloads = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'];
+  return objects
+    .filter((object) => workloads.includes(object.kind))
+    .map((object) => ({
+      owner: describeObject(object),
+      template: (object as unknown as IDeployment).spec?.template ?? {},
+    }));
+}
+
+/** Init and regular containers of a pod template. */
+export function containersOf(template: IPodTemplateSpec): IContainer[] {
+  return [...(template.spec?.initContainers ?? []), ...(template.spec?.containers ?? [])];
+}
