@@ -1,0 +1,100 @@
+/**
+ * The vocabulary of pod-rebalancer's decisions, defined once. A reason is the `reason` in the
+ * HTTP report, the log field, the Event message and the metric label alike.
+ */
+
+/** Why an alert was acknowledged without removing anything (SPEC's list). */
+export const SKIP_REASONS = [
+  'resolved',
+  'unknown-alert',
+  'missing-labels',
+  'not-found',
+  'opted-out',
+  'rollout-in-progress',
+  'cooldown',
+  'below-threshold',
+  'too-few-pods',
+  'outside-window',
+  'pdb-blocked',
+  'ineffective',
+] as const;
+export type SkipReason = (typeof SKIP_REASONS)[number];
+
+/** Why handling failed. `*-unavailable` means a retry may succeed (HTTP 503). */
+export const FAILURE_REASONS = [
+  'prometheus-unavailable',
+  'kubernetes-unavailable',
+  'prometheus-error',
+  'kubernetes-error',
+  'removal-failed',
+  'internal-error',
+] as const;
+export type FailureReason = (typeof FAILURE_REASONS)[number];
+
+/** The reason recorded when pods were (or in dry run would have been) removed. */
+export type ActReason = 'imbalanced';
+
+export type Outcome = 'rebalanced' | 'dry-run' | 'skipped' | 'failed';
+export type Reason = SkipReason | FailureReason | ActReason;
+
+/** What the decision core needs to know about one pod. */
+export interface PodFacts {
+  name: string;
+  uid: string;
+  phase: string;
+  ready: boolean;
+  terminating: boolean;
+  /** When the pod started; undefined while it has not. */
+  startedAt: Date | undefined;
+}
+
+/** What the gates need to know about the Deployment. */
+export interface DeploymentFacts {
+  namespace: string;
+  name: string;
+  uid: string;
+  optedOut: boolean;
+  rolloutInProgress: boolean;
+  selector: LabelSelector;
+}
+
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: string; values?: string[] }[];
+}
+
+/** Per-pod CPU in cores, keyed by pod name. A pod without a sample is simply absent. */
+export type CpuSamples = ReadonlyMap<string, number>;
+
+export interface Stats {
+  count: number;
+  mean: number;
+  stddev: number;
+  min: number;
+  max: number;
+}
+
+/** A pod chosen for removal, with the CPU that made it the highest or the lowest. */
+export interface ChosenPod {
+  name: string;
+  uid: string;
+  cpu: number;
+  role: 'highest' | 'lowest';
+}
+
+export type Decision =
+  | { act: true; stats: Stats; pods: ChosenPod[] }
+  | { act: false; reason: SkipReason; detail: string; stats?: Stats };
+
+/** The knobs of the decision, taken from configuration. */
+export interface Policy {
+  threshold: number;
+  minPods: number;
+  minPodAgeMs: number;
+}
+
+/** One Deployment an alert asks us to look at. */
+export interface Target {
+  namespace: string;
+  deployment: string;
+}
