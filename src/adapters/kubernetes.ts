@@ -1,0 +1,270 @@
+import {
+  ApiException,
+  AppsV1Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  AuthorizationV1Api,
+  KubeConfig,
+  ServerConfiguration,
+  V1MicroTime,
+  createConfiguration,
+  type V1Deployment,
+  type V1Pod,
+  type Middleware,
+  type RequestContext,
+  type ResponseContext,
+} from '@kubernetes/client-node';
+import type { DeploymentFacts, LabelSelector, PodFacts, Target } from '../core/types.js';
+import { UpstreamError } from '../errors.js';
+import type { Cluster, DeploymentEvent, PodRef, RemovalResult } from '../ports.js';
+
+export const OPT_OUT_ANNOTATION = 'pod-rebalancer.io/enabled';
+export const COMPONENT = 'pod-rebalancer';
+
+/** The typed API clients the service uses, all bound to one kubeconfig and one timeout. */
+export interface KubeApis {
+  core: CoreV1Api;
+  apps: AppsV1Api;
+  coordination: CoordinationV1Api;
+  authorization: AuthorizationV1Api;
+}
+
+/** Aborts every request that takes longer than `timeoutMs`, so a slow API server cannot hang us. */
+function timeoutMiddleware(timeoutMs: number): Middleware {
+  return {
+    pre: async (context: RequestContext) => {
+      context.setSignal(AbortSignal.timeout(timeoutMs));
+      return context;
+    },
+    post: async (context: ResponseContext) => context,
+  };
+}
+
+/** Builds the API clients from a loaded kubeconfig (in-cluster, KUBECONFIG or a test's). */
+export function createKubeApis(kubeConfig: KubeConfig, timeoutMs: number): KubeApis {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig has no current cluster');
+  const configuration = createConfiguration({
+    baseServer: new ServerConfiguration(cluster.server, {}),
+    authMethods: { default: kubeConfig },
+    promiseMiddleware: [timeoutMiddleware(timeoutMs)],
+  });
+  return {
+    core: new CoreV1Api(configuration),
+    apps: new AppsV1Api(configuration),
+    coordination: new CoordinationV1Api(configuration),
+    authorization: new AuthorizationV1Api(configuration),
+  };
+}
+
+/** The HTTP status of a failed API call, or undefined when no answer came back. */
+export function statusOf(error: unknown): number | undefined {
+  return error instanceof ApiException ? error.code : undefined;
+}
+
+/**
+ * Classifies a failed Kubernetes call. No answer, a timeout, 429 (API priority and fairness)
+ * or a 5xx may pass: retryable. Anything else is an answer that a retry will not change.
+ */
+export function toUpstreamError(error: unknown, what: string): UpstreamError {
+  const status = statusOf(error);
+  if (status === undefined) {
+    const timedOut =
+      error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
+    return new UpstreamError(
+      'kubernetes',
+      timedOut ? 'timeout' : 'network',
+      true,
+      `${what}: ${timedOut ? 'timed out' : 'API server unreachable'}`,
+    );
+  }
+  if (status >= 500 || status === 429) {
+    return new UpstreamError(
+      'kubernetes',
+      'server',
+      true,
+      `${what}: API server answered ${status}`,
+    );
+  }
+  const kind = status === 401 || status === 403 ? 'forbidden' : 'client';
+  return new UpstreamError(
+    'kubernetes',
+    kind,
+    false,
+    `${what}: API server answered ${status} ${reasonOf(error)}`.trim(),
+  );
+}
+
+function reasonOf(error: unknown): string {
+  if (!(error instanceof ApiException)) return '';
+  try {
+    const body = typeof error.body === 'string' ? JSON.parse(error.body) : error.body;
+    return typeof body?.message === 'string' ? `(${body.message})` : '';
+  } catch {
+    return '';
+  }
+}
+
+/** Turns a Deployment's selector into the `labelSelector` query syntax. */
+export function toLabelSelector(selector: LabelSelector): string {
+  const parts = Object.entries(selector.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const { key, operator, values = [] } of selector.matchExpressions ?? []) {
+    if (operator === 'In') parts.push(`${key} in (${values.join(',')})`);
+    else if (operator === 'NotIn') parts.push(`${key} notin (${values.join(',')})`);
+    else if (operator === 'Exists') parts.push(key);
+    else if (operator === 'DoesNotExist') parts.push(`!${key}`);
+  }
+  return parts.join(',');
+}
+
+/**
+ * A rollout is in progress until the controller has observed the latest spec and every
+ * desired replica is updated and ready.
+ */
+function rolloutInProgress(deployment: V1Deployment): boolean {
+  const desired = deployment.spec?.replicas ?? 1;
+  const status = deployment.status ?? {};
+  const observed = status.observedGeneration ?? 0;
+  return (
+    observed < (deployment.metadata?.generation ?? 0) ||
+    [status.updatedReplicas, status.readyReplicas].some((count) => (count ?? 0) !== desired)
+  );
+}
+
+export function toDeploymentFacts(deployment: V1Deployment): DeploymentFacts {
+  const metadata = deployment.metadata ?? {};
+  return {
+    namespace: metadata.namespace ?? '',
+    name: metadata.name ?? '',
+    uid: metadata.uid ?? '',
+    optedOut: metadata.annotations?.[OPT_OUT_ANNOTATION] === 'false',
+    rolloutInProgress: rolloutInProgress(deployment),
+    selector: (deployment.spec?.selector ?? {}) as LabelSelector,
+  };
+}
+
+export function toPodFacts(pod: V1Pod): PodFacts {
+  const { name = '', uid = '', deletionTimestamp } = pod.metadata ?? {};
+  const { phase = 'Unknown', conditions = [], startTime } = pod.status ?? {};
+  return {
+    name,
+    uid,
+    phase,
+    ready: conditions.some((c) => c.type === 'Ready' && c.status === 'True'),
+    terminating: deletionTimestamp != null,
+    startedAt: startTime ? new Date(startTime) : undefined,
+  };
+}
+
+/** The Cluster port over the real Kubernetes API. */
+export class KubernetesCluster implements Cluster {
+  constructor(
+    private readonly apis: KubeApis,
+    /** Who we are in Events (reportingInstance): the pod name in a cluster. */
+    private readonly instance: string,
+  ) {}
+
+  async getDeployment(target: Target): Promise<DeploymentFacts | undefined> {
+    try {
+      const deployment = await this.apis.apps.readNamespacedDeployment({
+        namespace: target.namespace,
+        name: target.deployment,
+      });
+      return toDeploymentFacts(deployment);
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw toUpstreamError(error, `reading Deployment ${target.namespace}/${target.deployment}`);
+    }
+  }
+
+  async listPods(deployment: DeploymentFacts): Promise<PodFacts[]> {
+    try {
+      const list = await this.apis.core.listNamespacedPod({
+        namespace: deployment.namespace,
+        labelSelector: toLabelSelector(deployment.selector),
+      });
+      return list.items.map(toPodFacts);
+    } catch (error) {
+      throw toUpstreamError(error, `listing pods of ${deployment.namespace}/${deployment.name}`);
+    }
+  }
+
+  async evictPod(pod: PodRef): Promise<RemovalResult> {
+    try {
+      await this.apis.core.createNamespacedPodEviction({
+        namespace: pod.namespace,
+        name: pod.name,
+        body: {
+          apiVersion: 'policy/v1',
+          kind: 'Eviction',
+          metadata: { name: pod.name, namespace: pod.namespace },
+          // The uid precondition makes sure we evict the pod we measured, not a namesake.
+          deleteOptions: { preconditions: { uid: pod.uid } },
+        },
+      });
+      return 'removed';
+    } catch (error) {
+      return removalFailure(error, `evicting pod ${pod.namespace}/${pod.name}`);
+    }
+  }
+
+  async deletePod(pod: PodRef): Promise<RemovalResult> {
+    try {
+      await this.apis.core.deleteNamespacedPod({
+        namespace: pod.namespace,
+        name: pod.name,
+        body: { preconditions: { uid: pod.uid } },
+      });
+      return 'removed';
+    } catch (error) {
+      return removalFailure(error, `deleting pod ${pod.namespace}/${pod.name}`);
+    }
+  }
+
+  async recordEvent(event: DeploymentEvent): Promise<void> {
+    const { deployment } = event;
+    const at = new V1MicroTime(event.at.getTime());
+    try {
+      await this.apis.core.createNamespacedEvent({
+        namespace: deployment.namespace,
+        body: {
+          metadata: { generateName: `${deployment.name}.`, namespace: deployment.namespace },
+          involvedObject: {
+            apiVersion: 'apps/v1',
+            kind: 'Deployment',
+            name: deployment.name,
+            namespace: deployment.namespace,
+            uid: deployment.uid,
+          },
+          type: event.type,
+          reason: event.reason,
+          action: event.action,
+          message: event.message,
+          eventTime: at,
+          firstTimestamp: event.at,
+          lastTimestamp: event.at,
+          count: 1,
+          source: { component: COMPONENT },
+          reportingComponent: `${COMPONENT}.io/${COMPONENT}`,
+          reportingInstance: this.instance,
+        },
+      });
+    } catch (error) {
+      throw toUpstreamError(
+        error,
+        `recording an Event on ${deployment.namespace}/${deployment.name}`,
+      );
+    }
+  }
+}
+
+/**
+ * 429 from the Eviction API means a PodDisruptionBudget forbids it now: recorded, not retried.
+ * 404 and 409 (uid precondition) mean the pod we measured is already gone.
+ */
+function removalFailure(error: unknown, what: string): RemovalResult {
+  const status = statusOf(error);
+  if (status === 429) return 'pdb-blocked';
+  if (status === 404 || status === 409) return 'gone';
+  throw toUpstreamError(error, what);
+}

@@ -1,0 +1,110 @@
+import type { CpuSamples, DeploymentFacts, PodFacts, Target } from '../core/types.js';
+import type {
+  Cluster,
+  CooldownRecord,
+  CooldownStart,
+  CooldownStore,
+  DeploymentEvent,
+  MetricsSource,
+  PodCpuQuery,
+  PodRef,
+  RemovalResult,
+} from '../ports.js';
+
+/**
+ * In-process stand-ins for the ports, with the same semantics as the real ones where it
+ * matters (uid preconditions, compare-and-swap on a version). The demo runs on them; unit
+ * tests use them where HTTP would only add noise.
+ */
+export class InMemoryCluster implements Cluster {
+  readonly deployments = new Map<string, DeploymentFacts>();
+  readonly pods = new Map<string, PodFacts[]>();
+  readonly events: DeploymentEvent[] = [];
+  readonly removed: PodRef[] = [];
+  /** Pods whose eviction a PodDisruptionBudget refuses. */
+  readonly pdbBlocked = new Set<string>();
+  /** Called after a pod is removed, e.g. to start its replacement. */
+  onRemoved: (deployment: DeploymentFacts, pod: PodFacts) => void = () => undefined;
+
+  addDeployment(deployment: DeploymentFacts, pods: PodFacts[]): void {
+    const key = `${deployment.namespace}/${deployment.name}`;
+    this.deployments.set(key, deployment);
+    this.pods.set(key, pods);
+  }
+
+  async getDeployment(target: Target): Promise<DeploymentFacts | undefined> {
+    return this.deployments.get(`${target.namespace}/${target.deployment}`);
+  }
+
+  async listPods(deployment: DeploymentFacts): Promise<PodFacts[]> {
+    return [...(this.pods.get(`${deployment.namespace}/${deployment.name}`) ?? [])];
+  }
+
+  async evictPod(pod: PodRef): Promise<RemovalResult> {
+    if (this.pdbBlocked.has(pod.name)) return 'pdb-blocked';
+    return this.remove(pod);
+  }
+
+  async deletePod(pod: PodRef): Promise<RemovalResult> {
+    return this.remove(pod);
+  }
+
+  async recordEvent(event: DeploymentEvent): Promise<void> {
+    this.events.push(event);
+  }
+
+  private remove(ref: PodRef): RemovalResult {
+    for (const [key, pods] of this.pods) {
+      const index = pods.findIndex((p) => p.name === ref.name && p.uid === ref.uid);
+      if (index < 0 || !key.startsWith(`${ref.namespace}/`)) continue;
+      const [pod] = pods.splice(index, 1);
+      this.removed.push(ref);
+      this.onRemoved(this.deployments.get(key)!, pod!);
+      return 'removed';
+    }
+    return 'gone';
+  }
+}
+
+/** Per-pod CPU from a table the caller controls. */
+export class StaticMetricsSource implements MetricsSource {
+  readonly cpu = new Map<string, number>();
+  queries = 0;
+
+  async podCpu(query: PodCpuQuery): Promise<CpuSamples> {
+    this.queries++;
+    const samples = new Map<string, number>();
+    for (const pod of query.pods) {
+      const value = this.cpu.get(`${query.namespace}/${pod}`);
+      if (value !== undefined) samples.set(pod, value);
+    }
+    return samples;
+  }
+}
+
+/** A cooldown store with the Lease's compare-and-swap semantics. */
+export class InMemoryCooldownStore implements CooldownStore {
+  private readonly records = new Map<string, CooldownRecord>();
+  private version = 0;
+
+  async read(deployment: DeploymentFacts): Promise<CooldownRecord | undefined> {
+    return this.records.get(`${deployment.namespace}/${deployment.name}`);
+  }
+
+  async start(
+    deployment: DeploymentFacts,
+    previous: CooldownRecord | undefined,
+    next: CooldownStart,
+  ): Promise<boolean> {
+    const key = `${deployment.namespace}/${deployment.name}`;
+    if (this.records.get(key)?.version !== previous?.version) return false;
+    this.records.set(key, {
+      version: String(++this.version),
+      holder: next.holder,
+      startedAt: next.startedAt,
+      durationMs: next.durationMs,
+      lastAction: next.action,
+    });
+    return true;
+  }
+}

@@ -1,0 +1,91 @@
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../adapters/logger.js';
+import { HttpError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { Pipeline } from '../pipeline.js';
+import type { TokenSource } from './tokens.js';
+import { RETRY_AFTER_SECONDS, RetryLater, requestId, webhookRouter } from './webhook.js';
+
+export interface AppDeps {
+  pipeline: Pipeline;
+  tokens: TokenSource;
+  telemetry: Metrics;
+  registry: Registry;
+  logger: Logger;
+  /** Readiness: configuration loaded, clients built, not shutting down. */
+  ready: () => boolean;
+}
+
+/** Errors thrown by body-parser carry an HTTP status and a type. */
+interface ParserError {
+  status?: number;
+  type?: string;
+}
+
+const PARSER_MESSAGES: Record<string, string> = {
+  'entity.parse.failed': 'malformed JSON in the request body',
+  'entity.too.large': 'the request body is larger than the limit',
+  'encoding.unsupported': 'unsupported Content-Encoding',
+  'charset.unsupported': 'unsupported charset',
+  'request.aborted': 'the request was aborted',
+  'request.size.invalid': 'the request body does not match its Content-Length',
+};
+
+/**
+ * The one place where errors become HTTP answers: a refused request keeps its 4xx and message,
+ * a RetryLater becomes 503 with Retry-After, and anything unexpected is a logged 500 that
+ * reveals nothing.
+ */
+function errorHandler(logger: Logger) {
+  return (error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (error instanceof RetryLater) {
+      res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
+      res.status(503).json({ error: error.message, ...error.report });
+      return;
+    }
+    if (error instanceof HttpError) {
+      res.status(error.status).json({ error: error.message, requestId: res.locals.requestId });
+      return;
+    }
+    const parser = error as ParserError;
+    const message = parser.type ? PARSER_MESSAGES[parser.type] : undefined;
+    if (message && parser.status && parser.status >= 400 && parser.status < 500) {
+      res.status(parser.status).json({ error: message, requestId: res.locals.requestId });
+      return;
+    }
+    logger.error('unhandled error', {
+      requestId: res.locals.requestId,
+      error: (error as Error)?.stack ?? String(error),
+    });
+    res.status(500).json({ error: 'internal error', requestId: res.locals.requestId });
+  };
+}
+
+/** Builds the HTTP app without listening, so tests can drive it with supertest. */
+export function createApp(deps: AppDeps): express.Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(requestId);
+  app.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok\n');
+  });
+  app.get('/readyz', (_req, res) => {
+    const ready = deps.ready();
+    res
+      .status(ready ? 200 : 503)
+      .type('text/plain')
+      .send(ready ? 'ready\n' : 'not ready\n');
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.registry.contentType).send(await deps.registry.metrics());
+  });
+  app.use(webhookRouter(deps));
+  app.use((_req, _res, next) =>
+    next(
+      new HttpError(404, 'no such route; see GET /healthz, /readyz, /metrics and POST /webhook'),
+    ),
+  );
+  app.use(errorHandler(deps.logger));
+  return app;
+}

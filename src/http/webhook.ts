@@ -1,0 +1,84 @@
+import { randomUUID } from 'node:crypto';
+import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { HttpError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { Pipeline } from '../pipeline.js';
+import type { Report } from '../report.js';
+import { payloadProblem, type WebhookPayload } from './schema.js';
+import type { TokenSource } from './tokens.js';
+
+/** Alertmanager sends at most a few thousand alerts; anything bigger is not from it. */
+export const BODY_LIMIT = '4mb';
+/** Seconds Alertmanager (or a person) should wait before retrying after a 503. */
+export const RETRY_AFTER_SECONDS = 10;
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Keeps a sane incoming X-Request-Id (so a trace crosses systems), else makes one; echoes it. */
+export function requestId(req: Request, res: Response, next: NextFunction): void {
+  const incoming = req.get('x-request-id');
+  const id = incoming && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+  res.locals.requestId = id;
+  res.setHeader('X-Request-Id', id);
+  next();
+}
+
+function bearerAuth(tokens: TokenSource) {
+  return async (req: Request, _res: Response, next: NextFunction) => {
+    const match = /^Bearer ([^\s]+)$/.exec(req.get('authorization') ?? '');
+    if (!match || !(await tokens.accepts(match[1]!))) {
+      throw new HttpError(401, 'missing or invalid bearer token in the Authorization header');
+    }
+    next();
+  };
+}
+
+function requireJson(req: Request, _res: Response, next: NextFunction): void {
+  if (!req.is('application/json'))
+    throw new HttpError(415, 'Content-Type must be application/json');
+  next();
+}
+
+/** A 503 that carries the report, so the operator sees what could and could not be decided. */
+export class RetryLater extends HttpError {
+  constructor(readonly report: Report) {
+    super(503, 'Prometheus or the Kubernetes API could not be reached; retry later');
+  }
+}
+
+export interface WebhookDeps {
+  pipeline: Pipeline;
+  tokens: TokenSource;
+  telemetry: Metrics;
+}
+
+/**
+ * POST /webhook: auth → JSON → schema → the pipeline → 200 with the report, or 503 when
+ * something could not be decided because an upstream was unreachable (Alertmanager retries
+ * on 5xx only; the Lease makes the retry safe).
+ */
+export function webhookRouter(deps: WebhookDeps): Router {
+  const router = express.Router();
+  router.post(
+    '/webhook',
+    (_req, res, next) => {
+      res.on('finish', () => deps.telemetry.webhookRequests.inc({ code: String(res.statusCode) }));
+      next();
+    },
+    bearerAuth(deps.tokens),
+    requireJson,
+    express.json({ limit: BODY_LIMIT, strict: true }),
+    async (req, res) => {
+      const problem = payloadProblem(req.body);
+      if (problem) throw new HttpError(400, `invalid Alertmanager payload: ${problem}`);
+      const payload = req.body as WebhookPayload;
+      const report = await deps.pipeline.handleAlerts(payload.alerts, {
+        requestId: res.locals.requestId as string,
+        groupKey: payload.groupKey,
+      });
+      if (report.results.some((r) => r.retryable)) throw new RetryLater(report);
+      res.status(200).json(report);
+    },
+  );
+  return router;
+}

@@ -1,0 +1,96 @@
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
+import { KubeConfig } from '@kubernetes/client-node';
+import { LeaseCooldownStore } from './adapters/cooldown-lease.js';
+import { createKubeApis, KubernetesCluster } from './adapters/kubernetes.js';
+import { createLogger } from './adapters/logger.js';
+import { PrometheusMetricsSource } from './adapters/prometheus.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { fileTokens, parseTokenFile, staticTokens, type TokenSource } from './http/tokens.js';
+import { createService, type Adapters } from './service.js';
+
+/** Per-call timeout towards the Kubernetes API: well inside Alertmanager's webhook timeout. */
+const KUBERNETES_TIMEOUT_MS = 5000;
+/** How long SIGTERM waits for in-flight requests before exiting anyway. */
+const DRAIN_MS = 25_000;
+
+function tokenSource(config: Readonly<Config>): TokenSource {
+  if (!config.webhookTokenFile) return staticTokens(config.webhookToken!);
+  let text: string;
+  try {
+    text = readFileSync(config.webhookTokenFile, 'utf8');
+  } catch (error) {
+    throw new ConfigError([
+      `WEBHOOK_TOKEN_FILE: cannot read the file (${(error as NodeJS.ErrnoException).code})`,
+    ]);
+  }
+  if (parseTokenFile(text).length === 0)
+    throw new ConfigError(['WEBHOOK_TOKEN_FILE: the file holds no token']);
+  return fileTokens(config.webhookTokenFile);
+}
+
+/** Builds the real adapters: Prometheus over HTTP and the Kubernetes API from the kubeconfig. */
+export function realAdapters(config: Readonly<Config>, env: NodeJS.ProcessEnv): Adapters {
+  const kubeConfig = new KubeConfig();
+  // KUBECONFIG when set, else the in-cluster service account.
+  kubeConfig.loadFromDefault();
+  const apis = createKubeApis(kubeConfig, KUBERNETES_TIMEOUT_MS);
+  const identity = env.POD_NAME ?? hostname();
+  return {
+    cluster: new KubernetesCluster(apis, identity),
+    cooldown: new LeaseCooldownStore(apis),
+    metrics: new PrometheusMetricsSource({
+      url: config.prometheusUrl,
+      timeoutMs: config.prometheusTimeoutMs,
+    }),
+    clock: { now: () => new Date() },
+    logger: createLogger(config.logLevel),
+    tokens: tokenSource(config),
+    identity,
+  };
+}
+
+/** Bounds what a slow or hostile client can hold: headers, whole requests, idle sockets. */
+function hardenServer(server: Server): Server {
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 65_000;
+  return server;
+}
+
+/**
+ * `pod-rebalancer serve`: loads the configuration (exiting with one line per problem),
+ * listens, and on SIGTERM stops accepting, finishes in-flight requests, then exits.
+ */
+export async function serve(env: NodeJS.ProcessEnv): Promise<Server> {
+  let config: Readonly<Config>;
+  let adapters: Adapters;
+  try {
+    config = loadConfig(env);
+    adapters = realAdapters(config, env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    for (const problem of error.problems) process.stderr.write(`pod-rebalancer: ${problem}\n`);
+    process.exit(2);
+  }
+  const service = createService(config, adapters);
+  const server = hardenServer(createServer({ maxHeaderSize: 16 * 1024 }, service.app));
+  await new Promise<void>((resolve) => server.listen(config.port, resolve));
+  adapters.logger.info('listening', {
+    port: config.port,
+    dryRun: config.dryRun,
+    action: config.action,
+  });
+
+  const shutdown = (signal: string) => {
+    adapters.logger.info('shutting down', { signal });
+    service.stopReadiness();
+    server.close(() => process.exit(0));
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(1), DRAIN_MS).unref();
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  return server;
+}

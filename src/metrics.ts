@@ -1,0 +1,56 @@
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+
+/**
+ * The service's own metrics, registered on the registry it is given (never the global one,
+ * so that each app instance in a test has its own). Labels stay low-cardinality: pod names
+ * and fingerprints go to the logs.
+ */
+export function createMetrics(registry: Registry) {
+  const registers = [registry];
+  return {
+    webhookRequests: new Counter({
+      name: 'pod_rebalancer_webhook_requests_total',
+      help: 'Webhook requests, by HTTP status code of the answer.',
+      labelNames: ['code'] as const,
+      registers,
+    }),
+    alerts: new Counter({
+      name: 'pod_rebalancer_alerts_total',
+      help: 'Alerts handled, by outcome and reason.',
+      labelNames: ['outcome', 'reason'] as const,
+      registers,
+    }),
+    podsRemoved: new Counter({
+      name: 'pod_rebalancer_pods_removed_total',
+      help: 'Pods evicted or deleted, by Deployment and action.',
+      labelNames: ['namespace', 'deployment', 'action'] as const,
+      registers,
+    }),
+    deploymentStddev: new Gauge({
+      name: 'pod_rebalancer_deployment_cpu_stddev_cores',
+      help: 'Standard deviation of per-pod CPU (cores) at the last verification of a Deployment.',
+      labelNames: ['namespace', 'deployment'] as const,
+      registers,
+    }),
+    verificationDuration: new Histogram({
+      name: 'pod_rebalancer_verification_duration_seconds',
+      help: 'Time to list the pods and query their CPU for one Deployment.',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    handlingDuration: new Histogram({
+      name: 'pod_rebalancer_handling_duration_seconds',
+      help: 'Time to handle one Deployment named by an alert, from targets to record.',
+      buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers,
+    }),
+    upstreamErrors: new Counter({
+      name: 'pod_rebalancer_upstream_errors_total',
+      help: 'Failed calls to Prometheus or the Kubernetes API, by kind.',
+      labelNames: ['upstream', 'kind'] as const,
+      registers,
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

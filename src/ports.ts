@@ -1,0 +1,89 @@
+/**
+ * The small interfaces through which the pipeline touches the world. main.ts wires the real
+ * adapters; the demo and the tests wire their own behind the same shapes.
+ */
+import type { CpuSamples, DeploymentFacts, PodFacts, Target } from './core/types.js';
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface PodCpuQuery {
+  namespace: string;
+  pods: readonly string[];
+  windowMs: number;
+  /** Evaluation time; now when absent. */
+  at?: Date;
+}
+
+/** Fresh per-pod CPU usage, in cores. Pods without a sample are absent from the answer. */
+export interface MetricsSource {
+  podCpu(query: PodCpuQuery): Promise<CpuSamples>;
+}
+
+export interface PodRef {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/** What became of one removal request. */
+export type RemovalResult = 'removed' | 'pdb-blocked' | 'gone';
+
+export interface DeploymentEvent {
+  deployment: DeploymentFacts;
+  type: 'Normal' | 'Warning';
+  reason: string;
+  action: string;
+  message: string;
+  at: Date;
+}
+
+/** The Kubernetes API as the pipeline needs it. */
+export interface Cluster {
+  getDeployment(target: Target): Promise<DeploymentFacts | undefined>;
+  listPods(deployment: DeploymentFacts): Promise<PodFacts[]>;
+  /** Eviction API: honours PodDisruptionBudgets. Only removes the pod with this uid. */
+  evictPod(pod: PodRef): Promise<RemovalResult>;
+  /** Direct deletion with a uid precondition. */
+  deletePod(pod: PodRef): Promise<RemovalResult>;
+  recordEvent(event: DeploymentEvent): Promise<void>;
+}
+
+/** What was done at the start of the current cooldown, kept so it can be judged later. */
+export interface ActionRecord {
+  stddev: number;
+  mean: number;
+  pods: string[];
+  dryRun: boolean;
+}
+
+/** A Deployment's cooldown as stored (a Lease in a cluster). */
+export interface CooldownRecord {
+  /** Opaque version for optimistic concurrency (the Lease's resourceVersion). */
+  version: string;
+  holder: string;
+  startedAt: Date;
+  durationMs: number;
+  lastAction: ActionRecord | undefined;
+}
+
+export interface CooldownStart {
+  holder: string;
+  startedAt: Date;
+  durationMs: number;
+  action: ActionRecord;
+}
+
+export interface CooldownStore {
+  read(deployment: DeploymentFacts): Promise<CooldownRecord | undefined>;
+  /**
+   * Starts a cooldown if the stored record is still `previous` (absent when `undefined`).
+   * Returns false when another writer got there first: then someone else is acting.
+   */
+  start(
+    deployment: DeploymentFacts,
+    previous: CooldownRecord | undefined,
+    next: CooldownStart,
+  ): Promise<boolean>;
+}

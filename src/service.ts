@@ -1,0 +1,63 @@
+import { collectDefaultMetrics, Registry } from 'prom-client';
+import type { Logger } from './adapters/logger.js';
+import type { Config } from './config.js';
+import { createApp } from './http/app.js';
+import type { TokenSource } from './http/tokens.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { createPipeline, type Pipeline, type PipelineSettings } from './pipeline.js';
+import type { Clock, Cluster, CooldownStore, MetricsSource } from './ports.js';
+
+/** The world as the service sees it: real adapters in main.ts, simulated ones in the demo. */
+export interface Adapters {
+  cluster: Cluster;
+  metrics: MetricsSource;
+  cooldown: CooldownStore;
+  clock: Clock;
+  logger: Logger;
+  tokens: TokenSource;
+  identity: string;
+}
+
+export interface Service {
+  app: ReturnType<typeof createApp>;
+  pipeline: Pipeline;
+  registry: Registry;
+  telemetry: Metrics;
+  /** Marks the service not ready (on SIGTERM) so no new traffic is routed to it. */
+  stopReadiness(): void;
+}
+
+/** The pipeline's settings, picked out of the configuration. */
+export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
+  return {
+    alertNames: config.alertNames,
+    policy: {
+      threshold: config.threshold,
+      minPods: config.minPods,
+      minPodAgeMs: config.minPodAgeMs,
+    },
+    cooldownMs: config.cooldownMs,
+    metricsWindowMs: config.metricsWindowMs,
+    action: config.action,
+    dryRun: config.dryRun,
+    activeWindow: config.activeWindow,
+  };
+}
+
+/** Wires configuration and adapters into the pipeline and the HTTP app, with its own registry. */
+export function createService(config: Readonly<Config>, adapters: Adapters): Service {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const telemetry = createMetrics(registry);
+  const pipeline = createPipeline({ ...adapters, settings: pipelineSettings(config), telemetry });
+  let ready = true;
+  const app = createApp({
+    pipeline,
+    tokens: adapters.tokens,
+    telemetry,
+    registry,
+    logger: adapters.logger,
+    ready: () => ready,
+  });
+  return { app, pipeline, registry, telemetry, stopReadiness: () => (ready = false) };
+}

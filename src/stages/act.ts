@@ -1,0 +1,157 @@
+import type { ChosenPod, DeploymentFacts, Stats } from '../core/types.js';
+import { UpstreamError } from '../errors.js';
+import type { Logger } from '../adapters/logger.js';
+import type { Metrics } from '../metrics.js';
+import type { Cluster, DeploymentEvent, RemovalResult } from '../ports.js';
+import type { PodReport, PodResult } from '../report.js';
+
+/** The fewest words that say how pods are removed, and the most that may go in one action. */
+export interface ActPolicy {
+  action: 'evict' | 'delete';
+  dryRun: boolean;
+}
+
+export const MAX_PODS_PER_ACTION = 2;
+
+export interface ActDeps {
+  cluster: Cluster;
+  telemetry: Metrics;
+  logger: Logger;
+}
+
+const DONE: Record<ActPolicy['action'], PodResult> = { evict: 'evicted', delete: 'deleted' };
+const WOULD: Record<ActPolicy['action'], PodResult> = {
+  evict: 'would-evict',
+  delete: 'would-delete',
+};
+
+/**
+ * The one place that removes pods. Dry run, the two-pod cap, Eviction vs delete, PDB refusals,
+ * the Event and the metric live here and nowhere else.
+ *
+ * Eviction is the default because it honours PodDisruptionBudgets: a 429 is recorded as
+ * pdb-blocked and the next pod is still tried, never the same one again. Any other failure
+ * stops the action: the API server is misbehaving and the cooldown already holds.
+ */
+export async function removePods(
+  deployment: DeploymentFacts,
+  chosen: { stats: Stats; pods: readonly ChosenPod[] },
+  policy: ActPolicy & { now: Date },
+  deps: ActDeps,
+): Promise<PodReport[]> {
+  const reports: PodReport[] = [];
+  let stopped = false;
+  for (const pod of chosen.pods.slice(0, MAX_PODS_PER_ACTION)) {
+    const base = { name: pod.name, cpu: pod.cpu, role: pod.role };
+    if (stopped) {
+      reports.push({ ...base, result: 'not-attempted' });
+      continue;
+    }
+    const result = await removeOne(deployment, pod, policy, deps);
+    stopped = result === 'failed';
+    reports.push({ ...base, result });
+  }
+  await recordActionEvent(actionEvent(deployment, chosen.stats, reports, policy), deps);
+  return reports;
+}
+
+async function removeOne(
+  deployment: DeploymentFacts,
+  pod: ChosenPod,
+  policy: ActPolicy,
+  deps: ActDeps,
+): Promise<PodResult> {
+  if (policy.dryRun) return WOULD[policy.action];
+  const ref = { namespace: deployment.namespace, name: pod.name, uid: pod.uid };
+  let result: RemovalResult;
+  try {
+    result =
+      policy.action === 'evict'
+        ? await deps.cluster.evictPod(ref)
+        : await deps.cluster.deletePod(ref);
+  } catch (error) {
+    countUpstreamError(error, deps);
+    deps.logger.warn('pod removal failed', { pod: pod.name, error: (error as Error).message });
+    return 'failed';
+  }
+  if (result !== 'removed') return result;
+  deps.telemetry.podsRemoved.inc({
+    namespace: deployment.namespace,
+    deployment: deployment.name,
+    action: policy.action,
+  });
+  return DONE[policy.action];
+}
+
+function countUpstreamError(error: unknown, deps: ActDeps): void {
+  if (error instanceof UpstreamError)
+    deps.telemetry.upstreamErrors.inc({ upstream: error.upstream, kind: error.kind });
+}
+
+const REMOVED: ReadonlySet<PodResult> = new Set([
+  'evicted',
+  'deleted',
+  'would-evict',
+  'would-delete',
+]);
+
+/** Whether any pod was removed (or, in dry run, would have been). */
+export function anyRemoved(pods: readonly PodReport[]): boolean {
+  return pods.some((p) => REMOVED.has(p.result));
+}
+
+function describe(pods: readonly PodReport[]): string {
+  return pods
+    .map((p) => `${p.name} (${p.role}, ${p.cpu.toFixed(3)} cores): ${p.result}`)
+    .join('; ');
+}
+
+/** The Event that tells `kubectl describe deployment` readers what was done and why. */
+function actionEvent(
+  deployment: DeploymentFacts,
+  stats: Stats,
+  pods: readonly PodReport[],
+  policy: ActPolicy & { now: Date },
+): DeploymentEvent {
+  const why = `CPU stddev ${stats.stddev.toFixed(3)} cores over ${stats.count} pods (mean ${stats.mean.toFixed(3)})`;
+  const action = policy.action === 'evict' ? 'Evict' : 'Delete';
+  const base = { deployment, action, at: policy.now };
+  if (policy.dryRun) {
+    return {
+      ...base,
+      type: 'Normal',
+      reason: 'RebalanceDryRun',
+      message: `Dry run, ${why}: ${describe(pods)}`,
+    };
+  }
+  if (anyRemoved(pods)) {
+    return { ...base, type: 'Normal', reason: 'Rebalanced', message: `${why}: ${describe(pods)}` };
+  }
+  if (pods.some((p) => p.result === 'pdb-blocked')) {
+    return {
+      ...base,
+      type: 'Warning',
+      reason: 'RebalanceBlocked',
+      message: `A PodDisruptionBudget refused, ${why}: ${describe(pods)}`,
+    };
+  }
+  return {
+    ...base,
+    type: 'Warning',
+    reason: 'RebalanceFailed',
+    message: `${why}: ${describe(pods)}`,
+  };
+}
+
+/** Records the action's Event. A failure to record does not undo or fail the action. */
+async function recordActionEvent(event: DeploymentEvent, deps: ActDeps): Promise<void> {
+  try {
+    await deps.cluster.recordEvent(event);
+  } catch (error) {
+    countUpstreamError(error, deps);
+    deps.logger.warn('could not record the Event', {
+      reason: event.reason,
+      error: (error as Error).message,
+    });
+  }
+}
