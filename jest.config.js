@@ -6,7 +6,7 @@ export default {
   testMatch: ['**/*.test.ts'],
   moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
   transform: {
-    '^.+\\.ts$': ['ts-jest', { useESM: true, isolatedModules: true }],
+    '^.+\\.ts$': ['ts-jest', { useESM: true }],
   },
   reporters: ['default', '<rootDir>/test/support/summary-reporter.cjs'],
   // Integration tests start real servers; give them room, but every test still bounds its own waits.

@@ -30,11 +30,19 @@ function tokenSource(config: Readonly<Config>): TokenSource {
   return fileTokens(config.webhookTokenFile);
 }
 
-/** Builds the real adapters: Prometheus over HTTP and the Kubernetes API from the kubeconfig. */
-export function realAdapters(config: Readonly<Config>, env: NodeJS.ProcessEnv): Adapters {
+/** KUBECONFIG when set, else the in-cluster service account. */
+function defaultKubeConfig(): KubeConfig {
   const kubeConfig = new KubeConfig();
-  // KUBECONFIG when set, else the in-cluster service account.
   kubeConfig.loadFromDefault();
+  return kubeConfig;
+}
+
+/** Builds the real adapters: Prometheus over HTTP and the Kubernetes API from the kubeconfig. */
+export function realAdapters(
+  config: Readonly<Config>,
+  env: NodeJS.ProcessEnv,
+  kubeConfig: KubeConfig = defaultKubeConfig(),
+): Adapters {
   const apis = createKubeApis(kubeConfig, KUBERNETES_TIMEOUT_MS);
   const identity = env.POD_NAME ?? hostname();
   return {

@@ -1,0 +1,389 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+
+/**
+ * A fake Kubernetes API server over HTTP, driven through the real @kubernetes/client-node.
+ * It answers the way the real one does where pod-rebalancer depends on it: 404 Status
+ * objects, 409 AlreadyExists on create, 409 Conflict on a stale resourceVersion, 409 on a
+ * failed uid precondition, 429 from an eviction a PodDisruptionBudget refuses, and 400 for
+ * Lease and Event times that are not MicroTime.
+ */
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- API objects are free-form JSON here
+
+export interface Removal {
+  namespace: string;
+  name: string;
+  via: 'eviction' | 'delete';
+}
+
+/** An injected fault: the next `times` requests matching method and path get `status`. */
+export interface Fault {
+  method: string;
+  path: RegExp;
+  status?: number;
+  delayMs?: number;
+  /** Answer with this raw body (e.g. garbage) instead of a Status object. */
+  rawBody?: string;
+  times?: number;
+  /** Drop the connection without answering. */
+  destroy?: boolean;
+}
+
+const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
+
+function status(code: number, reason: string, message: string): Json {
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message,
+    reason,
+    code,
+  };
+}
+
+const REASONS: Record<number, string> = {
+  400: 'BadRequest',
+  403: 'Forbidden',
+  404: 'NotFound',
+  409: 'Conflict',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  503: 'ServiceUnavailable',
+};
+
+/** Matches a pod's labels against a labelSelector string (equality, in, notin, exists, !exists). */
+export function matchesSelector(labels: Record<string, string>, selector: string): boolean {
+  const requirements = selector.match(/[^,(]+(\([^)]*\))?/g) ?? [];
+  return requirements.every((raw) => {
+    const req = raw.trim();
+    let m: RegExpExecArray | null;
+    if ((m = /^(\S+)\s+(in|notin)\s+\(([^)]*)\)$/.exec(req))) {
+      const values = m[3]!.split(',').map((v) => v.trim());
+      const has = m[1]! in labels && values.includes(labels[m[1]!]!);
+      return m[2] === 'in' ? has : !has;
+    }
+    if ((m = /^(\S+?)(==|=|!=)(.*)$/.exec(req))) {
+      return m[2] === '!=' ? labels[m[1]!] !== m[3] : labels[m[1]!] === m[3];
+    }
+    if (req.startsWith('!')) return !(req.slice(1) in labels);
+    return req in labels;
+  });
+}
+
+export class FakeKubeApiServer {
+  readonly deployments = new Map<string, Json>();
+  readonly pods = new Map<string, Json>();
+  readonly leases = new Map<string, Json>();
+  readonly events: Json[] = [];
+  readonly removals: Removal[] = [];
+  readonly requests: { method: string; path: string; body: Json | undefined }[] = [];
+  /** `namespace/pod` names whose eviction a PodDisruptionBudget refuses (429). */
+  readonly pdbBlocked = new Set<string>();
+  readonly faults: Fault[] = [];
+  /** Answers SelfSubjectAccessReviews: allowed unless this returns false. */
+  allow: (attributes: Json) => boolean = () => true;
+
+  private server: Server | undefined;
+  private version = 1000;
+  url = '';
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.server) return;
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server!.close(resolve));
+    this.server = undefined;
+  }
+
+  /** A kubeconfig for this server, as a user's would be (plain http needs skipTLSVerify). */
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [{ name: 'fake', server: this.url, skipTLSVerify: true }],
+      users: [{ name: 'fake', token: 'fake-kube-token' }],
+      contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
+      currentContext: 'fake',
+    });
+    return kc;
+  }
+
+  /** Writes the kubeconfig as YAML-compatible JSON to `path` (for a KUBECONFIG variable). */
+  kubeConfigText(): string {
+    return this.kubeConfig().exportConfig();
+  }
+
+  addDeployment(deployment: Json): void {
+    const { namespace, name } = deployment.metadata;
+    deployment.metadata.resourceVersion ??= this.nextVersion();
+    this.deployments.set(`${namespace}/${name}`, deployment);
+  }
+
+  addPod(pod: Json): void {
+    const { namespace, name } = pod.metadata;
+    pod.metadata.resourceVersion ??= this.nextVersion();
+    this.pods.set(`${namespace}/${name}`, pod);
+  }
+
+  fail(fault: Fault): void {
+    this.faults.push({ times: 1, ...fault });
+  }
+
+  private nextVersion(): string {
+    return String(++this.version);
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://fake');
+    const method = req.method ?? 'GET';
+    const body = await readBody(req);
+    this.requests.push({ method, path: url.pathname, body });
+    const fault = this.takeFault(method, url.pathname);
+    if (fault?.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+    if (fault?.destroy) return void req.socket.destroy();
+    if (fault?.rawBody !== undefined) return send(res, fault.status ?? 200, fault.rawBody);
+    if (fault?.status)
+      return send(
+        res,
+        fault.status,
+        status(fault.status, REASONS[fault.status] ?? 'Unknown', 'injected fault'),
+      );
+    const [code, answer] = this.route(method, url, body);
+    send(res, code, answer);
+  }
+
+  private takeFault(method: string, path: string): Fault | undefined {
+    const index = this.faults.findIndex((f) => f.method === method && f.path.test(path));
+    if (index < 0) return undefined;
+    const fault = this.faults[index]!;
+    if (--fault.times! <= 0) this.faults.splice(index, 1);
+    return fault;
+  }
+
+  private route(method: string, url: URL, body: Json | undefined): [number, Json] {
+    const p = url.pathname;
+    let m: RegExpExecArray | null;
+    if (
+      (m = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/deployments\/([^/]+)$/.exec(p)) &&
+      method === 'GET'
+    ) {
+      return this.get(this.deployments, m[1]!, m[2]!, 'deployments');
+    }
+    if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(p)) && method === 'GET') {
+      return this.listPods(m[1]!, url.searchParams.get('labelSelector') ?? '');
+    }
+    if (
+      (m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/eviction$/.exec(p)) &&
+      method === 'POST'
+    ) {
+      return this.evict(m[1]!, m[2]!, body);
+    }
+    if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/.exec(p)) && method === 'DELETE') {
+      return this.deletePod(m[1]!, m[2]!, body?.preconditions?.uid, 'delete');
+    }
+    if (
+      (m = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?$/.exec(p))
+    ) {
+      return this.lease(method, m[1]!, m[2], body);
+    }
+    if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(p)) && method === 'POST') {
+      return this.createEvent(m[1]!, body ?? {});
+    }
+    if (p === '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews' && method === 'POST') {
+      const attributes = body?.spec?.resourceAttributes ?? {};
+      return [201, { ...body, status: { allowed: this.allow(attributes) } }];
+    }
+    return [
+      404,
+      status(404, 'NotFound', `the server could not find the requested resource (${method} ${p})`),
+    ];
+  }
+
+  private get(
+    store: Map<string, Json>,
+    namespace: string,
+    name: string,
+    kind: string,
+  ): [number, Json] {
+    const object = store.get(`${namespace}/${name}`);
+    if (!object) return [404, status(404, 'NotFound', `${kind} "${name}" not found`)];
+    return [200, object];
+  }
+
+  private listPods(namespace: string, selector: string): [number, Json] {
+    const items = [...this.pods.values()].filter(
+      (pod) =>
+        pod.metadata.namespace === namespace &&
+        matchesSelector(pod.metadata.labels ?? {}, selector),
+    );
+    return [
+      200,
+      {
+        kind: 'PodList',
+        apiVersion: 'v1',
+        metadata: { resourceVersion: String(this.version) },
+        items,
+      },
+    ];
+  }
+
+  private evict(namespace: string, name: string, body: Json | undefined): [number, Json] {
+    if (body?.kind !== 'Eviction') return [400, status(400, 'BadRequest', 'expected an Eviction')];
+    if (!this.pods.has(`${namespace}/${name}`))
+      return [404, status(404, 'NotFound', `pods "${name}" not found`)];
+    if (this.pdbBlocked.has(`${namespace}/${name}`)) {
+      return [
+        429,
+        status(
+          429,
+          'TooManyRequests',
+          "Cannot evict pod as it would violate the pod's disruption budget.",
+        ),
+      ];
+    }
+    const [code, answer] = this.deletePod(
+      namespace,
+      name,
+      body.deleteOptions?.preconditions?.uid,
+      'eviction',
+    );
+    return code === 200
+      ? [201, { kind: 'Status', apiVersion: 'v1', status: 'Success', code: 201 }]
+      : [code, answer];
+  }
+
+  private deletePod(
+    namespace: string,
+    name: string,
+    uid: string | undefined,
+    via: Removal['via'],
+  ): [number, Json] {
+    const key = `${namespace}/${name}`;
+    const pod = this.pods.get(key);
+    if (!pod) return [404, status(404, 'NotFound', `pods "${name}" not found`)];
+    if (uid !== undefined && pod.metadata.uid !== uid) {
+      return [
+        409,
+        status(
+          409,
+          'Conflict',
+          `Precondition failed: UID in precondition: ${uid}, UID in object meta: ${pod.metadata.uid}`,
+        ),
+      ];
+    }
+    this.pods.delete(key);
+    this.removals.push({ namespace, name, via });
+    return [200, pod];
+  }
+
+  private lease(
+    method: string,
+    namespace: string,
+    name: string | undefined,
+    body: Json | undefined,
+  ): [number, Json] {
+    if (method === 'GET' && name)
+      return this.get(this.leases, namespace, name, 'leases.coordination.k8s.io');
+    const invalid = body && this.invalidLease(body);
+    if (invalid) return [400, status(400, 'BadRequest', invalid)];
+    if (method === 'POST' && body) {
+      const key = `${namespace}/${body.metadata?.name}`;
+      if (this.leases.has(key)) {
+        return [
+          409,
+          status(
+            409,
+            'AlreadyExists',
+            `leases.coordination.k8s.io "${body.metadata?.name}" already exists`,
+          ),
+        ];
+      }
+      return [201, this.storeLease(key, body)];
+    }
+    if (method === 'PUT' && name && body) {
+      const key = `${namespace}/${name}`;
+      const current = this.leases.get(key);
+      if (!current)
+        return [404, status(404, 'NotFound', `leases.coordination.k8s.io "${name}" not found`)];
+      if (body.metadata?.resourceVersion !== current.metadata.resourceVersion) {
+        return [
+          409,
+          status(
+            409,
+            'Conflict',
+            `Operation cannot be fulfilled on leases.coordination.k8s.io "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+          ),
+        ];
+      }
+      return [200, this.storeLease(key, body)];
+    }
+    return [405, status(405, 'MethodNotAllowed', `${method} not allowed`)];
+  }
+
+  private invalidLease(body: Json): string | undefined {
+    for (const field of ['acquireTime', 'renewTime']) {
+      const value = body.spec?.[field];
+      if (value !== undefined && !MICRO_TIME.test(value))
+        return `spec.${field}: invalid MicroTime "${value}"`;
+    }
+    return undefined;
+  }
+
+  private storeLease(key: string, body: Json): Json {
+    const stored = structuredClone(body);
+    stored.metadata.resourceVersion = this.nextVersion();
+    stored.metadata.uid ??= `lease-${this.version}`;
+    this.leases.set(key, stored);
+    return stored;
+  }
+
+  private createEvent(namespace: string, body: Json): [number, Json] {
+    if (body.eventTime !== undefined && !MICRO_TIME.test(body.eventTime)) {
+      return [400, status(400, 'BadRequest', `eventTime: invalid MicroTime "${body.eventTime}"`)];
+    }
+    if (body.eventTime && (!body.reportingComponent || !body.reportingInstance)) {
+      return [
+        400,
+        status(
+          400,
+          'BadRequest',
+          'reportingController and reportingInstance are required with eventTime',
+        ),
+      ];
+    }
+    const name =
+      body.metadata?.name ?? `${body.metadata?.generateName ?? 'event.'}${this.nextVersion()}`;
+    const stored = {
+      ...body,
+      metadata: { ...body.metadata, name, namespace, resourceVersion: this.nextVersion() },
+    };
+    this.events.push(stored);
+    return [201, stored];
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<Json | undefined> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  if (chunks.length === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as Json;
+  } catch {
+    return undefined;
+  }
+}
+
+function send(res: ServerResponse, code: number, body: Json | string): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(code, { 'content-type': 'application/json' });
+  res.end(text);
+}

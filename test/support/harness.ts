@@ -1,0 +1,147 @@
+import { Writable } from 'node:stream';
+import winston from 'winston';
+import { createLogger } from '../../src/adapters/logger.js';
+import { loadConfig } from '../../src/config.js';
+import { realAdapters } from '../../src/main.js';
+import { createService, type Service } from '../../src/service.js';
+import { FakeKubeApiServer } from './fake-kube.js';
+import { FakePrometheus } from './fake-prometheus.js';
+
+export const TOKEN = 'test-webhook-token-5b1f0c';
+const HOUR = 3_600_000;
+
+/** Log lines written by the service, parsed. */
+export class CapturedLogs {
+  readonly lines: string[] = [];
+  get entries(): Record<string, unknown>[] {
+    return this.lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  }
+  transport(): winston.transport {
+    const stream = new Writable({
+      write: (chunk: Buffer, _encoding, done) => {
+        this.lines.push(chunk.toString().trim());
+        done();
+      },
+    });
+    return new winston.transports.Stream({ stream });
+  }
+}
+
+export interface Harness {
+  kube: FakeKubeApiServer;
+  prom: FakePrometheus;
+  logs: CapturedLogs;
+  service: Service;
+  /** Another replica of the service against the same fakes (a second process in a cluster). */
+  replica(name: string): Service;
+  stop(): Promise<void>;
+}
+
+/**
+ * The service wired exactly as main.ts wires it (real Kubernetes client, real Prometheus
+ * client, real HTTP app) against a fake API server and a fake Prometheus on 127.0.0.1.
+ */
+export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+  const kube = await new FakeKubeApiServer().start();
+  const prom = await new FakePrometheus().start();
+  const logs = new CapturedLogs();
+  const fullEnv = {
+    PROMETHEUS_URL: prom.url,
+    WEBHOOK_TOKEN: TOKEN,
+    PROMETHEUS_TIMEOUT: '2s',
+    ...env,
+  };
+  const config = loadConfig(fullEnv);
+  const build = (identity: string) =>
+    createService(config, {
+      ...realAdapters(config, { ...fullEnv, POD_NAME: identity }, kube.kubeConfig()),
+      logger: createLogger(config.logLevel, logs.transport()),
+    });
+  return {
+    kube,
+    prom,
+    logs,
+    service: build('replica-a'),
+    replica: build,
+    async stop() {
+      await Promise.all([kube.stop(), prom.stop()]);
+    },
+  };
+}
+
+export interface SeedOptions {
+  namespace: string;
+  name: string;
+  /** CPU in cores by pod name; a pod with `undefined` has no sample. */
+  cpu: Record<string, number | undefined>;
+  annotations?: Record<string, string>;
+  /** Overrides of individual pods' status (e.g. not ready, young). */
+  pods?: Record<
+    string,
+    { phase?: string; ready?: boolean; startedAgoMs?: number; terminating?: boolean }
+  >;
+  rolloutInProgress?: boolean;
+}
+
+/** Creates a Deployment with its pods in the fake API server and their CPU in the fake Prometheus. */
+export function seedDeployment(h: Pick<Harness, 'kube' | 'prom'>, options: SeedOptions): void {
+  const { namespace, name } = options;
+  const replicas = Object.keys(options.cpu).length;
+  h.kube.addDeployment({
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      namespace,
+      name,
+      uid: `uid-deploy-${name}`,
+      generation: 2,
+      annotations: options.annotations ?? {},
+    },
+    spec: { replicas, selector: { matchLabels: { app: name } } },
+    status: {
+      observedGeneration: 2,
+      replicas,
+      updatedReplicas: options.rolloutInProgress ? replicas - 1 : replicas,
+      readyReplicas: replicas,
+    },
+  });
+  for (const [pod, cpu] of Object.entries(options.cpu)) {
+    const o = options.pods?.[pod] ?? {};
+    h.kube.addPod({
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: {
+        namespace,
+        name: pod,
+        uid: `uid-${pod}`,
+        labels: { app: name },
+        ...(o.terminating ? { deletionTimestamp: new Date().toISOString() } : {}),
+      },
+      status: {
+        phase: o.phase ?? 'Running',
+        startTime: new Date(Date.now() - (o.startedAgoMs ?? HOUR)).toISOString(),
+        conditions: [{ type: 'Ready', status: o.ready === false ? 'False' : 'True' }],
+      },
+    });
+    if (cpu !== undefined) h.prom.cpu.set(`${namespace}/${pod}`, cpu);
+  }
+}
+
+/** payments/api with one hot pod (api-hot) and one idle pod (api-cold): stddev ≈ 0.54. */
+export function seedImbalanced(
+  h: Pick<Harness, 'kube' | 'prom'>,
+  namespace = 'payments',
+  name = 'api',
+): void {
+  seedDeployment(h, {
+    namespace,
+    name,
+    cpu: {
+      [`${name}-hot`]: 1.8,
+      [`${name}-a`]: 0.6,
+      [`${name}-b`]: 0.62,
+      [`${name}-c`]: 0.58,
+      [`${name}-cold`]: 0.05,
+    },
+  });
+}
