@@ -62,7 +62,7 @@ export function describeObject(object: KubeObject): string {
 }
 
 /** The objects of one kind. */
-export function ofKind<T>(objects: KubeObject[], kind: string): T[] {
+export function ofKind<T = KubeObject>(objects: KubeObject[], kind: string): T[] {
   return objects.filter((object) => object.kind === kind) as unknown as T[];
 }
 
@@ -73,6 +73,15 @@ export function single<T>(objects: KubeObject[], kind: string, name: string): T 
     throw new Error(`the rendered manifests hold no ${kind}/${name}`);
   }
   return found as unknown as T;
+}
+
+/** True when a label selector has matchLabels and all of them appear in the labels. */
+export function selects(
+  selector: { matchLabels?: Record<string, string> } | undefined,
+  labels: Record<string, string> | undefined,
+): boolean {
+  const wanted = Object.entries(selector?.matchLabels ?? {});
+  return wanted.length > 0 && wanted.every(([key, value]) => labels?.[key] === value);
 }
 
 /** The pod-rebalancer Deployment. */
