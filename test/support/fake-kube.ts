@@ -84,6 +84,8 @@ export class FakeKubeApiServer {
   /** `namespace/pod` names whose eviction a PodDisruptionBudget refuses (429). */
   readonly pdbBlocked = new Set<string>();
   readonly faults: Fault[] = [];
+  /** Called after each answer, to change the world between two calls (e.g. a pod replaced). */
+  afterRequest: (method: string, path: string) => void = () => undefined;
   /** Answers SelfSubjectAccessReviews: allowed unless this returns false. */
   allow: (attributes: Json) => boolean = () => true;
 
@@ -98,7 +100,22 @@ export class FakeKubeApiServer {
     return this;
   }
 
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  /** A delay that stop() cancels, so no timer outlives the test. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        resolve();
+      }, ms);
+      this.timers.add(timer);
+    });
+  }
+
   async stop(): Promise<void> {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
     if (!this.server) return;
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server!.close(resolve));
@@ -148,7 +165,7 @@ export class FakeKubeApiServer {
     const body = await readBody(req);
     this.requests.push({ method, path: url.pathname, body });
     const fault = this.takeFault(method, url.pathname);
-    if (fault?.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+    if (fault?.delayMs) await this.sleep(fault.delayMs);
     if (fault?.destroy) return void req.socket.destroy();
     if (fault?.rawBody !== undefined) return send(res, fault.status ?? 200, fault.rawBody);
     if (fault?.status)
@@ -159,6 +176,7 @@ export class FakeKubeApiServer {
       );
     const [code, answer] = this.route(method, url, body);
     send(res, code, answer);
+    this.afterRequest(method, url.pathname);
   }
 
   private takeFault(method: string, path: string): Fault | undefined {

@@ -32,7 +32,22 @@ export class FakePrometheus {
     return this;
   }
 
+  private readonly timers = new Set<NodeJS.Timeout>();
+
+  /** A delay that stop() cancels, so no timer outlives the test. */
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        resolve();
+      }, ms);
+      this.timers.add(timer);
+    });
+  }
+
   async stop(): Promise<void> {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
     if (!this.server) return;
     this.server.closeAllConnections();
     await new Promise((resolve) => this.server!.close(resolve));
@@ -55,7 +70,7 @@ export class FakePrometheus {
     const index = this.faults.findIndex((f) => !f.match || f.match.test(query));
     const fault = this.faults[index];
     if (fault && --fault.times! <= 0) this.faults.splice(index, 1);
-    if (fault?.delayMs) await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+    if (fault?.delayMs) await this.sleep(fault.delayMs);
     if (fault?.destroy) return void req.socket.destroy();
     if (fault?.status || fault?.rawBody !== undefined) {
       res.writeHead(fault.status ?? 200, { 'content-type': 'application/json' });
