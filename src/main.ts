@@ -95,6 +95,8 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<Server> {
     adapters.logger.info('shutting down', { signal });
     service.stopReadiness();
     server.close(() => process.exit(0));
+    // A keep-alive connection becomes idle only when its in-flight request ends: sweep until then.
+    setInterval(() => server.closeIdleConnections(), 100).unref();
     server.closeIdleConnections();
     setTimeout(() => process.exit(1), DRAIN_MS).unref();
   };

@@ -1,0 +1,139 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
+import { FakeKubeApiServer } from '../support/fake-kube.js';
+import { FakePrometheus } from '../support/fake-prometheus.js';
+import { seedImbalanced, TOKEN } from '../support/harness.js';
+
+const CLI = new URL('../../dist/cli.js', import.meta.url).pathname;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function waitForReady(url: string, child: ChildProcess): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    if (child.exitCode !== null) throw new Error(`the service exited with ${child.exitCode}`);
+    const ok = await fetch(`${url}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('the service did not become ready in 5 s');
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) =>
+    child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve),
+  );
+}
+
+beforeAll(() => {
+  // The bin runs from dist/; `npm test` builds first (pretest), this covers a direct jest run.
+  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
+}, 120_000);
+
+describe('pod-rebalancer serve, as a process', () => {
+  let kube: FakeKubeApiServer;
+  let prom: FakePrometheus;
+  let child: ChildProcess | undefined;
+  let dir: string;
+
+  afterEach(async () => {
+    if (child && child.exitCode === null) {
+      child.kill('SIGKILL');
+      await exited(child);
+    }
+    await Promise.all([kube?.stop(), prom?.stop()]);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('when the configuration is invalid, then it exits 2 with one line per offending variable', () => {
+    const result = spawnSync('node', [CLI, 'serve'], {
+      env: {
+        PATH: process.env.PATH,
+        PORT: 'eighty',
+        COOLDOWN: 'soon',
+        WEBHOOK_TOKEN: 'secret-value',
+      },
+      encoding: 'utf8',
+    });
+
+    expect(result.status).toBe(2);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^pod-rebalancer: PORT: expected a whole number from 1 to 65535 \(got "eighty"\)$/,
+        ),
+        expect.stringMatching(/^pod-rebalancer: COOLDOWN: expected a duration/),
+        expect.stringMatching(/^pod-rebalancer: PROMETHEUS_URL: required/),
+      ]),
+    );
+    expect(result.stderr).not.toContain('secret-value');
+  });
+
+  it('when SIGTERM arrives during a request, then the request completes, new ones are refused, and it exits 0', async () => {
+    kube = await new FakeKubeApiServer().start();
+    prom = await new FakePrometheus().start();
+    seedImbalanced({ kube, prom });
+    dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-serve-'));
+    writeFileSync(join(dir, 'kubeconfig'), kube.kubeConfigText());
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    child = spawn('node', [CLI, 'serve'], {
+      env: {
+        PATH: process.env.PATH,
+        PORT: String(port),
+        PROMETHEUS_URL: prom.url,
+        WEBHOOK_TOKEN: TOKEN,
+        KUBECONFIG: join(dir, 'kubeconfig'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    await waitForReady(url, child);
+    // The verification query takes a second: SIGTERM lands while the request is in flight.
+    prom.fail({ delayMs: 1000 });
+    const inFlight = fetch(`${url}/webhook`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        version: '4',
+        alerts: [
+          {
+            status: 'firing',
+            fingerprint: 'f1',
+            labels: {
+              alertname: 'DeploymentCPUImbalance',
+              namespace: 'payments',
+              deployment: 'api',
+            },
+          },
+        ],
+      }),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+
+    child.kill('SIGTERM');
+    const response = await inFlight;
+    const code = await exited(child);
+
+    expect(response.status).toBe(200);
+    expect(
+      ((await response.json()) as { results: { outcome: string }[] }).results[0]!.outcome,
+    ).toBe('rebalanced');
+    expect(kube.removals).toHaveLength(2);
+    expect(code).toBe(0);
+    await expect(fetch(`${url}/healthz`)).rejects.toThrow();
+  });
+});
