@@ -35,12 +35,16 @@ export function renderKustomization(dir: string): KubeObject[] {
     throw new Error(
       missing
         ? 'kubectl is not on PATH: the deploy tests render deploy/ with `kubectl kustomize`. ' +
-            'Install kubectl (it runs offline; no cluster is needed).'
+            'Install kubectl 1.22 or newer (it runs offline; no cluster is needed).'
         : `kubectl kustomize ${dir} could not run: ${result.error.message}`,
     );
   }
   if (result.status !== 0) {
-    throw new Error(`kubectl kustomize ${dir} failed (exit ${result.status}):\n${result.stderr}`);
+    // kubectl before 1.22 bundles a kustomize (v2/v3) that cannot read this layout at all.
+    throw new Error(
+      `kubectl kustomize ${dir} failed (exit ${result.status}):\n${result.stderr}\n` +
+        'If `kubectl version --client` is older than 1.22, upgrade kubectl first.',
+    );
   }
   return parseYamlStream(result.stdout, `kubectl kustomize ${dir}`);
 }
