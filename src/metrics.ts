@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { FAILURE_REASONS, SKIP_REASONS } from './core/types.js';
 
 /**
  * The service's own metrics, registered on the registry it is given (never the global one,
@@ -6,6 +7,16 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
  * and fingerprints go to the logs.
  */
 export function createMetrics(registry: Registry) {
+  const metrics = defineMetrics(registry);
+  // Start every known outcome/reason at 0, so that increase() sees the first one too.
+  for (const reason of SKIP_REASONS) metrics.alerts.inc({ outcome: 'skipped', reason }, 0);
+  for (const reason of FAILURE_REASONS) metrics.alerts.inc({ outcome: 'failed', reason }, 0);
+  for (const outcome of ['rebalanced', 'dry-run'])
+    metrics.alerts.inc({ outcome, reason: 'imbalanced' }, 0);
+  return metrics;
+}
+
+function defineMetrics(registry: Registry) {
   const registers = [registry];
   return {
     webhookRequests: new Counter({
@@ -53,4 +64,4 @@ export function createMetrics(registry: Registry) {
   };
 }
 
-export type Metrics = ReturnType<typeof createMetrics>;
+export type Metrics = ReturnType<typeof defineMetrics>;

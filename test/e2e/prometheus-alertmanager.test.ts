@@ -1,0 +1,199 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { createLogger } from '../../src/adapters/logger.js';
+import { loadConfig } from '../../src/config.js';
+import { realAdapters } from '../../src/main.js';
+import { createService } from '../../src/service.js';
+import { FakeKubeApiServer } from '../support/fake-kube.js';
+import { CapturedLogs, seedDeployment, TOKEN } from '../support/harness.js';
+import {
+  freePort,
+  requireProgram,
+  startProgram,
+  waitFor,
+  waitForReady,
+  type Program,
+} from '../support/processes.js';
+import { SyntheticExporter } from './synthetic-exporter.js';
+
+const RULES = new URL('../../rules/pod-rebalancer.rules.yml', import.meta.url);
+
+/**
+ * The whole chain with the real programs: a synthetic exporter → a real Prometheus evaluating
+ * rules/ → a real Alertmanager → the service's webhook (Bearer token) → the fake Kubernetes API.
+ *
+ * Only the timing is shortened, in the test's own configuration: 1s scrape and evaluation
+ * intervals, Alertmanager timers of seconds, and in a temporary copy of the rules `for: 10m` → 5s
+ * and the rate window 5m → 20s (the service's METRICS_WINDOW with it). A window longer than the
+ * data divides a few seconds of increase by five minutes, so every rate would read ~10x low.
+ * The expressions, the threshold and the guards are the ones in rules/.
+ */
+describe('end to end: Prometheus → Alertmanager → pod-rebalancer → Kubernetes API', () => {
+  const api = { namespace: 'payments', name: 'api' };
+  // After the hottest and the coldest go, the rest is still imbalanced: the alert keeps firing.
+  const apiCpu = {
+    'api-hot1': 2.0,
+    'api-hot2': 1.9,
+    'api-mid1': 0.6,
+    'api-mid2': 0.62,
+    'api-cold2': 0.06,
+    'api-cold1': 0.05,
+  };
+  // Balanced application containers; only the pod-level and pause series are skewed.
+  const webCpu = { 'web-a': 0.5, 'web-b': 0.52, 'web-c': 0.48, 'web-d': 0.5 };
+
+  let dir: string;
+  let kube: FakeKubeApiServer;
+  let exporter: SyntheticExporter;
+  let prometheus: Program | undefined;
+  let alertmanager: Program | undefined;
+  let server: Server | undefined;
+  const logs = new CapturedLogs();
+  const decisions = (deployment: string, reason: string) =>
+    logs.entries.filter(
+      (e) => e.message === 'decision' && e.deployment === deployment && e.reason === reason,
+    );
+
+  beforeAll(async () => {
+    requireProgram('prometheus', 'prometheus');
+    requireProgram('prometheus-alertmanager', 'prometheus-alertmanager');
+    dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-e2e-'));
+    kube = await new FakeKubeApiServer().start();
+    exporter = await new SyntheticExporter().start();
+
+    seedDeployment({ kube, prom: { cpu: new Map() } as never }, { ...api, cpu: apiCpu });
+    seedDeployment(
+      { kube, prom: { cpu: new Map() } as never },
+      { namespace: 'payments', name: 'web', cpu: webCpu },
+    );
+    for (const [pod, cpu] of Object.entries(apiCpu))
+      exporter.add({ namespace: 'payments', deployment: 'api', pod, cpu });
+    for (const [pod, cpu] of Object.entries(webCpu)) {
+      exporter.add({
+        namespace: 'payments',
+        deployment: 'web',
+        pod,
+        cpu,
+        podLevelCpu: pod === 'web-a' ? 3 : cpu + 0.01,
+        pauseCpu: pod === 'web-b' ? 2 : 0.001,
+      });
+    }
+    // An evicted pod disappears from the cluster, so cAdvisor and kube-state-metrics forget it.
+    kube.afterRequest = (method, path) => {
+      const evicted = /namespaces\/([^/]+)\/pods\/([^/]+)\/eviction$/.exec(path);
+      if (method === 'POST' && evicted) exporter.pods.delete(`${evicted[1]}/${evicted[2]}`);
+    };
+
+    const [servicePort, promPort, amPort] = [await freePort(), await freePort(), await freePort()];
+    const promUrl = `http://127.0.0.1:${promPort}`;
+    const env = {
+      PROMETHEUS_URL: promUrl,
+      WEBHOOK_TOKEN: TOKEN,
+      COOLDOWN: '10m',
+      METRICS_WINDOW: '20s',
+    };
+    const config = loadConfig(env);
+    const service = createService(config, {
+      ...realAdapters(config, env, kube.kubeConfig()),
+      logger: createLogger('info', logs.transport()),
+    });
+    server = service.app.listen(servicePort, '127.0.0.1');
+
+    const rules = readFileSync(RULES, 'utf8');
+    expect(rules).toMatch(/for: 10m/);
+    expect(rules).toMatch(/\[5m\]/);
+    writeFileSync(
+      join(dir, 'rules.yml'),
+      rules.replace(/for: 10m/g, 'for: 5s').replace(/\[5m\]/g, '[20s]'),
+    );
+    writeFileSync(
+      join(dir, 'prometheus.yml'),
+      [
+        'global: {scrape_interval: 1s, evaluation_interval: 1s}',
+        `rule_files: ['${join(dir, 'rules.yml')}']`,
+        `alerting: {alertmanagers: [{static_configs: [{targets: ['127.0.0.1:${amPort}']}]}]}`,
+        `scrape_configs: [{job_name: synthetic, static_configs: [{targets: ['${exporter.url}']}]}]`,
+      ].join('\n'),
+    );
+    writeFileSync(join(dir, 'token'), TOKEN);
+    writeFileSync(
+      join(dir, 'alertmanager.yml'),
+      [
+        'route:',
+        '  receiver: pod-rebalancer',
+        '  group_by: [namespace, deployment]',
+        '  group_wait: 1s',
+        '  group_interval: 2s',
+        '  repeat_interval: 3s',
+        'receivers:',
+        '  - name: pod-rebalancer',
+        '    webhook_configs:',
+        `      - url: http://127.0.0.1:${servicePort}/webhook`,
+        '        send_resolved: true',
+        `        http_config: {authorization: {type: Bearer, credentials_file: '${join(dir, 'token')}'}}`,
+      ].join('\n'),
+    );
+    alertmanager = startProgram('prometheus-alertmanager', [
+      `--config.file=${join(dir, 'alertmanager.yml')}`,
+      `--storage.path=${join(dir, 'am-data')}`,
+      `--web.listen-address=127.0.0.1:${amPort}`,
+      '--cluster.listen-address=',
+    ]);
+    prometheus = startProgram('prometheus', [
+      `--config.file=${join(dir, 'prometheus.yml')}`,
+      `--storage.tsdb.path=${join(dir, 'prom-data')}`,
+      `--web.listen-address=127.0.0.1:${promPort}`,
+    ]);
+    await waitForReady(`http://127.0.0.1:${amPort}/-/ready`, alertmanager);
+    await waitForReady(`${promUrl}/-/ready`, prometheus);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([prometheus?.stop(), alertmanager?.stop()]);
+    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    await Promise.all([kube?.stop(), exporter?.stop()]);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("removes exactly the imbalanced Deployment's highest- and lowest-CPU pods, and nothing of the balanced one", async () => {
+    await waitFor('the first action', () => kube.removals.length >= 2, 60_000);
+    // Give any further (wrong) action time to show up before judging.
+    await waitFor(
+      'two more notifications for payments/api inside the cooldown',
+      () => decisions('api', 'cooldown').length >= 2,
+      30_000,
+    );
+
+    expect(kube.removals).toEqual([
+      { namespace: 'payments', name: 'api-hot1', via: 'eviction' },
+      { namespace: 'payments', name: 'api-cold1', via: 'eviction' },
+    ]);
+    expect(decisions('api', 'imbalanced')).toHaveLength(1);
+    expect(kube.removals.some((r) => r.name.startsWith('web'))).toBe(false);
+  }, 120_000);
+
+  it('never sends an alert for the balanced Deployment, whose skew is only in the pause and pod-level series', () => {
+    expect(logs.entries.filter((e) => e.message === 'decision' && e.deployment === 'web')).toEqual(
+      [],
+    );
+  });
+
+  it('acknowledges the resolved notification and removes nothing more', async () => {
+    // Scale the imbalanced rest away: two pods are left, under the rule's guard of three.
+    for (const pod of ['api-hot2', 'api-cold2', 'api-mid2']) {
+      exporter.pods.delete(`payments/${pod}`);
+      kube.pods.delete(`payments/${pod}`);
+    }
+
+    await waitFor(
+      'a resolved notification for payments/api',
+      () => decisions('api', 'resolved').length >= 1,
+      60_000,
+    );
+
+    expect(kube.removals).toHaveLength(2);
+  }, 90_000);
+});
