@@ -176,7 +176,9 @@ describe('request ids, logs and metrics', () => {
     expect(metrics).toContain('pod_rebalancer_verification_duration_seconds_count 1');
     expect(metrics).toContain('process_cpu_seconds_total');
     // Known reasons start at 0, so increase() in the self-monitoring rules sees the first one.
-    expect(metrics).toContain('pod_rebalancer_alerts_total{outcome="skipped",reason="pdb-blocked"} 0');
+    expect(metrics).toContain(
+      'pod_rebalancer_alerts_total{outcome="skipped",reason="pdb-blocked"} 0',
+    );
   });
 
   it('exposes metrics that pass promtool check metrics', async () => {
