@@ -13,6 +13,7 @@ export interface Config {
   port: number;
   prometheusUrl: string;
   prometheusTimeoutMs: number;
+  prometheusBearerTokenFile: string | undefined;
   webhookToken: string | undefined;
   webhookTokenFile: string | undefined;
   alertNames: ReadonlySet<string>;
@@ -20,6 +21,8 @@ export interface Config {
   metricsWindowMs: number;
   cooldownMs: number;
   maxCooldownMs: number;
+  effectiveReduction: number;
+  ineffectiveLimit: number;
   minPods: number;
   minPodAgeMs: number;
   action: 'evict' | 'delete';
@@ -97,6 +100,13 @@ function threshold(value: string): number {
   return n;
 }
 
+function share(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0 && n < 1))
+    throw new Error('expected a share between 0 and 1, e.g. 0.3');
+  return n;
+}
+
 function boolean(value: string): boolean {
   if (value === 'true') return true;
   if (value === 'false') return false;
@@ -121,6 +131,10 @@ export const SETTINGS = {
   PORT: setting({ doc: 'listen port', default: '8080', parse: integer(1, 65535) }),
   PROMETHEUS_URL: setting({ doc: 'Prometheus (or compatible) base URL', parse: httpUrl }),
   PROMETHEUS_TIMEOUT: setting({ doc: 'per-query timeout', default: '10s', parse: duration(100) }),
+  PROMETHEUS_BEARER_TOKEN_FILE: setting({
+    doc: 'file holding a bearer token for Prometheus (sent as Authorization: Bearer)',
+    parse: text,
+  }),
   WEBHOOK_TOKEN: setting({ doc: 'bearer token Alertmanager sends', parse: text, secret: true }),
   WEBHOOK_TOKEN_FILE: setting({ doc: 'file of bearer tokens, one a line', parse: text }),
   ALERT_NAMES: setting({
@@ -143,6 +157,16 @@ export const SETTINGS = {
     doc: 'ceiling of the adaptive cooldown',
     default: '24h',
     parse: duration(1000),
+  }),
+  EFFECTIVE_REDUCTION: setting({
+    doc: 'share by which the stddev must fall for an action to count as effective',
+    default: '0.3',
+    parse: share,
+  }),
+  INEFFECTIVE_LIMIT: setting({
+    doc: 'consecutive ineffective actions after which the service stops acting on a Deployment',
+    default: '3',
+    parse: integer(1, 100),
   }),
   MIN_PODS: setting({
     doc: 'fewest Ready pods with samples needed to act',
@@ -237,6 +261,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     port: v.PORT!,
     prometheusUrl: v.PROMETHEUS_URL!,
     prometheusTimeoutMs: v.PROMETHEUS_TIMEOUT!,
+    prometheusBearerTokenFile: v.PROMETHEUS_BEARER_TOKEN_FILE,
     webhookToken: v.WEBHOOK_TOKEN,
     webhookTokenFile: v.WEBHOOK_TOKEN_FILE,
     alertNames: v.ALERT_NAMES!,
@@ -244,6 +269,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     metricsWindowMs: v.METRICS_WINDOW!,
     cooldownMs: v.COOLDOWN!,
     maxCooldownMs: v.MAX_COOLDOWN!,
+    effectiveReduction: v.EFFECTIVE_REDUCTION!,
+    ineffectiveLimit: v.INEFFECTIVE_LIMIT!,
     minPods: v.MIN_PODS!,
     minPodAgeMs: v.MIN_POD_AGE!,
     action: v.ACTION!,

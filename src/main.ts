@@ -30,6 +30,18 @@ function tokenSource(config: Readonly<Config>): TokenSource {
   return fileTokens(config.webhookTokenFile);
 }
 
+/** The first line of a secret file, or undefined without a file; never echoes the content. */
+function readSecretFile(path: string | undefined, variable: string): string | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, 'utf8').split(/\r?\n/)[0]!.trim();
+  } catch (error) {
+    throw new ConfigError([
+      `${variable}: cannot read the file (${(error as NodeJS.ErrnoException).code})`,
+    ]);
+  }
+}
+
 /** KUBECONFIG when set, else the in-cluster service account. */
 function defaultKubeConfig(): KubeConfig {
   const kubeConfig = new KubeConfig();
@@ -51,6 +63,7 @@ export function realAdapters(
     metrics: new PrometheusMetricsSource({
       url: config.prometheusUrl,
       timeoutMs: config.prometheusTimeoutMs,
+      bearerToken: readSecretFile(config.prometheusBearerTokenFile, 'PROMETHEUS_BEARER_TOKEN_FILE'),
     }),
     clock: { now: () => new Date() },
     logger: createLogger(config.logLevel),
