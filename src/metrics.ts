@@ -55,6 +55,24 @@ function defineMetrics(registry: Registry) {
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     }),
+    actionEffectRatio: new Histogram({
+      name: 'pod_rebalancer_action_effect_ratio',
+      help: 'CPU stddev when an action was judged, divided by the stddev before it (below 1: it helped).',
+      buckets: [0.1, 0.25, 0.5, 0.7, 0.85, 1, 1.25, 1.5, 2],
+      registers,
+    }),
+    actionsJudged: new Counter({
+      name: 'pod_rebalancer_actions_judged_total',
+      help: 'Past actions judged when the Deployment was looked at again, by effect.',
+      labelNames: ['effect'] as const,
+      registers,
+    }),
+    cooldown: new Gauge({
+      name: 'pod_rebalancer_deployment_cooldown_seconds',
+      help: 'The cooldown in force after the last action on a Deployment (doubles after ineffective ones).',
+      labelNames: ['namespace', 'deployment'] as const,
+      registers,
+    }),
     upstreamErrors: new Counter({
       name: 'pod_rebalancer_upstream_errors_total',
       help: 'Failed calls to Prometheus or the Kubernetes API, by kind.',

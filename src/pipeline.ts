@@ -1,14 +1,16 @@
 import type { Logger } from './adapters/logger.js';
 import { gateCooldown, gateWindow } from './core/cooldown.js';
+import { gateStopped, type EffectPolicy } from './core/effect.js';
 import { decide, gateDeployment, type GateResult } from './core/decide.js';
 import { targetKey, targetsFromAlerts, type Alert, type TargetAlert } from './core/targets.js';
 import type { ChosenPod, DeploymentFacts, Policy, Stats } from './core/types.js';
 import type { ActiveWindow } from './core/window.js';
 import { UpstreamError } from './errors.js';
 import type { Metrics } from './metrics.js';
-import type { Clock, Cluster, CooldownStore, MetricsSource } from './ports.js';
+import type { Clock, Cluster, CooldownRecord, CooldownStore, MetricsSource } from './ports.js';
 import type { AlertReport, PodReport, Report, TargetReport } from './report.js';
-import { anyRemoved, removePods } from './stages/act.js';
+import { anyRemoved, plannedRemovals, recordActionEvent, removePods } from './stages/act.js';
+import { assess, recordAssessment, stopMessage, type Assessment } from './stages/backoff.js';
 import { recordDecision, recordDismissal } from './stages/record.js';
 import { verify } from './stages/verify.js';
 
@@ -21,6 +23,7 @@ export interface PipelineSettings {
   action: 'evict' | 'delete';
   dryRun: boolean;
   activeWindow: ActiveWindow | undefined;
+  effect: EffectPolicy;
 }
 
 /** Everything the pipeline touches, passed in once (main.ts, the demo and the tests build it). */
@@ -40,8 +43,10 @@ export interface PipelineDeps {
 export interface RequestContext {
   requestId: string;
   groupKey?: string;
-  /** Overrides DRY_RUN for this request only (replay without --execute). */
-  dryRun?: boolean;
+  /** Decide and report, write nothing: no Lease, no Event, no removal (replay without --execute). */
+  observeOnly?: boolean;
+  /** Evaluate the CPU query at each alert's startsAt instead of now (replay --at alert). */
+  verifyAtAlertStart?: boolean;
 }
 
 export interface Pipeline {
@@ -120,6 +125,27 @@ async function handleTarget(
   return report;
 }
 
+interface Admitted {
+  deployment: DeploymentFacts;
+  record: CooldownRecord | undefined;
+}
+
+/** The checks that need no CPU data: Deployment, window, stop mark, cooldown. */
+async function admit(
+  target: TargetAlert,
+  deps: PipelineDeps,
+  now: Date,
+): Promise<Admitted | TargetReport> {
+  const deployment = await deps.cluster.getDeployment(target);
+  const early = gateDeployment(deployment) ?? gateWindow(deps.settings.activeWindow, now);
+  if (early || !deployment) return skipped(target, early!);
+  const record = await deps.cooldown.read(deployment);
+  const held =
+    gateStopped(record?.stopped, deps.cooldown.howToResume(deployment)) ??
+    gateCooldown(record, now);
+  return held ? skipped(target, held) : { deployment, record };
+}
+
 async function runStages(
   target: TargetAlert,
   context: RequestContext,
@@ -127,48 +153,122 @@ async function runStages(
 ): Promise<TargetReport> {
   const { settings } = deps;
   const now = deps.clock.now();
-  const deployment = await deps.cluster.getDeployment(target);
-  const early = gateDeployment(deployment) ?? gateWindow(settings.activeWindow, now);
-  if (early || !deployment) return skipped(target, early!);
-
-  const cooldown = await deps.cooldown.read(deployment);
-  const cooling = gateCooldown(cooldown, now);
-  if (cooling) return skipped(target, cooling);
+  const admitted = await admit(target, deps, now);
+  if ('outcome' in admitted) return admitted;
+  const { deployment, record } = admitted;
 
   const stopTimer = deps.telemetry.verificationDuration.startTimer();
-  const { pods, samples } = await verify(deployment, deps, settings.metricsWindowMs);
+  const at = context.verifyAtAlertStart ? alertStart(target) : undefined;
+  const { pods, samples } = await verify(deployment, deps, settings.metricsWindowMs, at);
   stopTimer();
   const decision = decide(pods, samples, settings.policy, now);
   if (!decision.act) return skipped(target, decision, decision.stats);
 
-  const dryRun = context.dryRun ?? settings.dryRun;
+  const assessment = assess(record, decision.stats, alertStart(target), settings.effect);
+  if (assessment.backoff.stopped) {
+    return stopActing({ target, deployment, record }, assessment, context, deps);
+  }
+  if (context.observeOnly) {
+    return acted(deployment, decision, plannedRemovals(decision.pods, settings.action), true);
+  }
+  return act(deployment, record, { decision, assessment }, deps);
+}
+
+function alertStart(target: TargetAlert): Date | undefined {
+  const at = target.startsAt ? new Date(target.startsAt) : undefined;
+  return at && !Number.isNaN(at.getTime()) ? at : undefined;
+}
+
+/** Takes the Lease with the next cooldown, then removes the pods. */
+async function act(
+  deployment: DeploymentFacts,
+  record: CooldownRecord | undefined,
+  plan: { decision: { stats: Stats; pods: ChosenPod[] }; assessment: Assessment },
+  deps: PipelineDeps,
+): Promise<TargetReport> {
+  const { decision, assessment } = plan;
+  const now = deps.clock.now();
+  const dryRun = deps.settings.dryRun;
   // The Lease is taken before acting: a retry, a duplicate or another replica that reached
   // this point too finds it taken (409) and stops, so one decision removes at most two pods.
-  const taken = await deps.cooldown.start(deployment, cooldown, {
+  const taken = await deps.cooldown.start(deployment, record, {
     holder: deps.identity,
     startedAt: now,
-    durationMs: settings.cooldownMs,
-    action: {
+    durationMs: assessment.backoff.cooldownMs,
+    lastAction: {
+      at: now,
       stddev: decision.stats.stddev,
       mean: decision.stats.mean,
       pods: decision.pods.map((p) => p.name),
       dryRun,
     },
+    consecutiveIneffective: assessment.backoff.consecutiveIneffective,
+    stopped: undefined,
   });
-  if (!taken) {
-    return skipped(
-      target,
-      { reason: 'cooldown', detail: 'another request or replica took the Lease first' },
-      decision.stats,
-    );
-  }
+  if (!taken) return skipped(targetOf(deployment), LOST_RACE, decision.stats);
+  recordAssessment(deployment, assessment, deps.telemetry);
   const removed = await removePods(
     deployment,
     decision,
-    { action: settings.action, dryRun, now },
+    { action: deps.settings.action, dryRun, now },
     deps,
   );
   return acted(deployment, decision, removed, dryRun);
+}
+
+const LOST_RACE = {
+  reason: 'cooldown',
+  detail: 'another request or replica took the Lease first',
+} as const;
+
+/**
+ * After INEFFECTIVE_LIMIT consecutive actions that did not help, marks the Lease so that every
+ * replica stops acting on the Deployment, and says so with a Warning Event, once.
+ */
+async function stopActing(
+  { target, deployment, record }: Admitted & { target: TargetAlert },
+  assessment: Assessment,
+  context: RequestContext,
+  deps: PipelineDeps,
+): Promise<TargetReport> {
+  const message = stopMessage(assessment.backoff, deps.settings.effect);
+  const gate = {
+    reason: 'ineffective',
+    detail: `${message}; to resume: ${deps.cooldown.howToResume(deployment)}`,
+  } as const;
+  if (context.observeOnly) return skipped(target, gate);
+  const now = deps.clock.now();
+  const written = await deps.cooldown.start(deployment, record, {
+    holder: deps.identity,
+    startedAt: now,
+    durationMs: 0,
+    lastAction: record?.lastAction,
+    consecutiveIneffective: assessment.backoff.consecutiveIneffective,
+    stopped: message,
+  });
+  if (!written) return skipped(target, LOST_RACE);
+  recordAssessment(deployment, assessment, deps.telemetry);
+  await recordActionEvent(
+    {
+      deployment,
+      type: 'Warning',
+      reason: 'RebalanceIneffective',
+      action: 'Stop',
+      message: gate.detail,
+      at: now,
+    },
+    deps,
+  );
+  return skipped(target, gate);
+}
+
+function targetOf(deployment: DeploymentFacts): TargetAlert {
+  return {
+    namespace: deployment.namespace,
+    deployment: deployment.name,
+    fingerprint: '',
+    alertname: '',
+  };
 }
 
 function skipped(target: TargetAlert, gate: NonNullable<GateResult>, stats?: Stats): TargetReport {

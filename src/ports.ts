@@ -50,15 +50,16 @@ export interface Cluster {
   recordEvent(event: DeploymentEvent): Promise<void>;
 }
 
-/** What was done at the start of the current cooldown, kept so it can be judged later. */
+/** What was done at the start of a cooldown, kept so it can be judged later. */
 export interface ActionRecord {
+  at: Date;
   stddev: number;
   mean: number;
   pods: string[];
   dryRun: boolean;
 }
 
-/** A Deployment's cooldown as stored (a Lease in a cluster). */
+/** A Deployment's cooldown and backoff state as stored (a Lease in a cluster). */
 export interface CooldownRecord {
   /** Opaque version for optimistic concurrency (the Lease's resourceVersion). */
   version: string;
@@ -66,19 +67,18 @@ export interface CooldownRecord {
   startedAt: Date;
   durationMs: number;
   lastAction: ActionRecord | undefined;
+  consecutiveIneffective: number;
+  /** Set while pod-rebalancer refuses to act on this Deployment; a person clears it. */
+  stopped: string | undefined;
 }
 
-export interface CooldownStart {
-  holder: string;
-  startedAt: Date;
-  durationMs: number;
-  action: ActionRecord;
-}
+/** The next state to write. */
+export type CooldownStart = Omit<CooldownRecord, 'version'>;
 
 export interface CooldownStore {
   read(deployment: DeploymentFacts): Promise<CooldownRecord | undefined>;
   /**
-   * Starts a cooldown if the stored record is still `previous` (absent when `undefined`).
+   * Writes the next state if the stored record is still `previous` (absent when `undefined`).
    * Returns false when another writer got there first: then someone else is acting.
    */
   start(
@@ -86,4 +86,6 @@ export interface CooldownStore {
     previous: CooldownRecord | undefined,
     next: CooldownStart,
   ): Promise<boolean>;
+  /** What a person does to let pod-rebalancer act again on a Deployment it stopped on. */
+  howToResume(deployment: DeploymentFacts): string;
 }

@@ -47,6 +47,12 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
     action: config.action,
     dryRun: config.dryRun,
     activeWindow: config.activeWindow,
+    effect: {
+      baseCooldownMs: config.cooldownMs,
+      maxCooldownMs: config.maxCooldownMs,
+      effectiveReduction: config.effectiveReduction,
+      ineffectiveLimit: config.ineffectiveLimit,
+    },
   };
 }
 

@@ -5,6 +5,9 @@ import type { ActionRecord, CooldownRecord, CooldownStart, CooldownStore } from 
 import { statusOf, toUpstreamError, type KubeApis } from './kubernetes.js';
 
 export const LAST_ACTION_ANNOTATION = 'pod-rebalancer.io/last-action';
+export const CONSECUTIVE_INEFFECTIVE_ANNOTATION = 'pod-rebalancer.io/consecutive-ineffective';
+/** Present while pod-rebalancer refuses to act on the Deployment; removing it resumes. */
+export const INEFFECTIVE_ANNOTATION = 'pod-rebalancer.io/ineffective';
 const PREFIX = 'pod-rebalancer-';
 const MAX_NAME = 253;
 
@@ -16,25 +19,38 @@ export function leaseName(deployment: string): string {
   return `${name.slice(0, MAX_NAME - 11)}-${hash}`;
 }
 
-function parseLastAction(lease: V1Lease): ActionRecord | undefined {
-  const text = lease.metadata?.annotations?.[LAST_ACTION_ANNOTATION];
+function parseLastAction(text: string | undefined): ActionRecord | undefined {
   if (!text) return undefined;
   try {
-    return JSON.parse(text) as ActionRecord;
+    const parsed = JSON.parse(text) as ActionRecord & { at: string };
+    return { ...parsed, at: new Date(parsed.at) };
   } catch {
     return undefined;
   }
 }
 
 function toRecord(lease: V1Lease): CooldownRecord {
-  const spec = lease.spec ?? {};
+  const { holderIdentity = '', acquireTime, leaseDurationSeconds = 0 } = lease.spec ?? {};
+  const { resourceVersion = '', annotations = {} } = lease.metadata ?? {};
   return {
-    version: lease.metadata?.resourceVersion ?? '',
-    holder: spec.holderIdentity ?? '',
-    startedAt: spec.acquireTime ? new Date(spec.acquireTime) : new Date(0),
-    durationMs: (spec.leaseDurationSeconds ?? 0) * 1000,
-    lastAction: parseLastAction(lease),
+    version: resourceVersion,
+    holder: holderIdentity,
+    // Read back as a string or a Date depending on the client's deserializer.
+    startedAt: new Date(acquireTime ?? 0),
+    durationMs: leaseDurationSeconds * 1000,
+    lastAction: parseLastAction(annotations[LAST_ACTION_ANNOTATION]),
+    consecutiveIneffective: Number(annotations[CONSECUTIVE_INEFFECTIVE_ANNOTATION] ?? 0) || 0,
+    stopped: annotations[INEFFECTIVE_ANNOTATION],
   };
+}
+
+function annotationsOf(next: CooldownStart): Record<string, string> {
+  const annotations: Record<string, string> = {
+    [CONSECUTIVE_INEFFECTIVE_ANNOTATION]: String(next.consecutiveIneffective),
+  };
+  if (next.lastAction) annotations[LAST_ACTION_ANNOTATION] = JSON.stringify(next.lastAction);
+  if (next.stopped !== undefined) annotations[INEFFECTIVE_ANNOTATION] = next.stopped;
+  return annotations;
 }
 
 /**
@@ -92,6 +108,10 @@ export class LeaseCooldownStore implements CooldownStore {
     }
   }
 
+  howToResume(deployment: DeploymentFacts): string {
+    return `kubectl -n ${deployment.namespace} annotate lease ${leaseName(deployment.name)} ${INEFFECTIVE_ANNOTATION}-`;
+  }
+
   private leaseBody(
     deployment: DeploymentFacts,
     previous: CooldownRecord | undefined,
@@ -106,7 +126,7 @@ export class LeaseCooldownStore implements CooldownStore {
         namespace: deployment.namespace,
         resourceVersion: previous?.version,
         labels: { 'app.kubernetes.io/managed-by': 'pod-rebalancer' },
-        annotations: { [LAST_ACTION_ANNOTATION]: JSON.stringify(next.action) },
+        annotations: annotationsOf(next),
         // Garbage-collected with its Deployment.
         ownerReferences: [
           { apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.name, uid: deployment.uid },

@@ -98,13 +98,19 @@ export class InMemoryCooldownStore implements CooldownStore {
   ): Promise<boolean> {
     const key = `${deployment.namespace}/${deployment.name}`;
     if (this.records.get(key)?.version !== previous?.version) return false;
-    this.records.set(key, {
-      version: String(++this.version),
-      holder: next.holder,
-      startedAt: next.startedAt,
-      durationMs: next.durationMs,
-      lastAction: next.action,
-    });
+    this.records.set(key, { ...next, version: String(++this.version) });
     return true;
+  }
+
+  howToResume(deployment: DeploymentFacts): string {
+    return `clear the stop mark of ${deployment.namespace}/${deployment.name}`;
+  }
+
+  /** What a person does with kubectl annotate: removes the stop mark. */
+  resume(deployment: DeploymentFacts): void {
+    const key = `${deployment.namespace}/${deployment.name}`;
+    const record = this.records.get(key);
+    if (record)
+      this.records.set(key, { ...record, stopped: undefined, version: String(++this.version) });
   }
 }

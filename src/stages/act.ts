@@ -55,6 +55,16 @@ export async function removePods(
   return reports;
 }
 
+/** What removePods would do in dry run, without doing anything (not even the Event). */
+export function plannedRemovals(
+  chosen: readonly ChosenPod[],
+  action: ActPolicy['action'],
+): PodReport[] {
+  return chosen
+    .slice(0, MAX_PODS_PER_ACTION)
+    .map((pod) => ({ name: pod.name, cpu: pod.cpu, role: pod.role, result: WOULD[action] }));
+}
+
 async function removeOne(
   deployment: DeploymentFacts,
   pod: ChosenPod,
@@ -143,8 +153,8 @@ function actionEvent(
   };
 }
 
-/** Records the action's Event. A failure to record does not undo or fail the action. */
-async function recordActionEvent(event: DeploymentEvent, deps: ActDeps): Promise<void> {
+/** Records an Event on the Deployment. A failure to record does not undo or fail the action. */
+export async function recordActionEvent(event: DeploymentEvent, deps: ActDeps): Promise<void> {
   try {
     await deps.cluster.recordEvent(event);
   } catch (error) {

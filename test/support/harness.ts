@@ -3,6 +3,7 @@ import winston from 'winston';
 import { createLogger } from '../../src/adapters/logger.js';
 import { loadConfig } from '../../src/config.js';
 import { realAdapters } from '../../src/main.js';
+import type { Clock } from '../../src/ports.js';
 import { createService, type Service } from '../../src/service.js';
 import { FakeKubeApiServer } from './fake-kube.js';
 import { FakePrometheus } from './fake-prometheus.js';
@@ -41,7 +42,10 @@ export interface Harness {
  * The service wired exactly as main.ts wires it (real Kubernetes client, real Prometheus
  * client, real HTTP app) against a fake API server and a fake Prometheus on 127.0.0.1.
  */
-export async function startHarness(env: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(
+  env: Record<string, string> = {},
+  options: { clock?: Clock } = {},
+): Promise<Harness> {
   const kube = await new FakeKubeApiServer().start();
   const prom = await new FakePrometheus().start();
   const logs = new CapturedLogs();
@@ -56,6 +60,7 @@ export async function startHarness(env: Record<string, string> = {}): Promise<Ha
     createService(config, {
       ...realAdapters(config, { ...fullEnv, POD_NAME: identity }, kube.kubeConfig()),
       logger: createLogger(config.logLevel, logs.transport()),
+      ...(options.clock ? { clock: options.clock } : {}),
     });
   return {
     kube,
