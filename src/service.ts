@@ -1,7 +1,9 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { BatchingMetricsSource } from './adapters/batching-metrics.js';
 import type { Logger } from './adapters/logger.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
+import type { WebhookLimits } from './http/limits.js';
 import type { TokenSource } from './http/tokens.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline, type Pipeline, type PipelineSettings } from './pipeline.js';
@@ -56,14 +58,34 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
   };
 }
 
+/** Knobs that are not configuration: tests and the benchmark turn them. */
+export interface ServiceOptions {
+  /** Merge concurrent CPU queries per namespace into one (default true). */
+  batchMetrics?: boolean;
+  /** Webhook limits; defaults in http/limits.ts. */
+  limits?: Partial<WebhookLimits>;
+}
+
 /** Wires configuration and adapters into the pipeline and the HTTP app, with its own registry. */
-export function createService(config: Readonly<Config>, adapters: Adapters): Service {
+export function createService(
+  config: Readonly<Config>,
+  adapters: Adapters,
+  options: ServiceOptions = {},
+): Service {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   // These default gauges end in _total, which `promtool check metrics` rejects for non-counters.
   for (const name of MISNAMED_DEFAULT_GAUGES) registry.removeSingleMetric(name);
   const telemetry = createMetrics(registry);
-  const pipeline = createPipeline({ ...adapters, settings: pipelineSettings(config), telemetry });
+  // Many Deployments of one namespace in one payload then cost one Prometheus query, not many.
+  const metrics =
+    options.batchMetrics === false ? adapters.metrics : new BatchingMetricsSource(adapters.metrics);
+  const pipeline = createPipeline({
+    ...adapters,
+    metrics,
+    settings: pipelineSettings(config),
+    telemetry,
+  });
   let ready = true;
   const app = createApp({
     pipeline,
@@ -72,6 +94,7 @@ export function createService(config: Readonly<Config>, adapters: Adapters): Ser
     registry,
     logger: adapters.logger,
     ready: () => ready,
+    limits: options.limits,
   });
   return { app, pipeline, registry, telemetry, stopReadiness: () => (ready = false) };
 }

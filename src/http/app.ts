@@ -4,6 +4,7 @@ import type { Logger } from '../adapters/logger.js';
 import { HttpError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline.js';
+import { boundedWork, type Refusal, type WebhookLimits } from './limits.js';
 import type { TokenSource } from './tokens.js';
 import { RETRY_AFTER_SECONDS, RetryLater, requestId, webhookRouter } from './webhook.js';
 
@@ -15,6 +16,8 @@ export interface AppDeps {
   logger: Logger;
   /** Readiness: configuration loaded, clients built, not shutting down. */
   ready: () => boolean;
+  /** Bounds on webhook work in flight, queued and per request; defaults in limits.ts. */
+  limits?: Partial<WebhookLimits>;
 }
 
 /** Errors thrown by body-parser carry an HTTP status and a type. */
@@ -62,6 +65,15 @@ function errorHandler(logger: Logger) {
   };
 }
 
+/**
+ * Records a 503 given by the limits. Only a request that had reached the webhook handler is
+ * already counted by it; the others are counted here.
+ */
+function refused(refusal: Refusal, res: Response, deps: AppDeps): void {
+  if (refusal !== 'deadline') deps.telemetry.webhookRequests.inc({ code: '503' });
+  deps.logger.warn('webhook request refused', { requestId: res.locals.requestId, refusal });
+}
+
 /** Builds the HTTP app without listening, so tests can drive it with supertest. */
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
@@ -80,6 +92,13 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/metrics', async (_req, res) => {
     res.type(deps.registry.contentType).send(await deps.registry.metrics());
   });
+  app.post(
+    '/webhook',
+    boundedWork({
+      ...deps.limits,
+      onRefused: (refusal, _req, res) => refused(refusal, res, deps),
+    }),
+  );
   app.use(webhookRouter(deps));
   app.use((_req, _res, next) =>
     next(

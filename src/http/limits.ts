@@ -1,0 +1,162 @@
+import type { NextFunction, Request, Response } from 'express';
+
+/** How much webhook work the service takes on at once, and how long one request may take. */
+export interface WebhookLimits {
+  /** Requests handled at the same time. */
+  maxInFlight: number;
+  /** Requests waiting for a free slot; past this they are refused at once. */
+  maxQueued: number;
+  /**
+   * Longest a request may take, queueing included, before it is answered 503. Below
+   * Alertmanager's shortest webhook timeout (10 s), so that it gets an answer and retries
+   * instead of giving up on a dropped connection.
+   */
+  deadlineMs: number;
+  /** Sent as Retry-After with each 503. */
+  retryAfterSeconds: number;
+}
+
+export const DEFAULT_WEBHOOK_LIMITS: Readonly<WebhookLimits> = Object.freeze({
+  maxInFlight: 32,
+  maxQueued: 128,
+  deadlineMs: 8000,
+  retryAfterSeconds: 10,
+});
+
+/**
+ * Why a request was answered 503 here rather than by the pipeline: `busy` (the queue was full),
+ * `expired` (it waited in the queue until the deadline; the handler never saw it) or `deadline`
+ * (the handler was still working at the deadline; it finishes, its late answer is dropped).
+ */
+export type Refusal = 'busy' | 'expired' | 'deadline';
+
+export interface BoundedWorkOptions extends Partial<WebhookLimits> {
+  /** Told of every 503 given here (for the log and the requests metric). */
+  onRefused?: (refusal: Refusal, req: Request, res: Response) => void;
+}
+
+/** A counting semaphore with a bounded FIFO of waiters. */
+class WorkSlots {
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(
+    private readonly max: number,
+    private readonly maxQueued: number,
+  ) {}
+
+  /** Starts `start` now or queues it; false when the queue is full too. */
+  request(start: () => void): boolean {
+    if (this.running < this.max) {
+      this.running++;
+      start();
+      return true;
+    }
+    if (this.waiting.length >= this.maxQueued) return false;
+    this.waiting.push(start);
+    return true;
+  }
+
+  /** Takes a queued start out before it ran; false when it already started. */
+  withdraw(start: () => void): boolean {
+    const index = this.waiting.indexOf(start);
+    if (index < 0) return false;
+    this.waiting.splice(index, 1);
+    return true;
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.running--;
+  }
+}
+
+const MESSAGES: Record<Refusal, string> = {
+  busy: 'too many webhook requests in flight; retry later',
+  expired: 'waited too long for a free slot; retry later',
+  deadline:
+    'handling took longer than the deadline; retry later (the retry is safe: the cooldown Lease is taken before acting)',
+};
+
+interface Completion {
+  /** Sends our own answer now; whatever the handler writes afterwards is dropped. */
+  answerFirst(send: () => void): void;
+}
+
+/**
+ * Calls `done` once the handler ends its response, the sign that its work is over. Once the
+ * deadline answered, the handler still finishes and then tries to answer too: its late headers
+ * and body are dropped, and only its `end` counts. So the slot is held until the work is over
+ * and the work in flight stays bounded even when clients give up.
+ */
+function watchCompletion(res: Response, done: () => void): Completion {
+  const original = { end: res.end, setHeader: res.setHeader, removeHeader: res.removeHeader };
+  let mode: 'handler' | 'ours' | 'dropped' = 'handler';
+  let finished = false;
+  res.setHeader = function (this: Response, ...args: Parameters<Response['setHeader']>) {
+    return mode === 'dropped' ? this : original.setHeader.apply(this, args);
+  } as Response['setHeader'];
+  res.removeHeader = function (this: Response, name: string) {
+    if (mode !== 'dropped') original.removeHeader.call(this, name);
+  };
+  res.end = function (this: Response, ...args: unknown[]) {
+    if (mode !== 'ours' && !finished) {
+      finished = true;
+      done();
+    }
+    if (mode === 'dropped') return this;
+    return (original.end as (...a: unknown[]) => Response).apply(this, args);
+  } as Response['end'];
+  return {
+    answerFirst(send) {
+      mode = 'ours';
+      send();
+      mode = 'dropped';
+    },
+  };
+}
+
+function refuse(res: Response, refusal: Refusal, retryAfterSeconds: number): void {
+  res.setHeader('Retry-After', String(retryAfterSeconds));
+  res.status(503).json({ error: MESSAGES[refusal], requestId: res.locals.requestId });
+}
+
+/**
+ * Bounds the webhook's work: at most `maxInFlight` requests are handled at once and
+ * `maxQueued` wait; anything beyond is answered 503 with Retry-After at once, and so is a
+ * request not done within `deadlineMs`. Alertmanager retries on 503; the cooldown Lease, taken
+ * before any pod is removed, makes the retry of a request that went on to act a no-op.
+ */
+export function boundedWork(options: BoundedWorkOptions = {}) {
+  const limits = { ...DEFAULT_WEBHOOK_LIMITS, ...options };
+  const slots = new WorkSlots(limits.maxInFlight, limits.maxQueued);
+  return (req: Request, res: Response, next: NextFunction): void => {
+    let completion: Completion | undefined;
+    const answer = (refusal: Refusal) => {
+      refuse(res, refusal, limits.retryAfterSeconds);
+      options.onRefused?.(refusal, req, res);
+    };
+    const start = () => {
+      completion = watchCompletion(res, () => {
+        clearTimeout(timer);
+        slots.release();
+      });
+      next();
+    };
+    const timer = setTimeout(() => {
+      if (res.headersSent) return;
+      if (slots.withdraw(start)) answer('expired');
+      else completion?.answerFirst(() => answer('deadline'));
+    }, limits.deadlineMs);
+    // A client that leaves while queued gives its place back; one that leaves while handled
+    // does not: its work goes on until the handler ends it.
+    res.once('close', () => {
+      if (slots.withdraw(start)) clearTimeout(timer);
+    });
+    if (!slots.request(start)) {
+      clearTimeout(timer);
+      answer('busy');
+    }
+  };
+}
