@@ -1,0 +1,61 @@
+import { describe, expect, it } from '@jest/globals';
+import { cooldownEnds, gateCooldown, gateWindow } from '../../src/core/cooldown.js';
+import { parseActiveWindow } from '../../src/core/window.js';
+
+const NOW = new Date('2026-11-30T12:00:00.000Z');
+const FIFTEEN_MINUTES = 15 * 60_000;
+const startedAgo = (ms: number) => ({
+  startedAt: new Date(NOW.getTime() - ms),
+  durationMs: FIFTEEN_MINUTES,
+});
+
+describe('gateCooldown', () => {
+  it('ends the cooldown one duration after the action started', () => {
+    expect(cooldownEnds(startedAgo(5 * 60_000))).toEqual(new Date('2026-11-30T12:10:00.000Z'));
+  });
+
+  it.each([
+    ['the action started 5 minutes ago', startedAgo(5 * 60_000)],
+    ['the cooldown ends 1 ms from now', startedAgo(FIFTEEN_MINUTES - 1)],
+    ['the action started just now', startedAgo(0)],
+    ['the record starts in the future (clock skew)', startedAgo(-60_000)],
+  ])('stops a target when %s', (_case, record) => {
+    expect(gateCooldown(record, NOW)).toEqual({
+      reason: 'cooldown',
+      detail: `in cooldown until ${cooldownEnds(record).toISOString()}`,
+    });
+  });
+
+  it.each([
+    ['the Deployment was never acted on', undefined],
+    ['the cooldown ends exactly now', startedAgo(FIFTEEN_MINUTES)],
+    ['the cooldown ended an hour ago', startedAgo(FIFTEEN_MINUTES + 3_600_000)],
+    ['the cooldown has length 0', { startedAt: NOW, durationMs: 0 }],
+  ])('lets a target through when %s', (_case, record) => {
+    expect(gateCooldown(record, NOW)).toBeUndefined();
+  });
+});
+
+describe('gateWindow', () => {
+  // 2026-11-30 is a Monday; Berlin is UTC+1 in November.
+  const window = parseActiveWindow('Mon-Fri 09:00-17:00 Europe/Berlin');
+
+  it('lets every target through when no window is configured', () => {
+    expect(gateWindow(undefined, new Date('2026-12-06T03:00:00Z'))).toBeUndefined();
+  });
+
+  it('lets a target through inside the window', () => {
+    expect(gateWindow(window, new Date('2026-11-30T08:00:00Z'))).toBeUndefined();
+  });
+
+  it.each([
+    ['before it opens', '2026-11-30T07:59:00Z'],
+    ['at the closing minute', '2026-11-30T16:00:00Z'],
+    ['on a Saturday', '2026-12-05T11:00:00Z'],
+  ])('stops a target %s, naming the window', (_case, instant) => {
+    expect(gateWindow(window, new Date(instant))).toEqual({
+      reason: 'outside-window',
+      detail: 'outside ACTIVE_WINDOW "Mon-Fri 09:00-17:00 Europe/Berlin"',
+    });
+  });
+});
