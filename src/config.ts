@@ -197,6 +197,11 @@ export const SETTINGS = {
 type Name = keyof typeof SETTINGS;
 type Values = { [K in Name]: ReturnType<(typeof SETTINGS)[K]['parse']> | undefined };
 
+/** Hides a password in a URL-like value (user:password@host) before it is shown in an error. */
+function withoutCredentials(value: string): string {
+  return value.replace(/\/\/[^/@\s]*@/, '//***@');
+}
+
 /** Thrown when the environment is invalid; `problems` has one line per offending variable. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -208,12 +213,13 @@ export class ConfigError extends Error {
 function parseAll(env: NodeJS.ProcessEnv, problems: string[]): Values {
   const values: Partial<Record<Name, unknown>> = {};
   for (const [name, spec] of Object.entries(SETTINGS) as [Name, Setting<unknown>][]) {
-    const raw = env[name] === '' ? undefined : (env[name] ?? spec.default);
+    // An empty variable counts as unset, so its default applies.
+    const raw = env[name] || spec.default;
     if (raw === undefined) continue;
     try {
       values[name] = spec.parse(raw);
     } catch (error) {
-      const shown = spec.secret ? '' : ` (got "${raw}")`;
+      const shown = spec.secret ? '' : ` (got "${withoutCredentials(raw)}")`;
       problems.push(`${name}: ${(error as Error).message}${shown}`);
     }
   }

@@ -6,7 +6,8 @@ const UNIT_MS: Record<string, number> = {
   d: 86_400_000,
 };
 
-const DURATION = /^(?:\d+(?:ms|s|m|h|d))+$/;
+// Units in Prometheus's order, each at most once: 1h30m, not 30m1h.
+const DURATION = /^(?=\d)(\d+d)?(\d+h)?(\d+m(?!s))?(\d+s)?(\d+ms)?$/;
 const PART = /(\d+)(ms|s|m|h|d)/g;
 
 /**

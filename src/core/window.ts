@@ -24,6 +24,8 @@ export function parseActiveWindow(text: string): ActiveWindow {
     );
   const [, daysText, sh, sm, eh, em, timeZone] = match as unknown as string[];
   const startMinute = toMinute(sh!, sm!);
+  if (startMinute === 24 * 60)
+    throw new Error('the window cannot open at 24:00 (use 00:00 of the next day)');
   const endMinute = toMinute(eh!, em!);
   if (startMinute === endMinute) throw new Error('the window opens and closes at the same minute');
   try {
@@ -51,7 +53,8 @@ function dayIndex(name: string): number {
 function parseDays(text: string): Set<number> {
   const days = new Set<number>();
   for (const part of text.split(',')) {
-    const [from, to] = part.split('-');
+    const [from, to, extra] = part.split('-');
+    if (extra !== undefined) throw new Error(`"${part}" is not a day or a range of two days`);
     const first = dayIndex(from!);
     const last = to === undefined ? first : dayIndex(to);
     for (let d = first; ; d = (d + 1) % 7) {

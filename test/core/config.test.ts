@@ -233,6 +233,13 @@ describe('loadConfig: required variables', () => {
     ]);
   });
 
+  it('hides a password in a rejected PROMETHEUS_URL', () => {
+    const [problem] = problemsOf({ ...REQUIRED, PROMETHEUS_URL: 'htp://user:s3cret@prom:9090' });
+
+    expect(problem).toContain('htp://***@prom:9090');
+    expect(problem).not.toContain('s3cret');
+  });
+
   it('reports an invalid PROMETHEUS_URL once, not also as missing', () => {
     expect(problemsOf({ ...REQUIRED, PROMETHEUS_URL: 'ftp://x' })).toHaveLength(1);
   });

@@ -30,6 +30,8 @@ describe('parseDuration', () => {
     ['an unknown unit', '3x'],
     ['a trailing number', '1h30'],
     ['prose', 'ten minutes'],
+    ['units out of order, which Prometheus rejects', '30m1h'],
+    ['a repeated unit', '1m1m'],
   ])('returns undefined for %s (%p)', (_case, text) => {
     expect(parseDuration(text)).toBeUndefined();
   });

@@ -60,6 +60,7 @@ describe('parseActiveWindow', () => {
     ['an hour past 24', 'Mon-Fri 25:00-17:00 UTC', /invalid time 25:00/],
     ['minutes past 59', 'Mon-Fri 09:60-17:00 UTC', /invalid time 09:60/],
     ['a time after 24:00', 'Mon-Fri 09:00-24:01 UTC', /invalid time 24:01/],
+    ['a window opening at 24:00', 'Mon 24:00-06:00 UTC', /cannot open at 24:00/],
     [
       'an unknown timezone',
       'Mon-Fri 09:00-17:00 Mars/Olympus_Mons',
