@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackServer } from './loopback-server.js';
 import { KubeConfig } from '@kubernetes/client-node';
 
 /**
@@ -74,7 +74,7 @@ export function matchesSelector(labels: Record<string, string>, selector: string
   });
 }
 
-export class FakeKubeApiServer {
+export class FakeKubeApiServer extends LoopbackServer {
   readonly deployments = new Map<string, Json>();
   readonly pods = new Map<string, Json>();
   readonly leases = new Map<string, Json>();
@@ -89,38 +89,7 @@ export class FakeKubeApiServer {
   /** Answers SelfSubjectAccessReviews: allowed unless this returns false. */
   allow: (attributes: Json) => boolean = () => true;
 
-  private server: Server | undefined;
   private version = 1000;
-  url = '';
-
-  async start(): Promise<this> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-    return this;
-  }
-
-  private readonly timers = new Set<NodeJS.Timeout>();
-
-  /** A delay that stop() cancels, so no timer outlives the test. */
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        resolve();
-      }, ms);
-      this.timers.add(timer);
-    });
-  }
-
-  async stop(): Promise<void> {
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server!.close(resolve));
-    this.server = undefined;
-  }
 
   /** A kubeconfig for this server, as a user's would be (plain http needs skipTLSVerify). */
   kubeConfig(): KubeConfig {
@@ -159,7 +128,7 @@ export class FakeKubeApiServer {
     return String(++this.version);
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake');
     const method = req.method ?? 'GET';
     const body = await readBody(req);

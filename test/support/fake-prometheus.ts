@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { LoopbackServer } from './loopback-server.js';
 
 /**
  * A fake Prometheus HTTP API (`/api/v1/query`) that answers the verification query from a
@@ -16,49 +16,18 @@ export interface PrometheusFault {
   match?: RegExp;
 }
 
-export class FakePrometheus {
+export class FakePrometheus extends LoopbackServer {
   /** CPU in cores by `namespace/pod`. */
   readonly cpu = new Map<string, number>();
   readonly queries: { query: string; time: string | null; authorization: string | undefined }[] =
     [];
   readonly faults: PrometheusFault[] = [];
-  private server: Server | undefined;
-  url = '';
-
-  async start(port = 0): Promise<this> {
-    this.server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
-    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
-    return this;
-  }
-
-  private readonly timers = new Set<NodeJS.Timeout>();
-
-  /** A delay that stop() cancels, so no timer outlives the test. */
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.timers.delete(timer);
-        resolve();
-      }, ms);
-      this.timers.add(timer);
-    });
-  }
-
-  async stop(): Promise<void> {
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-    if (!this.server) return;
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server!.close(resolve));
-    this.server = undefined;
-  }
 
   fail(fault: PrometheusFault): void {
     this.faults.push({ times: 1, ...fault });
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake');
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
