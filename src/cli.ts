@@ -1,28 +1,61 @@
 #!/usr/bin/env node
 import { serve } from './main.js';
+import { EXIT, runCommand, type ExitCode, type OperatorIo } from './operator/command.js';
+import { REPLAY_USAGE, replayCommand } from './operator/replay.js';
 
-const USAGE = `usage: pod-rebalancer <command>
+const USAGE = `usage: pod-rebalancer <command> [flags]
 
 commands:
-  serve    run the webhook service (configuration from the environment, see README)
+  serve      run the webhook service
+  replay     run a saved alert (webhook payload or \`amtool alert query -o json\`) through the
+             service's pipeline; observe only (writes nothing) unless --execute
+
+Every command reads the service's configuration from the environment (see README).
+\`pod-rebalancer <command> --help\` shows the command's flags.
+
+exit codes:
+  0  done
+  1  a failure (Prometheus or the Kubernetes API failed, an alert's handling failed)
+  2  bad input (unknown flag, unreadable or invalid file or payload, invalid configuration)
 `;
+
+const COMMANDS: Record<
+  string,
+  { usage: string; run: (argv: string[], io: OperatorIo) => Promise<ExitCode> }
+> = {
+  replay: { usage: REPLAY_USAGE, run: replayCommand },
+};
+
+const wantsHelp = (argv: string[]) => argv.includes('-h') || argv.includes('--help');
 
 /** Entry point of the `pod-rebalancer` bin. Exit codes: 0 done, 1 a failure, 2 bad input. */
 async function main(argv: string[]): Promise<void> {
-  const [command] = argv;
-  switch (command) {
-    case 'serve':
-      await serve(process.env);
-      return;
-    case undefined:
-    case '-h':
-    case '--help':
-      process.stdout.write(USAGE);
-      return;
-    default:
-      process.stderr.write(`pod-rebalancer: unknown command "${command}"\n${USAGE}`);
-      process.exitCode = 2;
+  const [command, ...rest] = argv;
+  if (command === 'serve') {
+    await serve(process.env);
+    return;
   }
+  if (command === undefined || command === '-h' || command === '--help') {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const subcommand = COMMANDS[command];
+  if (!subcommand) {
+    process.stderr.write(`pod-rebalancer: unknown command "${command}"\n${USAGE}`);
+    process.exitCode = EXIT.badInput;
+    return;
+  }
+  if (wantsHelp(rest)) {
+    process.stdout.write(`${subcommand.usage}\n\n${USAGE.slice(USAGE.indexOf('exit codes:'))}`);
+    return;
+  }
+  const io: OperatorIo = {
+    env: process.env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: process.stdin,
+  };
+  process.exitCode = await runCommand(io, () => subcommand.run(rest, io));
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
