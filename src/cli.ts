@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { serve } from './main.js';
+import { BACKTEST_USAGE, backtestCommand } from './operator/backtest.js';
 import { EXIT, runCommand, type ExitCode, type OperatorIo } from './operator/command.js';
 import { REPLAY_USAGE, replayCommand } from './operator/replay.js';
 
@@ -9,6 +10,8 @@ commands:
   serve      run the webhook service
   replay     run a saved alert (webhook payload or \`amtool alert query -o json\`) through the
              service's pipeline; observe only (writes nothing) unless --execute
+  backtest   replay the rule and the service over past CPU history from Prometheus, for several
+             thresholds side by side; --report FILE.html draws it
 
 Every command reads the service's configuration from the environment (see README).
 \`pod-rebalancer <command> --help\` shows the command's flags.
@@ -24,6 +27,7 @@ const COMMANDS: Record<
   { usage: string; run: (argv: string[], io: OperatorIo) => Promise<ExitCode> }
 > = {
   replay: { usage: REPLAY_USAGE, run: replayCommand },
+  backtest: { usage: BACKTEST_USAGE, run: backtestCommand },
 };
 
 const wantsHelp = (argv: string[]) => argv.includes('-h') || argv.includes('--help');

@@ -1,0 +1,316 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Config } from '../config.js';
+import { formatDuration, parseDuration } from '../core/duration.js';
+import type { Target } from '../core/types.js';
+import {
+  BadInput,
+  EXIT,
+  loadOperatorConfig,
+  parseFlags,
+  type ExitCode,
+  type OperatorIo,
+} from './command.js';
+import { chunks, PrometheusHistory } from './history.js';
+import { backtestJson, formatBacktest } from './backtest-format.js';
+import { renderReport } from './report-html.js';
+import {
+  DEFAULT_RULE_FILE,
+  readRuleFile,
+  ruleFromConfig,
+  type RuleParameters,
+} from './rule-file.js';
+import {
+  simulateThreshold,
+  stepStats,
+  type DeploymentHistory,
+  type ServiceModel,
+  type StepStats,
+  type ThresholdResult,
+  type Timeline,
+} from './simulate.js';
+
+/** Range queries can be heavier than the service's instant query. */
+const MIN_RANGE_TIMEOUT_MS = 60_000;
+const DEFAULT_REPEAT_INTERVAL = '20m';
+const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+const FLAGS = {
+  namespace: { type: 'string' },
+  deployment: { type: 'string' },
+  from: { type: 'string', default: '7d' },
+  to: { type: 'string', default: 'now' },
+  step: { type: 'string', default: '1m' },
+  thresholds: { type: 'string' },
+  rules: { type: 'string' },
+  for: { type: 'string' },
+  'min-average': { type: 'string' },
+  'repeat-interval': { type: 'string', default: DEFAULT_REPEAT_INTERVAL },
+  report: { type: 'string' },
+  json: { type: 'boolean', default: false },
+} as const;
+
+export const BACKTEST_USAGE = `usage: pod-rebalancer backtest [--namespace NS [--deployment NAME]] [--from 7d] [--to now]
+         [--step 1m] [--thresholds 0.2,0.3,0.4] [--rules FILE] [--for 10m] [--min-average 0.05]
+         [--repeat-interval 20m] [--report FILE.html] [--json]`;
+
+/** Everything a backtest run was asked for, checked. */
+export interface BacktestRequest {
+  namespace: string | undefined;
+  deployment: string | undefined;
+  fromMs: number;
+  toMs: number;
+  stepMs: number;
+  thresholds: number[];
+  rule: RuleParameters;
+  service: ServiceModel;
+  report: string | undefined;
+  json: boolean;
+}
+
+export interface DeploymentResult {
+  namespace: string;
+  deployment: string;
+  history: DeploymentHistory;
+  stats: StepStats;
+  results: ThresholdResult[];
+}
+
+export interface BacktestResult {
+  request: BacktestRequest;
+  deployments: DeploymentResult[];
+}
+
+/** A point in time: RFC 3339, `now`, or a duration before now (`7d`, `90m`). */
+export function parseTime(text: string, now: Date, flag: string): number {
+  if (text === 'now') return now.getTime();
+  const ago = parseDuration(text);
+  if (ago !== undefined) return now.getTime() - ago;
+  const at = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d+)?)?(Z|[+-]\d\d:\d\d)$/.test(text)
+    ? Date.parse(text)
+    : NaN;
+  if (Number.isNaN(at)) {
+    throw new BadInput(
+      `--${flag}: expected RFC 3339 (2026-11-22T00:00:00Z), "now" or a duration ago such as 7d (got "${text}")`,
+    );
+  }
+  return at;
+}
+
+function durationFlag(text: string, flag: string, minMs: number): number {
+  const ms = parseDuration(text);
+  if (ms === undefined || ms < minMs) {
+    throw new BadInput(
+      `--${flag}: expected a duration of at least ${formatDuration(minMs)}, such as 1m (got "${text}")`,
+    );
+  }
+  return ms;
+}
+
+function numberFlag(text: string, flag: string): number {
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value))
+    throw new BadInput(`--${flag}: expected a number (got "${text}")`);
+  return value;
+}
+
+/** `--thresholds`, or a third below and above the rule's own. */
+export function parseThresholds(text: string | undefined, ruleThreshold: number): number[] {
+  const values =
+    text === undefined
+      ? [ruleThreshold * (2 / 3), ruleThreshold, ruleThreshold * (4 / 3)].map(
+          (v) => Math.round(v * 100) / 100,
+        )
+      : text.split(',').map((part) => Number(part.trim()));
+  if (values.length === 0 || values.some((v) => !(v > 0) || !Number.isFinite(v))) {
+    throw new BadInput(
+      `--thresholds: expected positive numbers of cores, comma-separated, e.g. 0.2,0.3,0.4 (got "${text}")`,
+    );
+  }
+  return [...new Set(values)].sort((a, b) => a - b);
+}
+
+function checkName(value: string | undefined, flag: string): string | undefined {
+  if (value !== undefined && !K8S_NAME.test(value))
+    throw new BadInput(`--${flag}: expected a Kubernetes name (got "${value}")`);
+  return value;
+}
+
+function ruleParameters(values: Record<string, unknown>, config: Readonly<Config>): RuleParameters {
+  const file = values.rules as string | undefined;
+  const overrides = {
+    forMs: values.for === undefined ? undefined : durationFlag(values.for as string, 'for', 0),
+    minAverage:
+      values['min-average'] === undefined
+        ? undefined
+        : numberFlag(values['min-average'] as string, 'min-average'),
+  };
+  const rule =
+    file !== undefined || existsSync(DEFAULT_RULE_FILE)
+      ? readRuleFile(file ?? DEFAULT_RULE_FILE, config.alertNames)
+      : ruleFromConfig(config, { forMs: parseDuration('10m')!, minAverage: 0.05 });
+  return {
+    ...rule,
+    forMs: overrides.forMs ?? rule.forMs,
+    minAverage: overrides.minAverage ?? rule.minAverage,
+  };
+}
+
+/** Parses and checks the flags against the configuration. */
+export function backtestRequest(
+  argv: string[],
+  config: Readonly<Config>,
+  now: Date,
+): BacktestRequest {
+  const { values, positionals } = parseFlags(argv, FLAGS);
+  if (positionals.length > 0)
+    throw new BadInput(`unexpected argument "${positionals[0]}"\n${BACKTEST_USAGE}`);
+  if (values.deployment !== undefined && values.namespace === undefined) {
+    throw new BadInput('--deployment needs --namespace');
+  }
+  const stepMs = durationFlag(values.step, 'step', 1000);
+  const toMs = parseTime(values.to, now, 'to');
+  const fromMs = Math.ceil(parseTime(values.from, now, 'from') / stepMs) * stepMs;
+  if (!(fromMs < toMs)) throw new BadInput('--from must be before --to');
+  const rule = ruleParameters(values, config);
+  return {
+    namespace: checkName(values.namespace, 'namespace'),
+    deployment: checkName(values.deployment, 'deployment'),
+    fromMs,
+    toMs,
+    stepMs,
+    thresholds: parseThresholds(values.thresholds, rule.threshold),
+    rule,
+    service: {
+      minPods: config.minPods,
+      minPodAgeMs: config.minPodAgeMs,
+      repeatIntervalMs: durationFlag(values['repeat-interval'], 'repeat-interval', 1000),
+      effect: {
+        baseCooldownMs: config.cooldownMs,
+        maxCooldownMs: config.maxCooldownMs,
+        effectiveReduction: config.effectiveReduction,
+        ineffectiveLimit: config.ineffectiveLimit,
+      },
+    },
+    report: values.report,
+    json: values.json,
+  };
+}
+
+/**
+ * The fetched timeline: from `from` minus a warm-up (the rule's `for:` and MIN_POD_AGE, so that
+ * an alert pending and pods' ages at `from` are known) to `to`, on the step grid.
+ */
+export function timelineOf(request: BacktestRequest): Timeline {
+  const warmUpSteps = Math.ceil(
+    Math.max(request.rule.forMs, request.service.minPodAgeMs) / request.stepMs,
+  );
+  const startMs = request.fromMs - warmUpSteps * request.stepMs;
+  const length = Math.floor((request.toMs - startMs) / request.stepMs) + 1;
+  return { startMs, stepMs: request.stepMs, length };
+}
+
+function readBearerToken(file: string | undefined): string | undefined {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8').split(/\r?\n/)[0]!.trim();
+  } catch (error) {
+    throw new BadInput(
+      `PROMETHEUS_BEARER_TOKEN_FILE: cannot read the file (${(error as NodeJS.ErrnoException).code})`,
+    );
+  }
+}
+
+/** The Prometheus client for range and instant queries, from the service's configuration. */
+export function prometheusHistory(config: Readonly<Config>, minTimeoutMs = 0): PrometheusHistory {
+  return new PrometheusHistory({
+    url: config.prometheusUrl,
+    timeoutMs: Math.max(config.prometheusTimeoutMs, minTimeoutMs),
+    bearerToken: readBearerToken(config.prometheusBearerTokenFile),
+  });
+}
+
+/** A progress bar on stderr when it is a terminal and there is more than one query to wait for. */
+function progress(io: OperatorIo, total: number): { tick(label: string): void; done(): void } {
+  if (!io.stderr.isTTY || total <= 1) return { tick: () => undefined, done: () => undefined };
+  let count = 0;
+  const width = 30;
+  return {
+    tick(label) {
+      count++;
+      const filled = Math.round((count / total) * width);
+      io.stderr.write(
+        `\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${count}/${total} queries  ${label}\x1b[K`,
+      );
+    },
+    done: () => io.stderr.write('\r\x1b[K'),
+  };
+}
+
+async function targetsOf(
+  request: BacktestRequest,
+  prometheus: PrometheusHistory,
+): Promise<Target[]> {
+  if (request.namespace !== undefined && request.deployment !== undefined) {
+    return [{ namespace: request.namespace, deployment: request.deployment }];
+  }
+  return prometheus.deployments(request.namespace, {
+    from: new Date(request.fromMs),
+    to: new Date(request.toMs),
+  });
+}
+
+/** Simulates every threshold over one Deployment's history. */
+export function simulateDeployment(
+  history: DeploymentHistory,
+  request: BacktestRequest,
+): DeploymentResult {
+  const stats = stepStats(history);
+  const results = request.thresholds.map((threshold) =>
+    simulateThreshold(
+      history,
+      stats,
+      { rule: { ...request.rule, threshold }, service: request.service },
+      request.fromMs,
+    ),
+  );
+  return { namespace: history.namespace, deployment: history.deployment, history, stats, results };
+}
+
+/** Fetches the history of every Deployment asked for and simulates it. */
+export async function runBacktest(
+  request: BacktestRequest,
+  prometheus: PrometheusHistory,
+  io: OperatorIo,
+): Promise<BacktestResult> {
+  const timeline = timelineOf(request);
+  const targets = await targetsOf(request, prometheus);
+  const bar = progress(io, targets.length * chunks(timeline).length);
+  const deployments: DeploymentResult[] = [];
+  for (const target of targets) {
+    const history = await prometheus.podCpu(
+      target,
+      { timeline, rateWindowMs: request.rule.rateWindowMs },
+      () => bar.tick(`${target.namespace}/${target.deployment}`),
+    );
+    deployments.push(simulateDeployment(history, request));
+  }
+  bar.done();
+  return { request, deployments };
+}
+
+/** `pod-rebalancer backtest`: exit 0 when the backtest ran, 1 when Prometheus failed, 2 on bad input. */
+export async function backtestCommand(
+  argv: string[],
+  io: OperatorIo,
+  now = new Date(),
+): Promise<ExitCode> {
+  const config = loadOperatorConfig(io.env);
+  const request = backtestRequest(argv, config, now);
+  const result = await runBacktest(request, prometheusHistory(config, MIN_RANGE_TIMEOUT_MS), io);
+  if (request.report) writeFileSync(request.report, renderReport(result));
+  io.stdout.write(
+    request.json ? `${JSON.stringify(backtestJson(result), null, 2)}\n` : formatBacktest(result),
+  );
+  if (request.report && !request.json) io.stdout.write(`report written to ${request.report}\n`);
+  return EXIT.done;
+}
