@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { serve } from './main.js';
 import { BACKTEST_USAGE, backtestCommand } from './operator/backtest.js';
+import { CHECK_USAGE, checkCommand } from './operator/check.js';
 import { EXIT, runCommand, type ExitCode, type OperatorIo } from './operator/command.js';
 import { REPLAY_USAGE, replayCommand } from './operator/replay.js';
 
@@ -12,13 +13,15 @@ commands:
              service's pipeline; observe only (writes nothing) unless --execute
   backtest   replay the rule and the service over past CPU history from Prometheus, for several
              thresholds side by side; --report FILE.html draws it
+  check      validate the configuration, reach Prometheus and the Kubernetes API, verify every
+             permission the service needs
 
 Every command reads the service's configuration from the environment (see README).
 \`pod-rebalancer <command> --help\` shows the command's flags.
 
 exit codes:
-  0  done
-  1  a failure (Prometheus or the Kubernetes API failed, an alert's handling failed)
+  0  done (check: every check passed)
+  1  a failure (Prometheus or the Kubernetes API failed, an alert's handling failed, a check failed)
   2  bad input (unknown flag, unreadable or invalid file or payload, invalid configuration)
 `;
 
@@ -28,6 +31,7 @@ const COMMANDS: Record<
 > = {
   replay: { usage: REPLAY_USAGE, run: replayCommand },
   backtest: { usage: BACKTEST_USAGE, run: backtestCommand },
+  check: { usage: CHECK_USAGE, run: checkCommand },
 };
 
 const wantsHelp = (argv: string[]) => argv.includes('-h') || argv.includes('--help');

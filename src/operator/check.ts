@@ -1,0 +1,273 @@
+import { readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import { createKubeApis, toUpstreamError, type KubeApis } from '../adapters/kubernetes.js';
+import { ConfigError, loadConfig, SETTINGS } from '../config.js';
+import { realAdapters } from '../main.js';
+import { BadInput, EXIT, parseFlags, type ExitCode, type OperatorIo } from './command.js';
+import { PrometheusHistory } from './history.js';
+
+export const CHECK_USAGE = 'usage: pod-rebalancer check [--namespace NS] [--json]';
+
+/** One line of `check`: what was checked, whether it holds, and what to do when it does not. */
+export interface CheckResult {
+  check: string;
+  ok: boolean;
+  detail: string;
+  fix?: string;
+}
+
+/** One permission the service needs (deploy/base/clusterrole.yaml, SPEC's footprint). */
+export interface Permission {
+  verb: string;
+  group: string;
+  resource: string;
+  subresource?: string;
+}
+
+export const PERMISSIONS: readonly Permission[] = [
+  { verb: 'get', group: '', resource: 'pods' },
+  { verb: 'list', group: '', resource: 'pods' },
+  { verb: 'delete', group: '', resource: 'pods' },
+  { verb: 'create', group: '', resource: 'pods', subresource: 'eviction' },
+  { verb: 'get', group: 'apps', resource: 'deployments' },
+  { verb: 'list', group: 'apps', resource: 'deployments' },
+  { verb: 'get', group: 'coordination.k8s.io', resource: 'leases' },
+  { verb: 'create', group: 'coordination.k8s.io', resource: 'leases' },
+  { verb: 'update', group: 'coordination.k8s.io', resource: 'leases' },
+  { verb: 'create', group: '', resource: 'events' },
+];
+
+/** The raw series the rule reads, with the selectors it uses and where they come from. */
+export const REQUIRED_SERIES = [
+  {
+    selector: 'container_cpu_usage_seconds_total{container!="", container!="POD"}',
+    fix: "let Prometheus scrape cAdvisor (the kubelet's /metrics/cadvisor; kube-prometheus-stack does by default)",
+  },
+  {
+    selector: 'kube_pod_owner{owner_kind="ReplicaSet"}',
+    fix: 'install kube-state-metrics and let Prometheus scrape it',
+  },
+  {
+    selector: 'kube_replicaset_owner{owner_kind="Deployment"}',
+    fix: 'install kube-state-metrics and let Prometheus scrape it',
+  },
+] as const;
+
+const RBAC_FIX =
+  'grant it to the service account: deploy/base/clusterrole.yaml holds every rule (kubectl apply -k deploy/)';
+
+function placeholderKubeConfig(): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromOptions({
+    clusters: [{ name: 'unused', server: 'http://127.0.0.1:1' }],
+    users: [{ name: 'unused' }],
+    contexts: [{ name: 'unused', cluster: 'unused', user: 'unused' }],
+    currentContext: 'unused',
+  });
+  return kubeConfig;
+}
+
+/** The configuration as the service would load it, token files included. */
+function checkConfiguration(io: OperatorIo): CheckResult[] {
+  try {
+    const config = loadConfig(io.env);
+    // Builds what the service builds at start, which reads the token files. No request is made:
+    // the Kubernetes checks below use the real kubeconfig.
+    realAdapters(config, io.env, placeholderKubeConfig());
+    return [{ check: 'configuration', ok: true, detail: 'valid' }];
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return error.problems.map((problem) => ({
+      check: 'configuration',
+      ok: false,
+      detail: problem,
+      fix: 'fix the variable (README, Configuration)',
+    }));
+  }
+}
+
+/** The Prometheus client from the variables it needs, even when others are invalid. */
+function prometheusOf(env: NodeJS.ProcessEnv): PrometheusHistory | string {
+  try {
+    const url = SETTINGS.PROMETHEUS_URL.parse(env.PROMETHEUS_URL ?? '');
+    const timeoutMs = SETTINGS.PROMETHEUS_TIMEOUT.parse(env.PROMETHEUS_TIMEOUT || '10s');
+    const file = env.PROMETHEUS_BEARER_TOKEN_FILE;
+    const bearerToken = file ? readFileSync(file, 'utf8').split(/\r?\n/)[0]!.trim() : undefined;
+    return new PrometheusHistory({ url, timeoutMs, bearerToken });
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+async function seriesCheck(
+  prometheus: PrometheusHistory,
+  series: (typeof REQUIRED_SERIES)[number],
+): Promise<CheckResult> {
+  const name = series.selector.split('{')[0]!;
+  const check = `prometheus series ${name}`;
+  try {
+    const [answer] = await prometheus.instant(`count(${series.selector})`);
+    const count = answer?.value ?? 0;
+    return count > 0
+      ? { check, ok: true, detail: `${count} series` }
+      : { check, ok: false, detail: `no series match ${series.selector}`, fix: series.fix };
+  } catch (error) {
+    return {
+      check,
+      ok: false,
+      detail: (error as Error).message,
+      fix: 'see the Prometheus check above',
+    };
+  }
+}
+
+/** Prometheus answers a query, and holds the series the rule needs. */
+async function checkPrometheus(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
+  const prometheus = prometheusOf(env);
+  const url = env.PROMETHEUS_URL ?? '(unset)';
+  if (typeof prometheus === 'string') {
+    return [
+      {
+        check: 'prometheus',
+        ok: false,
+        detail: `not checked: ${prometheus}`,
+        fix: 'set PROMETHEUS_URL (and PROMETHEUS_BEARER_TOKEN_FILE if it needs a token)',
+      },
+    ];
+  }
+  try {
+    await prometheus.instant('vector(1)');
+  } catch (error) {
+    return [
+      {
+        check: 'prometheus',
+        ok: false,
+        detail: `${url}: ${(error as Error).message}`,
+        fix: 'check PROMETHEUS_URL, network policies (egress) and PROMETHEUS_BEARER_TOKEN_FILE',
+      },
+    ];
+  }
+  const series = await Promise.all(REQUIRED_SERIES.map((s) => seriesCheck(prometheus, s)));
+  return [{ check: 'prometheus', ok: true, detail: `reachable at ${url}` }, ...series];
+}
+
+function describe(permission: Permission): string {
+  const resource = permission.subresource
+    ? `${permission.resource}/${permission.subresource}`
+    : permission.resource;
+  return `${permission.verb} ${permission.group ? `${resource}.${permission.group}` : resource}`;
+}
+
+async function allowed(
+  apis: KubeApis,
+  permission: Permission,
+  namespace: string | undefined,
+): Promise<boolean> {
+  const review = await apis.authorization.createSelfSubjectAccessReview({
+    body: {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SelfSubjectAccessReview',
+      spec: { resourceAttributes: { ...permission, namespace } },
+    },
+  });
+  return review.status?.allowed === true;
+}
+
+function kubeConfigOf(io: OperatorIo): KubeConfig {
+  if (io.kubeConfig) return io.kubeConfig;
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  return kubeConfig;
+}
+
+/** Each permission through a SelfSubjectAccessReview; the first one also proves the API answers. */
+async function checkKubernetes(
+  io: OperatorIo,
+  namespace: string | undefined,
+): Promise<CheckResult[]> {
+  const where = namespace ? `in namespace ${namespace}` : 'in all namespaces';
+  let kubeConfig: KubeConfig;
+  let apis: KubeApis;
+  try {
+    kubeConfig = kubeConfigOf(io);
+    apis = createKubeApis(kubeConfig, 5000);
+  } catch (error) {
+    return [
+      {
+        check: 'kubernetes',
+        ok: false,
+        detail: (error as Error).message,
+        fix: 'set KUBECONFIG, or run in a pod with a service account',
+      },
+    ];
+  }
+  const server = kubeConfig.getCurrentCluster()?.server ?? '(unknown)';
+  const results: CheckResult[] = [];
+  for (const permission of PERMISSIONS) {
+    let ok: boolean;
+    try {
+      ok = await allowed(apis, permission, namespace);
+    } catch (error) {
+      const failure = toUpstreamError(error, 'SelfSubjectAccessReview');
+      return [
+        {
+          check: 'kubernetes',
+          ok: false,
+          detail: `${server}: ${failure.message}`,
+          fix: 'check KUBECONFIG (or the in-cluster service account) and network policies',
+        },
+      ];
+    }
+    const check = `kubernetes may ${describe(permission)}`;
+    results.push(
+      ok ? { check, ok, detail: where } : { check, ok, detail: `denied ${where}`, fix: RBAC_FIX },
+    );
+  }
+  return [
+    {
+      check: 'kubernetes',
+      ok: true,
+      detail: `API server ${server} reachable (context ${kubeConfig.getCurrentContext() || 'in-cluster'})`,
+    },
+    ...results,
+  ];
+}
+
+/** Every check, in order: configuration, Prometheus, Kubernetes. */
+export async function runChecks(io: OperatorIo, namespace?: string): Promise<CheckResult[]> {
+  const [prometheus, kubernetes] = await Promise.all([
+    checkPrometheus(io.env),
+    checkKubernetes(io, namespace),
+  ]);
+  return [...checkConfiguration(io), ...prometheus, ...kubernetes];
+}
+
+/** One line per check: `ok` or `FAIL`, what, and for a failure what to do. */
+export function formatChecks(results: readonly CheckResult[]): string {
+  const lines = results.map(
+    (r) => `${r.ok ? 'ok  ' : 'FAIL'}  ${r.check}: ${r.detail}${r.fix ? ` -> ${r.fix}` : ''}`,
+  );
+  const failed = results.filter((r) => !r.ok).length;
+  lines.push(
+    failed === 0
+      ? `all ${results.length} checks passed`
+      : `${failed} of ${results.length} checks failed`,
+  );
+  return `${lines.join('\n')}\n`;
+}
+
+/** `pod-rebalancer check`: exit 0 when every check passes, 1 otherwise, 2 on bad flags. */
+export async function checkCommand(argv: string[], io: OperatorIo): Promise<ExitCode> {
+  const { values, positionals } = parseFlags(argv, {
+    namespace: { type: 'string' },
+    json: { type: 'boolean', default: false },
+  });
+  if (positionals.length > 0)
+    throw new BadInput(`unexpected argument "${positionals[0]}"\n${CHECK_USAGE}`);
+  const results = await runChecks(io, values.namespace);
+  const ok = results.every((r) => r.ok);
+  io.stdout.write(
+    values.json ? `${JSON.stringify({ ok, checks: results }, null, 2)}\n` : formatChecks(results),
+  );
+  return ok ? EXIT.done : EXIT.failure;
+}

@@ -1,0 +1,251 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { checkCommand, PERMISSIONS } from '../../src/operator/check.js';
+import { EXIT, runCommand } from '../../src/operator/command.js';
+import { FakeKubeApiServer } from '../support/fake-kube.js';
+import { TOKEN } from '../support/harness.js';
+import { freePort } from '../support/processes.js';
+import { buildDist, captureIo, runCli } from './cli.js';
+import { FakeSeriesPrometheus } from './fake-series-prometheus.js';
+
+const ALL_SERIES = {
+  container_cpu_usage_seconds_total: 240,
+  kube_pod_owner: 80,
+  kube_replicaset_owner: 12,
+};
+
+describe('pod-rebalancer check', () => {
+  let kube: FakeKubeApiServer;
+  let prom: FakeSeriesPrometheus;
+  let env: Record<string, string>;
+  beforeEach(async () => {
+    kube = await new FakeKubeApiServer().start();
+    prom = await new FakeSeriesPrometheus().start();
+    for (const [name, count] of Object.entries(ALL_SERIES)) prom.series.set(name, count);
+    env = { PROMETHEUS_URL: prom.url, WEBHOOK_TOKEN: TOKEN };
+  });
+  afterEach(async () => {
+    await Promise.all([kube.stop(), prom.stop()]);
+  });
+
+  const check = async (args: string[] = [], overrides: Record<string, string> = {}) => {
+    const io = captureIo({ ...env, ...overrides }, { kubeConfig: kube.kubeConfig() });
+    const code = await runCommand(io, () => checkCommand(args, io));
+    return { code, out: io.out(), lines: io.out().trimEnd().split('\n'), err: io.err() };
+  };
+  const reviews = () =>
+    kube.requests
+      .filter((r) => r.path.endsWith('/selfsubjectaccessreviews'))
+      .map((r) => r.body?.spec?.resourceAttributes);
+
+  it('when everything is in place, then every check is one ok line and it exits 0', async () => {
+    const { code, lines } = await check();
+
+    expect(code).toBe(EXIT.done);
+    expect(lines).toEqual([
+      'ok    configuration: valid',
+      `ok    prometheus: reachable at ${prom.url}`,
+      'ok    prometheus series container_cpu_usage_seconds_total: 240 series',
+      'ok    prometheus series kube_pod_owner: 80 series',
+      'ok    prometheus series kube_replicaset_owner: 12 series',
+      `ok    kubernetes: API server ${kube.url} reachable (context fake)`,
+      'ok    kubernetes may get pods: in all namespaces',
+      'ok    kubernetes may list pods: in all namespaces',
+      'ok    kubernetes may delete pods: in all namespaces',
+      'ok    kubernetes may create pods/eviction: in all namespaces',
+      'ok    kubernetes may get deployments.apps: in all namespaces',
+      'ok    kubernetes may list deployments.apps: in all namespaces',
+      'ok    kubernetes may get leases.coordination.k8s.io: in all namespaces',
+      'ok    kubernetes may create leases.coordination.k8s.io: in all namespaces',
+      'ok    kubernetes may update leases.coordination.k8s.io: in all namespaces',
+      'ok    kubernetes may create events: in all namespaces',
+      'all 16 checks passed',
+    ]);
+  });
+
+  it('asks the API server with one SelfSubjectAccessReview per permission in the ClusterRole', async () => {
+    await check();
+
+    expect(reviews()).toEqual([
+      { verb: 'get', group: '', resource: 'pods' },
+      { verb: 'list', group: '', resource: 'pods' },
+      { verb: 'delete', group: '', resource: 'pods' },
+      { verb: 'create', group: '', resource: 'pods', subresource: 'eviction' },
+      { verb: 'get', group: 'apps', resource: 'deployments' },
+      { verb: 'list', group: 'apps', resource: 'deployments' },
+      { verb: 'get', group: 'coordination.k8s.io', resource: 'leases' },
+      { verb: 'create', group: 'coordination.k8s.io', resource: 'leases' },
+      { verb: 'update', group: 'coordination.k8s.io', resource: 'leases' },
+      { verb: 'create', group: '', resource: 'events' },
+    ]);
+    expect(PERMISSIONS).toHaveLength(10);
+  });
+
+  it('when the API server denies evictions and Lease updates, then those two lines fail with what to do, and it exits 1', async () => {
+    kube.allow = (a) =>
+      !(a.subresource === 'eviction' || (a.resource === 'leases' && a.verb === 'update'));
+
+    const { code, lines } = await check();
+
+    expect(code).toBe(EXIT.failure);
+    expect(lines.filter((l) => l.startsWith('FAIL'))).toEqual([
+      'FAIL  kubernetes may create pods/eviction: denied in all namespaces -> grant it to the service account: deploy/base/clusterrole.yaml holds every rule (kubectl apply -k deploy/)',
+      'FAIL  kubernetes may update leases.coordination.k8s.io: denied in all namespaces -> grant it to the service account: deploy/base/clusterrole.yaml holds every rule (kubectl apply -k deploy/)',
+    ]);
+    expect(lines.at(-1)).toBe('2 of 16 checks failed');
+  });
+
+  it('when --namespace is given, then the permissions are checked in that namespace', async () => {
+    const { lines } = await check(['--namespace', 'shop']);
+
+    expect(reviews().every((a) => a.namespace === 'shop')).toBe(true);
+    expect(lines).toContain('ok    kubernetes may delete pods: in namespace shop');
+  });
+
+  it('when kube-state-metrics is not scraped, then the two ownership series fail, naming what to install', async () => {
+    prom.series.delete('kube_pod_owner');
+    prom.series.delete('kube_replicaset_owner');
+
+    const { code, lines } = await check();
+
+    expect(code).toBe(EXIT.failure);
+    expect(lines).toContain(
+      'FAIL  prometheus series kube_pod_owner: no series match kube_pod_owner{owner_kind="ReplicaSet"} -> install kube-state-metrics and let Prometheus scrape it',
+    );
+    expect(lines).toContain(
+      'FAIL  prometheus series kube_replicaset_owner: no series match kube_replicaset_owner{owner_kind="Deployment"} -> install kube-state-metrics and let Prometheus scrape it',
+    );
+    expect(lines).toContain(
+      'ok    prometheus series container_cpu_usage_seconds_total: 240 series',
+    );
+  });
+
+  it('when cAdvisor is not scraped, then the CPU series fails, saying to scrape it', async () => {
+    prom.series.delete('container_cpu_usage_seconds_total');
+
+    const { lines } = await check();
+
+    expect(lines.find((l) => l.includes('container_cpu_usage_seconds_total'))).toMatch(
+      /^FAIL .* -> let Prometheus scrape cAdvisor/,
+    );
+  });
+
+  it('when Prometheus answers 503, then the Prometheus line fails and the Kubernetes checks still run', async () => {
+    prom.failWith = 503;
+
+    const { code, lines } = await check();
+
+    expect(code).toBe(EXIT.failure);
+    expect(lines[1]).toBe(
+      `FAIL  prometheus: ${prom.url}: Prometheus answered 503 -> check PROMETHEUS_URL, network policies (egress) and PROMETHEUS_BEARER_TOKEN_FILE`,
+    );
+    expect(lines.filter((l) => l.startsWith('ok    kubernetes may'))).toHaveLength(10);
+  });
+
+  it('when Prometheus is not there, then it says it is unreachable', async () => {
+    const url = `http://127.0.0.1:${await freePort()}`;
+
+    const { lines } = await check([], { PROMETHEUS_URL: url });
+
+    expect(lines[1]).toMatch(new RegExp(`^FAIL  prometheus: ${url}: Prometheus unreachable -> `));
+  });
+
+  it('when the Kubernetes API server is not there, then the Kubernetes line fails and says what to check', async () => {
+    await kube.stop();
+
+    const { code, lines } = await check();
+
+    expect(code).toBe(EXIT.failure);
+    expect(lines).toContain(
+      `FAIL  kubernetes: ${kube.url}: SelfSubjectAccessReview: API server unreachable -> check KUBECONFIG (or the in-cluster service account) and network policies`,
+    );
+    expect(lines.some((l) => l.includes('kubernetes may'))).toBe(false);
+  });
+
+  it('when the configuration is invalid, then each problem is a failed line and the other checks still run', async () => {
+    const { code, lines } = await check([], { COOLDOWN: 'soon', WEBHOOK_TOKEN: '' });
+
+    expect(code).toBe(EXIT.failure);
+    expect(lines.slice(0, 2)).toEqual([
+      'FAIL  configuration: COOLDOWN: expected a duration such as 30s, 15m or 1h30m (got "soon") -> fix the variable (README, Configuration)',
+      'FAIL  configuration: WEBHOOK_TOKEN: required (or WEBHOOK_TOKEN_FILE, a file of tokens, one a line) -> fix the variable (README, Configuration)',
+    ]);
+    expect(lines).toContain(`ok    prometheus: reachable at ${prom.url}`);
+    expect(lines).toContain('ok    kubernetes may list pods: in all namespaces');
+  });
+
+  it('when the webhook token file cannot be read, then the configuration check says so, as serve would', async () => {
+    const { lines } = await check([], {
+      WEBHOOK_TOKEN: '',
+      WEBHOOK_TOKEN_FILE: '/nonexistent/token',
+    });
+
+    expect(lines[0]).toBe(
+      'FAIL  configuration: WEBHOOK_TOKEN_FILE: cannot read the file (ENOENT) -> fix the variable (README, Configuration)',
+    );
+  });
+
+  it('when --json is given, then it prints every check with ok, detail and fix', async () => {
+    kube.allow = (a) => a.verb !== 'delete';
+
+    const { out } = await check(['--json']);
+    const parsed = JSON.parse(out);
+
+    expect(parsed.ok).toBe(false);
+    expect(parsed.checks).toHaveLength(16);
+    expect(parsed.checks).toContainEqual({
+      check: 'kubernetes may delete pods',
+      ok: false,
+      detail: 'denied in all namespaces',
+      fix: expect.stringContaining('deploy/base/clusterrole.yaml'),
+    });
+  });
+
+  it('when given an unknown flag, then it exits 2', async () => {
+    const { code, err } = await check(['--all']);
+
+    expect(code).toBe(EXIT.badInput);
+    expect(err).toContain("Unknown option '--all'");
+  });
+});
+
+describe('pod-rebalancer check, as a process', () => {
+  let kube: FakeKubeApiServer;
+  let prom: FakeSeriesPrometheus;
+  let dir: string;
+  let env: Record<string, string>;
+  beforeAll(() => buildDist(), 120_000);
+  beforeEach(async () => {
+    kube = await new FakeKubeApiServer().start();
+    prom = await new FakeSeriesPrometheus().start();
+    for (const [name, count] of Object.entries(ALL_SERIES)) prom.series.set(name, count);
+    dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-check-'));
+    writeFileSync(join(dir, 'kubeconfig'), kube.kubeConfigText());
+    env = { PROMETHEUS_URL: prom.url, WEBHOOK_TOKEN: TOKEN, KUBECONFIG: join(dir, 'kubeconfig') };
+  });
+  afterEach(async () => {
+    await Promise.all([kube.stop(), prom.stop()]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('when everything is in place, then it exits 0 with the KUBECONFIG it was given', async () => {
+    const run = await runCli(['check'], { env });
+
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain(
+      `ok    kubernetes: API server ${kube.url} reachable (context fake)`,
+    );
+    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('all 16 checks passed');
+  });
+
+  it('when a permission is missing, then it exits 1', async () => {
+    kube.allow = (a) => a.resource !== 'events';
+
+    const run = await runCli(['check'], { env });
+
+    expect(run.code).toBe(1);
+    expect(run.stdout).toContain('FAIL  kubernetes may create events: denied in all namespaces');
+  });
+});
