@@ -1,14 +1,21 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { LeaseCooldownStore } from './adapters/cooldown-lease.js';
 import { createKubeApis, KubernetesCluster } from './adapters/kubernetes.js';
-import { createLogger } from './adapters/logger.js';
+import { createLogger, type Logger } from './adapters/logger.js';
 import { PrometheusMetricsSource } from './adapters/prometheus.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
+import {
+  logRefusedHandshakes,
+  reloadOnChange,
+  tlsServerOptions,
+  type TlsFiles,
+} from './http/tls.js';
 import { fileTokens, parseTokenFile, staticTokens, type TokenSource } from './http/tokens.js';
-import { createService, type Adapters } from './service.js';
+import { createService, type Adapters, type Service } from './service.js';
 
 /** Per-call timeout towards the Kubernetes API: well inside Alertmanager's webhook timeout. */
 const KUBERNETES_TIMEOUT_MS = 5000;
@@ -72,11 +79,72 @@ export function realAdapters(
   };
 }
 
-/** Bounds what a slow or hostile client can hold: headers, whole requests, idle sockets. */
-function hardenServer(server: Server): Server {
-  server.headersTimeout = 10_000;
-  server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 65_000;
+/** What a slow or hostile client can hold: headers, whole requests, idle sockets. */
+export interface ServerLimits {
+  /** Time to send the request headers (slow-loris). */
+  headersTimeoutMs: number;
+  /** Time to send the whole request, body included. */
+  requestTimeoutMs: number;
+  /** Idle time of a keep-alive connection: above the load balancer's, so it closes first. */
+  keepAliveTimeoutMs: number;
+  /** How often the two timeouts above are checked; Node's default (30 s) would stretch them. */
+  checkIntervalMs: number;
+  /** Largest request head; bigger ones get 431. */
+  maxHeaderSize: number;
+}
+
+export const SERVER_LIMITS: Readonly<ServerLimits> = Object.freeze({
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 65_000,
+  checkIntervalMs: 1000,
+  maxHeaderSize: 16 * 1024,
+});
+
+export interface WebServerOptions {
+  logger: Logger;
+  /** Serve HTTPS with these files, re-read when they change; plain HTTP without. */
+  tls?: TlsFiles;
+  limits?: Partial<ServerLimits>;
+  /** How often the TLS files are checked for a change. */
+  tlsRecheckMs?: number;
+}
+
+/** The TLS files named by the configuration, if any. */
+export function tlsFiles(config: Readonly<Config>): TlsFiles | undefined {
+  if (!config.tlsCertFile || !config.tlsKeyFile) return undefined;
+  return {
+    certFile: config.tlsCertFile,
+    keyFile: config.tlsKeyFile,
+    clientCaFile: config.tlsClientCaFile,
+  };
+}
+
+/**
+ * The server `serve` listens with: HTTP, or HTTPS (optionally requiring a client certificate)
+ * that follows certificate rotation, bounded against slow and oversized requests.
+ */
+export function createWebServer(app: RequestListener, options: WebServerOptions): Server {
+  const limits = { ...SERVER_LIMITS, ...options.limits };
+  const base = {
+    maxHeaderSize: limits.maxHeaderSize,
+    connectionsCheckingInterval: limits.checkIntervalMs,
+  };
+  let server: Server;
+  if (options.tls) {
+    const https = createHttpsServer({ ...base, ...tlsServerOptions(options.tls) }, app);
+    reloadOnChange(https, options.tls, {
+      logger: options.logger,
+      intervalMs: options.tlsRecheckMs,
+    });
+    logRefusedHandshakes(https, options.logger);
+    server = https;
+  } else {
+    server = createServer(base, app);
+  }
+  server.headersTimeout = limits.headersTimeoutMs;
+  server.requestTimeout = limits.requestTimeoutMs;
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   return server;
 }
 
@@ -87,16 +155,19 @@ function hardenServer(server: Server): Server {
 export async function serve(env: NodeJS.ProcessEnv): Promise<Server> {
   let config: Readonly<Config>;
   let adapters: Adapters;
+  let service: Service;
+  let server: Server;
   try {
     config = loadConfig(env);
     adapters = realAdapters(config, env);
+    service = createService(config, adapters);
+    // Unreadable or mismatched TLS files stop the start like any other invalid setting.
+    server = createWebServer(service.app, { logger: adapters.logger, tls: tlsFiles(config) });
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     for (const problem of error.problems) process.stderr.write(`pod-rebalancer: ${problem}\n`);
     process.exit(2);
   }
-  const service = createService(config, adapters);
-  const server = hardenServer(createServer({ maxHeaderSize: 16 * 1024 }, service.app));
   await new Promise<void>((resolve) => server.listen(config.port, resolve));
   adapters.logger.info('listening', {
     port: config.port,
