@@ -49,9 +49,22 @@ const FLAGS = {
   json: { type: 'boolean', default: false },
 } as const;
 
-export const BACKTEST_USAGE = `usage: pod-rebalancer backtest [--namespace NS [--deployment NAME]] [--from 7d] [--to now]
-         [--step 1m] [--thresholds 0.2,0.3,0.4] [--rules FILE] [--for 10m] [--min-average 0.05]
-         [--repeat-interval 20m] [--report FILE.html] [--json]`;
+export const BACKTEST_USAGE = `usage: pod-rebalancer backtest [flags]
+
+Replays the alert rule and the service over past CPU history from Prometheus.
+
+  --namespace NS         only this namespace (default: every namespace)
+  --deployment NAME      only this Deployment (needs --namespace; default: every Deployment
+                         kube_replicaset_owner names in the range)
+  --from T, --to T       RFC 3339, "now" or a duration ago such as 7d (default 7d .. now)
+  --step D               evaluation step (default 1m)
+  --thresholds LIST      cores, comma-separated (default: the rule's, a third below and above)
+  --rules FILE           rule file (default: rules/pod-rebalancer.rules.yml of this checkout)
+  --for D                override the rule's for:
+  --min-average X        override the rule's average-load guard (cores)
+  --repeat-interval D    Alertmanager's repeat_interval (default 20m)
+  --report FILE.html     write a self-contained HTML report with a chart
+  --json                 print the result as JSON`;
 
 /** Everything a backtest run was asked for, checked. */
 export interface BacktestRequest {
@@ -163,7 +176,9 @@ export function backtestRequest(
 ): BacktestRequest {
   const { values, positionals } = parseFlags(argv, FLAGS);
   if (positionals.length > 0)
-    throw new BadInput(`unexpected argument "${positionals[0]}"\n${BACKTEST_USAGE}`);
+    throw new BadInput(
+      `unexpected argument "${positionals[0]}"; see pod-rebalancer backtest --help`,
+    );
   if (values.deployment !== undefined && values.namespace === undefined) {
     throw new BadInput('--deployment needs --namespace');
   }

@@ -6,7 +6,13 @@ import { realAdapters } from '../main.js';
 import { BadInput, EXIT, parseFlags, type ExitCode, type OperatorIo } from './command.js';
 import { PrometheusHistory } from './history.js';
 
-export const CHECK_USAGE = 'usage: pod-rebalancer check [--namespace NS] [--json]';
+export const CHECK_USAGE = `usage: pod-rebalancer check [flags]
+
+Validates the configuration, reaches Prometheus and the Kubernetes API, and verifies each
+permission the service needs. One line per check: ok or FAIL, and what to do.
+
+  --namespace NS   check the permissions in this namespace (default: all namespaces)
+  --json           print the checks as JSON`;
 
 /** One line of `check`: what was checked, whether it holds, and what to do when it does not. */
 export interface CheckResult {
@@ -263,7 +269,7 @@ export async function checkCommand(argv: string[], io: OperatorIo): Promise<Exit
     json: { type: 'boolean', default: false },
   });
   if (positionals.length > 0)
-    throw new BadInput(`unexpected argument "${positionals[0]}"\n${CHECK_USAGE}`);
+    throw new BadInput(`unexpected argument "${positionals[0]}"; see pod-rebalancer check --help`);
   const results = await runChecks(io, values.namespace);
   const ok = results.every((r) => r.ok);
   io.stdout.write(

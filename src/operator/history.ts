@@ -7,6 +7,8 @@ import type { DeploymentHistory, PodSeries, Timeline } from './simulate.js';
 
 /** Prometheus refuses range queries of more than 11,000 points per series; stay well under. */
 export const MAX_POINTS_PER_QUERY = 10_000;
+/** Range queries in flight at once for one Deployment: faster, and still gentle on Prometheus. */
+const QUERY_CONCURRENCY = 4;
 /** A chunk also covers at most a day, so that progress moves and each answer stays small. */
 const MAX_CHUNK_MS = 86_400_000;
 
@@ -140,11 +142,17 @@ export class PrometheusHistory {
     const { timeline } = query;
     const expression = perPodCpuExpression(target, query.rateWindowMs);
     const pods = new Map<string, PodSeries>();
-    for (const [start, end] of chunks(timeline)) {
-      const series = await this.range(expression, start, end, timeline.stepMs);
-      for (const s of series) addSamples(pods, s, timeline);
-      onChunk();
-    }
+    const pending = chunks(timeline);
+    // A few chunks at once: Prometheus evaluates them in parallel, and each lands in its own
+    // steps of the timeline, so the order they complete in does not matter.
+    const worker = async () => {
+      for (let chunk = pending.shift(); chunk; chunk = pending.shift()) {
+        const series = await this.range(expression, chunk[0], chunk[1], timeline.stepMs);
+        for (const s of series) addSamples(pods, s, timeline);
+        onChunk();
+      }
+    };
+    await Promise.all(Array.from({ length: QUERY_CONCURRENCY }, worker));
     const sorted = [...pods.values()].sort((a, b) => a.name.localeCompare(b.name));
     return { ...target, timeline, pods: sorted };
   }

@@ -22,8 +22,18 @@ import {
 } from './command.js';
 import { parseReplayInput, type ReplayInput } from './replay-input.js';
 
-export const REPLAY_USAGE = `usage: pod-rebalancer replay FILE|- [--execute] [--at now|alert] [--json]
-         [--include-suppressed] [--url URL --execute [--token-file F]]`;
+export const REPLAY_USAGE = `usage: pod-rebalancer replay FILE|- [flags]
+
+Runs the alerts in FILE (- reads stdin) through the service's pipeline. FILE is a webhook payload
+Alertmanager sent (version 4) or its API v2 alert list (\`amtool alert query -o json\`).
+
+  --execute             act as the service would: take the Lease, write Events, evict or delete
+                        (DRY_RUN still applies); without it, decide and report, write nothing
+  --at now|alert        verify the CPU now (default) or at each alert's startsAt
+  --json                print the report as JSON
+  --include-suppressed  also replay API v2 alerts that are silenced or inhibited
+  --url URL             post to a running service (its /webhook) instead; needs --execute
+  --token-file F        bearer token for --url (first line; default WEBHOOK_TOKEN)`;
 
 const FLAGS = {
   execute: { type: 'boolean', default: false },
@@ -73,7 +83,9 @@ function conflictOf(values: ReplayFlags): string | undefined {
 export function replayRequest(argv: string[]): ReplayRequest {
   const { values, positionals } = parseFlags(argv, FLAGS);
   if (positionals.length !== 1) {
-    throw new BadInput(`replay needs exactly one FILE (or - for stdin)\n${REPLAY_USAGE}`);
+    throw new BadInput(
+      'replay needs exactly one FILE (or - for stdin); see pod-rebalancer replay --help',
+    );
   }
   const conflict = conflictOf(values);
   if (conflict) throw new BadInput(conflict);
