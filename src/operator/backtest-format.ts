@@ -25,7 +25,7 @@ export function backtestJson(result: BacktestResult) {
       ...request.rule,
       minAverage: Number.isFinite(request.rule.minAverage) ? request.rule.minAverage : null,
     },
-    service: request.service,
+    service: { ...request.service, activeWindow: request.service.activeWindow?.text ?? null },
     notes: [NOT_COUNTERFACTUAL, READINESS_APPROXIMATION],
     deployments: result.deployments.map((d) => ({
       namespace: d.namespace,
@@ -116,8 +116,22 @@ function describeService(service: ServiceModel): string {
   return (
     `MIN_PODS ${service.minPods}, MIN_POD_AGE ${formatDuration(service.minPodAgeMs)}, COOLDOWN ${formatDuration(effect.baseCooldownMs)} ` +
     `(doubling after ineffective actions up to ${formatDuration(effect.maxCooldownMs)}, stopping after ${effect.ineffectiveLimit}), ` +
-    `Alertmanager repeat ${formatDuration(service.repeatIntervalMs)}`
+    `Alertmanager repeat ${formatDuration(service.repeatIntervalMs)}` +
+    (service.activeWindow ? `, ACTIVE_WINDOW "${service.activeWindow.text}"` : '')
   );
+}
+
+/** Breaks a sentence into lines of at most `width` characters, at spaces. */
+function wrap(text: string, width = 100): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  return line ? [...lines, line] : lines;
 }
 
 /** The readable report: one table per Deployment, thresholds side by side, then the predicted actions. */
@@ -142,8 +156,8 @@ export function formatBacktest(result: BacktestResult): string {
   lines.push(
     'fired: times the alert started firing; above: time the condition held (pending or firing);',
     'notified: notifications to the service (start, then every repeat interval); pods: pods it would remove.',
-    NOT_COUNTERFACTUAL,
-    READINESS_APPROXIMATION,
+    ...wrap(NOT_COUNTERFACTUAL),
+    ...wrap(READINESS_APPROXIMATION),
   );
   return `${lines.join('\n')}\n`;
 }

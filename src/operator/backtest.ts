@@ -199,6 +199,7 @@ export function backtestRequest(
       minPods: config.minPods,
       minPodAgeMs: config.minPodAgeMs,
       repeatIntervalMs: durationFlag(values['repeat-interval'], 'repeat-interval', 1000),
+      activeWindow: config.activeWindow,
       effect: {
         baseCooldownMs: config.cooldownMs,
         maxCooldownMs: config.maxCooldownMs,

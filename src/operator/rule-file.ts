@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isAbsolute, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadYaml } from '@kubernetes/client-node';
 import type { Config } from '../config.js';
@@ -41,6 +42,12 @@ function rulesOf(text: string, file: string): RuleEntry[] {
     throw new BadInput(`${file}: not YAML (${(error as Error).message.split('\n')[0]})`);
   }
   return (parsed.groups ?? []).flatMap((group) => group.rules ?? []);
+}
+
+/** A path as the operator would type it: relative when it lies below the working directory. */
+function shownPath(file: string): string {
+  const shown = relative(process.cwd(), file);
+  return shown && !shown.startsWith('..') && !isAbsolute(shown) ? shown : file;
 }
 
 function captured(expr: string, pattern: RegExp): string | undefined {
@@ -93,7 +100,7 @@ export function readRuleFile(file: string, alertNames: ReadonlySet<string>): Rul
     );
   }
   return {
-    source: file,
+    source: shownPath(file),
     threshold: Number(threshold),
     forMs: forOf(alert, file),
     minPods: Number(captured(alert.expr, MIN_PODS) ?? 0),

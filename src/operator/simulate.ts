@@ -1,19 +1,20 @@
 /**
  * The backtest's simulation: pure, from per-pod CPU history. It replays the alert rule step by
  * step (threshold, `for:`, the pod-count and average-load guards) and, at each notification
- * Alertmanager would have sent, the service: stop mark, cooldown, the decision core `decide()`
- * and the adaptive backoff, exactly the functions the webhook pipeline calls.
+ * Alertmanager would have sent, the service: ACTIVE_WINDOW, stop mark, cooldown, the decision core
+ * `decide()` and the adaptive backoff, exactly the functions the webhook pipeline calls.
  *
  * What history cannot tell: pods' readiness and start times. A pod counts as Running and Ready
  * while it has a sample, and as started at its first sample (or earlier, when it already has
  * samples at the start of the fetched history). History after an action that really happened is
  * what the cluster did, not what it would have done without it: it is not counterfactual.
  */
-import { gateCooldown } from '../core/cooldown.js';
+import { gateCooldown, gateWindow } from '../core/cooldown.js';
 import { decide } from '../core/decide.js';
 import type { EffectPolicy } from '../core/effect.js';
 import { computeStats } from '../core/stats.js';
 import type { ChosenPod, PodFacts, SkipReason, Stats } from '../core/types.js';
+import type { ActiveWindow } from '../core/window.js';
 import type { CooldownRecord } from '../ports.js';
 import { assess, stopMessage } from '../stages/backoff.js';
 
@@ -53,6 +54,8 @@ export interface ServiceModel {
   minPodAgeMs: number;
   effect: EffectPolicy;
   repeatIntervalMs: number;
+  /** ACTIVE_WINDOW, when configured. */
+  activeWindow?: ActiveWindow;
 }
 
 /** One time the alert fired: from its first firing evaluation to the one that found it gone. */
@@ -212,7 +215,7 @@ function skip(state: ServiceState, reason: SkipReason): void {
   state.skipped[reason] = (state.skipped[reason] ?? 0) + 1;
 }
 
-/** One notification handled as the pipeline would: stop mark, cooldown, decide, backoff. */
+/** One notification handled as the pipeline would: window, stop mark, cooldown, decide, backoff. */
 function handleNotification(
   history: DeploymentHistory,
   at: { t: number; episode: Episode; threshold: number },
@@ -220,6 +223,7 @@ function handleNotification(
   state: ServiceState,
 ): void {
   const now = new Date(at.t);
+  if (gateWindow(service.activeWindow, now)) return skip(state, 'outside-window');
   if (state.record?.stopped !== undefined) return skip(state, 'ineffective');
   if (gateCooldown(state.record, now)) return skip(state, 'cooldown');
   const index = Math.round((at.t - history.timeline.startMs) / history.timeline.stepMs);

@@ -5,6 +5,7 @@ import {
   timelineOf,
   backtestRequest,
 } from '../../src/operator/backtest.js';
+import { parseActiveWindow } from '../../src/core/window.js';
 import { humanDuration } from '../../src/operator/backtest-format.js';
 import { loadOperatorConfig } from '../../src/operator/command.js';
 import { chunks, MAX_POINTS_PER_QUERY } from '../../src/operator/history.js';
@@ -197,6 +198,16 @@ describe('the service at each notification', () => {
     ]);
   });
 
+  it('skips notifications outside ACTIVE_WINDOW, as the pipeline does', () => {
+    // START is a Friday at 00:00 UTC; the window opens at 00:50.
+    const activeWindow = parseActiveWindow('Mon-Fri 00:50-23:00 UTC');
+
+    const result = simulate(buildHistory(200, imbalanced(30, 100)), { activeWindow });
+
+    expect(result.skipped['outside-window']).toBe(1);
+    expect(result.actions.map((a) => (a.at - START) / MINUTE)).toEqual([60, 80]);
+  });
+
   it('counts pods younger than MIN_POD_AGE out: too few eligible pods is a skip', () => {
     // Every pod appears at minute 20 and the alert fires at 30; with MIN_POD_AGE 45m the pods
     // are too young at the notifications of 30 and 50, old enough at 70.
@@ -255,7 +266,7 @@ describe('backtest flags and the rule file', () => {
 
   it("reads the threshold, for:, guards and rate window from the repository's rule file", () => {
     expect(readRuleFile(DEFAULT_RULE_FILE, new Set(['DeploymentCPUImbalance']))).toEqual({
-      source: DEFAULT_RULE_FILE,
+      source: 'rules/pod-rebalancer.rules.yml',
       threshold: 0.3,
       forMs: 10 * MINUTE,
       minPods: 3,
