@@ -157,7 +157,7 @@ async function checkPrometheus(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
   return [{ check: 'prometheus', ok: true, detail: `reachable at ${url}` }, ...series];
 }
 
-function describe(permission: Permission): string {
+function permissionText(permission: Permission): string {
   const resource = permission.subresource
     ? `${permission.resource}/${permission.subresource}`
     : permission.resource;
@@ -224,7 +224,7 @@ async function checkKubernetes(
         },
       ];
     }
-    const check = `kubernetes may ${describe(permission)}`;
+    const check = `kubernetes may ${permissionText(permission)}`;
     results.push(
       ok ? { check, ok, detail: where } : { check, ok, detail: `denied ${where}`, fix: RBAC_FIX },
     );
