@@ -1,0 +1,31 @@
+/** What the benchmark's processes agree on. */
+import { performance } from 'node:perf_hooks';
+
+/** The webhook token every target is configured with. */
+export const TOKEN = 'bench-token';
+
+/** Imbalanced: stddev ≈ 0.58 cores over five pods, so every alert acts. */
+export const POD_CPU = [1.8, 0.6, 0.62, 0.58, 0.05];
+
+export interface World {
+  namespaces: number;
+  deploymentsPerNamespace: number;
+}
+
+/** What the fakes process is asked to do. */
+export type FakesCommand =
+  | { cmd: 'seed'; world: World }
+  | { cmd: 'counts' }
+  | { cmd: 'prometheus-delay'; delayMs: number; times: number }
+  | { cmd: 'eviction-times' };
+
+export interface Counts {
+  kubernetesCalls: number;
+  evictions: number;
+  prometheusQueries: number;
+}
+
+/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
+export function preciseNow(): number {
+  return performance.timeOrigin + performance.now();
+}
