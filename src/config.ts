@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { parseDuration } from './core/duration.js';
 import { parseActiveWindow, type ActiveWindow } from './core/window.js';
 
@@ -287,4 +288,19 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     tlsKeyFile: v.TLS_KEY_FILE,
     tlsClientCaFile: v.TLS_CLIENT_CA_FILE,
   });
+}
+
+/**
+ * The first line of the secret file a variable names, or undefined when it names none. A file
+ * that cannot be read is a configuration problem naming the variable; the content is never shown.
+ */
+export function readSecretFile(path: string | undefined, variable: string): string | undefined {
+  if (!path) return undefined;
+  try {
+    return readFileSync(path, 'utf8').split(/\r?\n/)[0]!.trim();
+  } catch (error) {
+    throw new ConfigError([
+      `${variable}: cannot read the file (${(error as NodeJS.ErrnoException).code})`,
+    ]);
+  }
 }

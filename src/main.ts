@@ -7,7 +7,7 @@ import { LeaseCooldownStore } from './adapters/cooldown-lease.js';
 import { createKubeApis, KubernetesCluster } from './adapters/kubernetes.js';
 import { createLogger, type Logger } from './adapters/logger.js';
 import { PrometheusMetricsSource } from './adapters/prometheus.js';
-import { ConfigError, loadConfig, type Config } from './config.js';
+import { ConfigError, loadConfig, readSecretFile, type Config } from './config.js';
 import {
   logRefusedHandshakes,
   reloadOnChange,
@@ -35,18 +35,6 @@ function tokenSource(config: Readonly<Config>): TokenSource {
   if (parseTokenFile(text).length === 0)
     throw new ConfigError(['WEBHOOK_TOKEN_FILE: the file holds no token']);
   return fileTokens(config.webhookTokenFile);
-}
-
-/** The first line of a secret file, or undefined without a file; never echoes the content. */
-function readSecretFile(path: string | undefined, variable: string): string | undefined {
-  if (!path) return undefined;
-  try {
-    return readFileSync(path, 'utf8').split(/\r?\n/)[0]!.trim();
-  } catch (error) {
-    throw new ConfigError([
-      `${variable}: cannot read the file (${(error as NodeJS.ErrnoException).code})`,
-    ]);
-  }
 }
 
 /** KUBECONFIG when set, else the in-cluster service account. */

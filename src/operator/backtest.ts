@@ -1,5 +1,5 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import type { Config } from '../config.js';
+import { existsSync, writeFileSync } from 'node:fs';
+import { readSecretFile, type Config } from '../config.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import type { Target } from '../core/types.js';
 import {
@@ -225,23 +225,12 @@ export function timelineOf(request: BacktestRequest): Timeline {
   return { startMs, stepMs: request.stepMs, length };
 }
 
-function readBearerToken(file: string | undefined): string | undefined {
-  if (!file) return undefined;
-  try {
-    return readFileSync(file, 'utf8').split(/\r?\n/)[0]!.trim();
-  } catch (error) {
-    throw new BadInput(
-      `PROMETHEUS_BEARER_TOKEN_FILE: cannot read the file (${(error as NodeJS.ErrnoException).code})`,
-    );
-  }
-}
-
 /** The Prometheus client for range and instant queries, from the service's configuration. */
 export function prometheusHistory(config: Readonly<Config>, minTimeoutMs = 0): PrometheusHistory {
   return new PrometheusHistory({
     url: config.prometheusUrl,
     timeoutMs: Math.max(config.prometheusTimeoutMs, minTimeoutMs),
-    bearerToken: readBearerToken(config.prometheusBearerTokenFile),
+    bearerToken: readSecretFile(config.prometheusBearerTokenFile, 'PROMETHEUS_BEARER_TOKEN_FILE'),
   });
 }
 

@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubeApis, toUpstreamError, type KubeApis } from '../adapters/kubernetes.js';
-import { ConfigError, loadConfig, SETTINGS } from '../config.js';
+import { ConfigError, loadConfig, readSecretFile, SETTINGS } from '../config.js';
 import { realAdapters } from '../main.js';
 import { BadInput, EXIT, parseFlags, type ExitCode, type OperatorIo } from './command.js';
 import { PrometheusHistory } from './history.js';
@@ -97,11 +96,13 @@ function prometheusOf(env: NodeJS.ProcessEnv): PrometheusHistory | string {
   try {
     const url = SETTINGS.PROMETHEUS_URL.parse(env.PROMETHEUS_URL ?? '');
     const timeoutMs = SETTINGS.PROMETHEUS_TIMEOUT.parse(env.PROMETHEUS_TIMEOUT || '10s');
-    const file = env.PROMETHEUS_BEARER_TOKEN_FILE;
-    const bearerToken = file ? readFileSync(file, 'utf8').split(/\r?\n/)[0]!.trim() : undefined;
+    const bearerToken = readSecretFile(
+      env.PROMETHEUS_BEARER_TOKEN_FILE,
+      'PROMETHEUS_BEARER_TOKEN_FILE',
+    );
     return new PrometheusHistory({ url, timeoutMs, bearerToken });
   } catch (error) {
-    return (error as Error).message;
+    return error instanceof ConfigError ? error.problems.join('; ') : (error as Error).message;
   }
 }
 
