@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
+import { RETRY_AFTER_SECONDS } from './webhook.js';
 
 /** How much webhook work the service takes on at once, and how long one request may take. */
 export interface WebhookLimits {
@@ -20,7 +21,7 @@ export const DEFAULT_WEBHOOK_LIMITS: Readonly<WebhookLimits> = Object.freeze({
   maxInFlight: 32,
   maxQueued: 128,
   deadlineMs: 8000,
-  retryAfterSeconds: 10,
+  retryAfterSeconds: RETRY_AFTER_SECONDS,
 });
 
 /**
