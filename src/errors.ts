@@ -2,6 +2,16 @@
 export type Upstream = 'prometheus' | 'kubernetes';
 
 /**
+ * Masks credentials an upstream might echo back in its error text (a proxy repeating the
+ * Authorization header, a URL with a password), so they never reach a report, log or Event.
+ */
+export function redactCredentials(text: string): string {
+  return text
+    .replace(/\b(Bearer|Basic)\s+[^\s"',;)]+/gi, '$1 ***')
+    .replace(/\/\/[^/@\s]+@/g, '//***@');
+}
+
+/**
  * A call to Prometheus or Kubernetes that failed. `retryable` errors (unreachable, timed out,
  * 5xx) mean a later try may succeed: the webhook answers 503 so that Alertmanager retries.
  * The message never carries request headers, so no credential can leak through it.
@@ -14,7 +24,7 @@ export class UpstreamError extends Error {
     readonly retryable: boolean,
     message: string,
   ) {
-    super(message);
+    super(redactCredentials(message));
     this.name = 'UpstreamError';
   }
 }

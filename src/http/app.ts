@@ -51,9 +51,11 @@ function errorHandler(logger: Logger) {
       res.status(error.status).json({ error: error.message, requestId: res.locals.requestId });
       return;
     }
+    // body-parser's refusals carry a 4xx status; some (a body that does not match its
+    // Content-Encoding) have no type: they are still the client's error, never a 500.
     const parser = error as ParserError;
-    const message = parser.type ? PARSER_MESSAGES[parser.type] : undefined;
-    if (message && parser.status && parser.status >= 400 && parser.status < 500) {
+    if (parser.status && parser.status >= 400 && parser.status < 500) {
+      const message = PARSER_MESSAGES[parser.type ?? ''] ?? 'the request body could not be read';
       res.status(parser.status).json({ error: message, requestId: res.locals.requestId });
       return;
     }

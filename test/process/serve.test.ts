@@ -42,7 +42,7 @@ describe('pod-rebalancer serve, as a process', () => {
   let dir: string;
 
   afterEach(async () => {
-    if (child && child.exitCode === null) {
+    if (child && child.exitCode === null && child.signalCode === null) {
       child.kill('SIGKILL');
       await exited(child);
     }
