@@ -3,7 +3,7 @@ import { gateCooldown, gateWindow } from './core/cooldown.js';
 import { gateStopped, type EffectPolicy } from './core/effect.js';
 import { decide, gateDeployment, type GateResult } from './core/decide.js';
 import { targetKey, targetsFromAlerts, type Alert, type TargetAlert } from './core/targets.js';
-import type { ChosenPod, DeploymentFacts, Policy, Stats } from './core/types.js';
+import type { ChosenPod, DeploymentFacts, Policy, Stats, Target } from './core/types.js';
 import type { ActiveWindow } from './core/window.js';
 import { UpstreamError } from './errors.js';
 import type { Metrics } from './metrics.js';
@@ -18,7 +18,6 @@ import { verify } from './stages/verify.js';
 export interface PipelineSettings {
   alertNames: ReadonlySet<string>;
   policy: Policy;
-  cooldownMs: number;
   metricsWindowMs: number;
   action: 'evict' | 'delete';
   dryRun: boolean;
@@ -205,7 +204,13 @@ async function act(
     consecutiveIneffective: assessment.backoff.consecutiveIneffective,
     stopped: undefined,
   });
-  if (!taken) return skipped(targetOf(deployment), LOST_RACE, decision.stats);
+  if (!taken) {
+    return skipped(
+      { namespace: deployment.namespace, deployment: deployment.name },
+      LOST_RACE,
+      decision.stats,
+    );
+  }
   recordAssessment(deployment, assessment, deps.telemetry);
   const removed = await removePods(
     deployment,
@@ -262,16 +267,7 @@ async function stopActing(
   return skipped(target, gate);
 }
 
-function targetOf(deployment: DeploymentFacts): TargetAlert {
-  return {
-    namespace: deployment.namespace,
-    deployment: deployment.name,
-    fingerprint: '',
-    alertname: '',
-  };
-}
-
-function skipped(target: TargetAlert, gate: NonNullable<GateResult>, stats?: Stats): TargetReport {
+function skipped(target: Target, gate: NonNullable<GateResult>, stats?: Stats): TargetReport {
   return {
     namespace: target.namespace,
     deployment: target.deployment,

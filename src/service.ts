@@ -44,7 +44,6 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
       minPods: config.minPods,
       minPodAgeMs: config.minPodAgeMs,
     },
-    cooldownMs: config.cooldownMs,
     metricsWindowMs: config.metricsWindowMs,
     action: config.action,
     dryRun: config.dryRun,

@@ -100,7 +100,9 @@ export class LeaseCooldownStore implements CooldownStore {
       return true;
     } catch (error) {
       // 409: created meanwhile (AlreadyExists) or changed since we read it (Conflict).
-      if (statusOf(error) === 409) return false;
+      // 404: deleted since we read it. Either way someone else changed it: we do not act.
+      const status = statusOf(error);
+      if (status === 409 || status === 404) return false;
       throw toUpstreamError(
         error,
         `taking the cooldown Lease of ${deployment.namespace}/${deployment.name}`,
@@ -136,7 +138,8 @@ export class LeaseCooldownStore implements CooldownStore {
         holderIdentity: next.holder,
         acquireTime: at,
         renewTime: at,
-        leaseDurationSeconds: Math.ceil(next.durationMs / 1000),
+        // The API server rejects a duration of 0 (the stop mark has no cooldown): leave it out.
+        leaseDurationSeconds: next.durationMs > 0 ? Math.ceil(next.durationMs / 1000) : undefined,
       },
     };
   }

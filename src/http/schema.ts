@@ -75,7 +75,3 @@ export function payloadProblem(body: unknown): string | undefined {
     error.keyword === 'const' ? ` (expected ${JSON.stringify(error.params.allowedValue)})` : '';
   return `${field} ${error.message ?? 'is invalid'}${allowed}${expected}`;
 }
-
-export function isWebhookPayload(body: unknown): body is WebhookPayload {
-  return validatePayload(body);
-}

@@ -43,7 +43,13 @@ export function fileTokens(path: string, recheckMs = 1000): TokenSource {
     const info = await stat(path).catch(() => undefined);
     const next = info ? `${info.ino}:${info.size}:${info.mtimeMs}` : 'missing';
     if (next === signature) return;
-    const text = info ? await readFile(path, 'utf8').catch(() => '') : '';
+    let text = '';
+    try {
+      if (info) text = await readFile(path, 'utf8');
+    } catch {
+      // A failed read (EMFILE, EACCES) keeps the tokens we had and tries again next time.
+      return;
+    }
     known = parseTokenFile(text).map(digest);
     signature = next;
   };

@@ -67,14 +67,15 @@ function conflictOf(values: ReplayFlags): string | undefined {
   if (values.at !== 'now' && values.at !== 'alert') {
     return `--at: expected now or alert (got "${values.at}")`;
   }
+  if (values.execute && values.at === 'alert') {
+    // Acting needs fresh CPU: pods young at startsAt look starved then but count as old now.
+    return '--at alert only observes: --execute always verifies now';
+  }
   if (values.url === undefined) {
     return values['token-file'] === undefined ? undefined : '--token-file goes with --url';
   }
   if (!values.execute) {
     return '--url posts the alerts to a running service, which acts on them as on any notification: add --execute to confirm';
-  }
-  if (values.at === 'alert') {
-    return '--at alert is not possible with --url: the webhook always verifies now';
   }
   return undefined;
 }

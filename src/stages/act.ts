@@ -5,7 +5,7 @@ import type { Metrics } from '../metrics.js';
 import type { Cluster, DeploymentEvent, RemovalResult } from '../ports.js';
 import type { PodReport, PodResult } from '../report.js';
 
-/** The fewest words that say how pods are removed, and the most that may go in one action. */
+/** How pods are removed: the Eviction API or a direct delete, or (dry run) not at all. */
 export interface ActPolicy {
   action: 'evict' | 'delete';
   dryRun: boolean;

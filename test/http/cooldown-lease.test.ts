@@ -72,6 +72,21 @@ describe('the cooldown Lease', () => {
     expect(h.kube.removals).toEqual([]);
   });
 
+  it('when the Lease is deleted between our read and our update, then nothing is removed and nothing fails', async () => {
+    h = await startHarness();
+    seedImbalanced(h);
+    h.kube.leases.set('payments/pod-rebalancer-api', existingLease(20 * 60_000));
+    h.kube.afterRequest = (method, path) => {
+      if (method === 'GET' && path.endsWith('/leases/pod-rebalancer-api'))
+        h.kube.leases.delete('payments/pod-rebalancer-api');
+    };
+
+    const res = await post();
+
+    expect(res.body.results[0]).toMatchObject({ outcome: 'skipped', reason: 'cooldown' });
+    expect(h.kube.removals).toEqual([]);
+  });
+
   it('when the eviction call is lost after the Lease was taken, then the retried alert removes nothing', async () => {
     h = await startHarness();
     seedImbalanced(h);

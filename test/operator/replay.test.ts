@@ -234,6 +234,10 @@ describe('pod-rebalancer replay, through the webhook pipeline', () => {
       ['x.json', '--url', 'http://127.0.0.1:1'],
       /--url posts the alerts to a running service.*add --execute/,
     ],
+    [
+      ['x.json', '--execute', '--at', 'alert'],
+      /--at alert only observes: --execute always verifies now/,
+    ],
   ])('when the arguments are %j, then it exits 2 saying what is wrong', async (args, message) => {
     const { code, err } = await replay(args);
 

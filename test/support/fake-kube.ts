@@ -317,6 +317,9 @@ export class FakeKubeApiServer extends LoopbackServer {
   }
 
   private invalidLease(body: Json): string | undefined {
+    const duration = body.spec?.leaseDurationSeconds;
+    if (duration !== undefined && !(duration > 0))
+      return 'spec.leaseDurationSeconds: must be greater than 0';
     for (const field of ['acquireTime', 'renewTime']) {
       const value = body.spec?.[field];
       if (value !== undefined && !MICRO_TIME.test(value))
