@@ -156,6 +156,21 @@ export function toPodFacts(pod: V1Pod): PodFacts {
   };
 }
 
+/**
+ * Whether a pod belongs to the Deployment: its controller is the Deployment's ReplicaSet
+ * (`<deployment>-<pod-template-hash>`). A selector alone also matches a canary Deployment's
+ * pods or a bare debugging pod with the same labels; those are neither counted nor removed.
+ */
+export function ownedByDeployment(pod: V1Pod, deployment: string): boolean {
+  const hash = pod.metadata?.labels?.['pod-template-hash'];
+  const controller = pod.metadata?.ownerReferences?.find((owner) => owner.controller);
+  return (
+    hash !== undefined &&
+    controller?.kind === 'ReplicaSet' &&
+    controller.name === `${deployment}-${hash}`
+  );
+}
+
 /** The Cluster port over the real Kubernetes API. */
 export class KubernetesCluster implements Cluster {
   constructor(
@@ -183,7 +198,7 @@ export class KubernetesCluster implements Cluster {
         namespace: deployment.namespace,
         labelSelector: toLabelSelector(deployment.selector),
       });
-      return list.items.map(toPodFacts);
+      return list.items.filter((pod) => ownedByDeployment(pod, deployment.name)).map(toPodFacts);
     } catch (error) {
       throw toUpstreamError(error, `listing pods of ${deployment.namespace}/${deployment.name}`);
     }

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { seedDeployment, startHarness, TOKEN, type Harness } from '../support/harness.js';
+import { ownedBy, seedDeployment, startHarness, TOKEN, type Harness } from '../support/harness.js';
 import { payload } from './payload.js';
 
 const MINUTE = 60_000;
@@ -27,7 +27,7 @@ function replaceRemovedPods(
     if (method !== 'POST' || !evicted || h.kube.pods.has(`payments/${evicted[1]}`)) return;
     const name = `${evicted[1]!.replace(/-r\d+$/, '')}-r${++replaced}`;
     h.kube.addPod({
-      metadata: { namespace: 'payments', name, uid: `uid-${name}`, labels: { app: 'api' } },
+      metadata: { namespace: 'payments', name, uid: `uid-${name}`, ...ownedBy('api') },
       status: {
         phase: 'Running',
         startTime: new Date(clock.now().getTime() - 60 * MINUTE).toISOString(),

@@ -188,6 +188,46 @@ describe('skip reasons through HTTP: each one acknowledges the alert with 200 an
 });
 
 describe('acting', () => {
+  it('when other pods match the selector (a canary Deployment, a bare debug pod), then they are neither counted nor removed', async () => {
+    h = await startHarness();
+    seedImbalanced(h);
+    const stranger = (name: string, ownerReferences: object[]) =>
+      h.kube.addPod({
+        metadata: {
+          namespace: 'payments',
+          name,
+          uid: `uid-${name}`,
+          labels: { app: 'api', 'pod-template-hash': 'c4n4ry' },
+          ownerReferences,
+        },
+        status: {
+          phase: 'Running',
+          startTime: new Date(Date.now() - 3_600_000).toISOString(),
+          conditions: [{ type: 'Ready', status: 'True' }],
+        },
+      });
+    stranger('api-canary-c4n4ry-x', [
+      {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        name: 'api-canary-c4n4ry',
+        uid: 'rs2',
+        controller: true,
+      },
+    ]);
+    stranger('debug', []);
+    h.prom.cpu.set('payments/api-canary-c4n4ry-x', 5);
+    h.prom.cpu.set('payments/debug', 0);
+
+    const res = await post(payload());
+
+    expect(res.body.results[0]).toMatchObject({
+      outcome: 'rebalanced',
+      stats: { count: 5, max: 1.8, min: 0.05 },
+    });
+    expect(h.kube.removals.map((r) => r.name)).toEqual(['api-hot', 'api-cold']);
+  });
+
   it('when only the first eviction is blocked by a PDB, then the second pod is still evicted and each result is reported', async () => {
     h = await startHarness();
     seedImbalanced(h);

@@ -88,6 +88,24 @@ export interface SeedOptions {
   rolloutInProgress?: boolean;
 }
 
+const TEMPLATE_HASH = '7d9f5c';
+
+/** The labels and owner that make a pod one of the Deployment's (through its ReplicaSet). */
+export function ownedBy(deployment: string) {
+  return {
+    labels: { app: deployment, 'pod-template-hash': TEMPLATE_HASH },
+    ownerReferences: [
+      {
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
+        name: `${deployment}-${TEMPLATE_HASH}`,
+        uid: `uid-rs-${deployment}`,
+        controller: true,
+      },
+    ],
+  };
+}
+
 /** Creates a Deployment with its pods in the fake API server and their CPU in the fake Prometheus. */
 export function seedDeployment(h: Pick<Harness, 'kube' | 'prom'>, options: SeedOptions): void {
   const { namespace, name } = options;
@@ -119,7 +137,7 @@ export function seedDeployment(h: Pick<Harness, 'kube' | 'prom'>, options: SeedO
         namespace,
         name: pod,
         uid: `uid-${pod}`,
-        labels: { app: name },
+        ...ownedBy(name),
         ...(o.terminating ? { deletionTimestamp: new Date().toISOString() } : {}),
       },
       status: {
