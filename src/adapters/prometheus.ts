@@ -96,19 +96,23 @@ export interface PrometheusOptions {
   bearerToken?: string;
 }
 
+/** A prometheus-query client: POST (long pod lists stay out of URL limits), bearer auth. */
+export function createPrometheusDriver(options: PrometheusOptions): PrometheusDriver {
+  return new PrometheusDriver({
+    endpoint: options.url,
+    baseURL: '/api/v1',
+    timeout: options.timeoutMs,
+    preferPost: true,
+    headers: options.bearerToken ? { Authorization: `Bearer ${options.bearerToken}` } : {},
+  });
+}
+
 /** The MetricsSource over Prometheus's HTTP API (or anything that speaks it). */
 export class PrometheusMetricsSource implements MetricsSource {
   private readonly driver: PrometheusDriver;
 
   constructor(options: PrometheusOptions) {
-    this.driver = new PrometheusDriver({
-      endpoint: options.url,
-      baseURL: '/api/v1',
-      timeout: options.timeoutMs,
-      // POST keeps long pod lists out of URL length limits.
-      preferPost: true,
-      headers: options.bearerToken ? { Authorization: `Bearer ${options.bearerToken}` } : {},
-    });
+    this.driver = createPrometheusDriver(options);
   }
 
   async podCpu(query: PodCpuQuery): Promise<CpuSamples> {

@@ -1,4 +1,4 @@
-import { Ajv } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import type { Alert } from '../core/targets.js';
 
@@ -56,22 +56,30 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
 
 const ajv = new Ajv({ allErrors: false, strict: true });
 addFormats(ajv);
-const validatePayload = ajv.compile<WebhookPayload>(webhookSchema);
 
-/**
- * Validates a parsed body. Returns undefined when valid, else one sentence naming the
- * offending field, e.g. "/alerts/0/status must be equal to one of the allowed values".
- */
-export function payloadProblem(body: unknown): string | undefined {
-  if (validatePayload(body)) return undefined;
-  const error = validatePayload.errors?.[0];
-  if (!error) return 'the payload is invalid';
-  const field = error.instancePath || '(body)';
+/** Compiles a JSON schema with the project's settings (strict, formats, first error only). */
+export function compileSchema<T>(schema: object): ValidateFunction<T> {
+  return ajv.compile<T>(schema);
+}
+
+/** One sentence naming the offending field of a validation error, e.g. "/alerts/0/status must be …". */
+export function describeError(error: ErrorObject | undefined, root: string): string {
+  if (!error) return `${root} is invalid`;
   const allowed =
     error.params && 'allowedValues' in error.params
       ? ` (${(error.params.allowedValues as unknown[]).join(', ')})`
       : '';
   const expected =
     error.keyword === 'const' ? ` (expected ${JSON.stringify(error.params.allowedValue)})` : '';
-  return `${field} ${error.message ?? 'is invalid'}${allowed}${expected}`;
+  return `${error.instancePath || root} ${error.message ?? 'is invalid'}${allowed}${expected}`;
+}
+
+const validatePayload = compileSchema<WebhookPayload>(webhookSchema);
+
+/**
+ * Validates a parsed body. Returns undefined when valid, else one sentence naming the
+ * offending field, e.g. "/alerts/0/status must be equal to one of the allowed values".
+ */
+export function payloadProblem(body: unknown): string | undefined {
+  return validatePayload(body) ? undefined : describeError(validatePayload.errors?.[0], '(body)');
 }

@@ -1,5 +1,5 @@
-import { PrometheusDriver } from 'prometheus-query';
-import { toPrometheusError } from '../adapters/prometheus.js';
+import type { PrometheusDriver } from 'prometheus-query';
+import { createPrometheusDriver, toPrometheusError } from '../adapters/prometheus.js';
 import { formatDuration } from '../core/duration.js';
 import type { Target } from '../core/types.js';
 import { UpstreamError } from '../errors.js';
@@ -76,13 +76,7 @@ export class PrometheusHistory {
   private readonly driver: PrometheusDriver;
 
   constructor(options: { url: string; timeoutMs: number; bearerToken?: string }) {
-    this.driver = new PrometheusDriver({
-      endpoint: options.url,
-      baseURL: '/api/v1',
-      timeout: options.timeoutMs,
-      preferPost: true,
-      headers: options.bearerToken ? { Authorization: `Bearer ${options.bearerToken}` } : {},
-    });
+    this.driver = createPrometheusDriver(options);
   }
 
   /** An instant query's series: labels and value. */

@@ -1,6 +1,9 @@
-import { Ajv, type ErrorObject } from 'ajv';
-import addFormatsModule from 'ajv-formats';
-import { payloadProblem, type WebhookPayload } from '../http/schema.js';
+import {
+  compileSchema,
+  describeError,
+  payloadProblem,
+  type WebhookPayload,
+} from '../http/schema.js';
 import { BadInput } from './command.js';
 
 /**
@@ -40,21 +43,7 @@ interface ApiV2Alert {
   status: { state: 'active' | 'suppressed' | 'unprocessed' };
 }
 
-// ajv-formats is CommonJS; under ESM its function may sit on `.default`.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ??
-  addFormatsModule) as unknown as (ajv: Ajv) => Ajv;
-const ajv = new Ajv({ allErrors: false, strict: true });
-addFormats(ajv);
-const validateApiV2 = ajv.compile<ApiV2Alert[]>(apiV2AlertsSchema);
-
-function problemOf(error: ErrorObject | undefined): string {
-  if (!error) return 'is invalid';
-  const allowed =
-    error.params && 'allowedValues' in error.params
-      ? ` (${(error.params.allowedValues as unknown[]).join(', ')})`
-      : '';
-  return `${error.instancePath || '(list)'} ${error.message ?? 'is invalid'}${allowed}`;
-}
+const validateApiV2 = compileSchema<ApiV2Alert[]>(apiV2AlertsSchema);
 
 /** What a replay runs: a webhook payload, and what was left out of the input and why. */
 export interface ReplayInput {
@@ -132,7 +121,7 @@ export function parseReplayInput(
   }
   if (!validateApiV2(body)) {
     throw new BadInput(
-      `${source}: not a valid Alertmanager API v2 alert list: ${problemOf(validateApiV2.errors?.[0])}`,
+      `${source}: not a valid Alertmanager API v2 alert list: ${describeError(validateApiV2.errors?.[0], '(list)')}`,
     );
   }
   const input = fromApiV2(body, options.includeSuppressed);
