@@ -1,5 +1,6 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { readSecretFile, type Config } from '../config.js';
+import { pipelineSettings } from '../service.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import type { Target } from '../core/types.js';
 import {
@@ -200,12 +201,7 @@ export function backtestRequest(
       minPodAgeMs: config.minPodAgeMs,
       repeatIntervalMs: durationFlag(values['repeat-interval'], 'repeat-interval', 1000),
       activeWindow: config.activeWindow,
-      effect: {
-        baseCooldownMs: config.cooldownMs,
-        maxCooldownMs: config.maxCooldownMs,
-        effectiveReduction: config.effectiveReduction,
-        ineffectiveLimit: config.ineffectiveLimit,
-      },
+      effect: pipelineSettings(config).effect,
     },
     report: values.report,
     json: values.json,

@@ -1,4 +1,4 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { payload } from '../http/payload.js';
 import type { Fault } from '../support/fake-kube.js';
 import type { PrometheusFault } from '../support/fake-prometheus.js';
 import { seedImbalanced, startHarness, TOKEN, type Harness } from '../support/harness.js';
-import { freePort, waitFor } from '../support/processes.js';
+import { buildDist, freePort, killIfRunning, waitFor } from '../support/processes.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -231,17 +231,10 @@ describe('the process dies between taking the Lease and evicting', () => {
   let child: ChildProcess | undefined;
   let dir: string | undefined;
 
-  beforeAll(() => {
-    const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
-  }, 120_000);
+  beforeAll(buildDist, 120_000);
 
   afterEach(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child!.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    }
+    await killIfRunning(child);
     child = undefined;
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

@@ -12,12 +12,14 @@ import type { TlsFiles } from '../../src/http/tls.js';
 import { payload } from '../http/payload.js';
 import { CapturedLogs, startHarness, TOKEN, type Harness } from '../support/harness.js';
 import {
+  buildDist,
   freePort,
+  killIfRunning,
   requireProgram,
   startProgram,
+  type Program,
   waitFor,
   waitForReady as waitForProgram,
-  type Program,
 } from '../support/processes.js';
 import { makeCa, makeLeaf, type CertFiles } from './certs.js';
 
@@ -221,17 +223,10 @@ describe('pod-rebalancer serve with TLS, as a process', () => {
   let child: ChildProcess | undefined;
   let h: Harness;
 
-  beforeAll(() => {
-    const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { encoding: 'utf8' });
-    if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
-  }, 120_000);
+  beforeAll(buildDist, 120_000);
 
   afterEach(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      const exited = new Promise((resolve) => child!.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
-    }
+    await killIfRunning(child);
     child = undefined;
     await h?.stop();
   });

@@ -1,15 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { OperatorIo } from '../../src/operator/command.js';
 
 export const CLI = new URL('../../dist/cli.js', import.meta.url).pathname;
 
-/** The bin runs from dist/; `npm test` builds first (pretest), this covers a direct jest run. */
-export function buildDist(): void {
-  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { encoding: 'utf8' });
-  if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
-}
+export { buildDist } from '../support/processes.js';
 
 export interface CliRun {
   code: number | null;

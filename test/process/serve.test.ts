@@ -6,7 +6,7 @@ import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { FakeKubeApiServer } from '../support/fake-kube.js';
 import { FakePrometheus } from '../support/fake-prometheus.js';
 import { seedImbalanced, TOKEN } from '../support/harness.js';
-import { freePort } from '../support/processes.js';
+import { buildDist, freePort, killIfRunning } from '../support/processes.js';
 
 const CLI = new URL('../../dist/cli.js', import.meta.url).pathname;
 
@@ -29,11 +29,7 @@ function exited(child: ChildProcess): Promise<number | null> {
   );
 }
 
-beforeAll(() => {
-  // The bin runs from dist/; `npm test` builds first (pretest), this covers a direct jest run.
-  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { encoding: 'utf8' });
-  if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
-}, 120_000);
+beforeAll(buildDist, 120_000);
 
 describe('pod-rebalancer serve, as a process', () => {
   let kube: FakeKubeApiServer;
@@ -42,10 +38,7 @@ describe('pod-rebalancer serve, as a process', () => {
   let dir: string;
 
   afterEach(async () => {
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await exited(child);
-    }
+    await killIfRunning(child);
     await Promise.all([kube?.stop(), prom?.stop()]);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

@@ -11,6 +11,20 @@ export function requireProgram(name: string, debianPackage: string): void {
   }
 }
 
+/** The bin runs from dist/; `npm test` builds first (pretest), this covers a direct jest run. */
+export function buildDist(): void {
+  const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`build failed: ${build.stdout}${build.stderr}`);
+}
+
+/** Kills a child still running (SIGKILL) and waits until it is gone. */
+export async function killIfRunning(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGKILL');
+  await exited;
+}
+
 /** A TCP port on 127.0.0.1 that nothing listens on right now. */
 export async function freePort(): Promise<number> {
   const server = createServer();
