@@ -23,7 +23,7 @@ const CPU: Record<string, number> = {
   'order-consumer-7d9f-f6': 0.04,
 };
 
-/** The alert Alertmanager would post (payload version 4, as in shared/fixtures). */
+/** The alert Alertmanager would post (payload version 4, as in test/fixtures). */
 function exampleAlert() {
   return {
     version: '4',

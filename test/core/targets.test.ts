@@ -3,7 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import { targetKey, targetsFromAlerts } from '../../src/core/targets.js';
 import { buildAlert, buildPayload, type AlertmanagerPayload } from '../support/builders.js';
 
-const FIXTURES = new URL('../../../shared/fixtures/alertmanager-0.25/', import.meta.url);
+const FIXTURES = new URL('../fixtures/alertmanager-0.25/', import.meta.url);
 const OURS = new Set(['DeploymentCPUImbalance']);
 
 /** A payload captured from a real Alertmanager 0.25. */

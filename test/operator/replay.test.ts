@@ -18,7 +18,7 @@ import {
 } from '../support/processes.js';
 import { buildDist, captureIo, runCli } from './cli.js';
 
-const FIXTURES = new URL('../../../shared/fixtures/alertmanager-0.25/', import.meta.url).pathname;
+const FIXTURES = new URL('../fixtures/alertmanager-0.25/', import.meta.url).pathname;
 const fixture = (name: string) => join(FIXTURES, name);
 
 /** Requests that change something in the API server (SelfSubjectAccessReviews aside). */
