@@ -16,9 +16,12 @@ import {
 } from './http/tls.js';
 import { fileTokens, parseTokenFile, staticTokens, type TokenSource } from './http/tokens.js';
 import { createService, type Adapters, type Service } from './service.js';
+import { sweepPeriodically } from './stages/sweep.js';
 
 /** Per-call timeout towards the Kubernetes API: well inside Alertmanager's webhook timeout. */
 const KUBERNETES_TIMEOUT_MS = 5000;
+/** How often Leases of deleted or recreated Deployments are swept from STATE_NAMESPACE. */
+const SWEEP_INTERVAL_MS = 10 * 60_000;
 /** How long SIGTERM waits for in-flight requests before exiting anyway. */
 const DRAIN_MS = 25_000;
 
@@ -54,7 +57,7 @@ export function realAdapters(
   const identity = env.POD_NAME ?? hostname();
   return {
     cluster: new KubernetesCluster(apis, identity),
-    cooldown: new LeaseCooldownStore(apis),
+    cooldown: new LeaseCooldownStore(apis, config.stateNamespace),
     metrics: new PrometheusMetricsSource({
       url: config.prometheusUrl,
       timeoutMs: config.prometheusTimeoutMs,
@@ -162,6 +165,16 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<Server> {
     dryRun: config.dryRun,
     action: config.action,
   });
+  sweepPeriodically(
+    {
+      cluster: adapters.cluster,
+      cooldown: adapters.cooldown,
+      telemetry: service.telemetry,
+      logger: adapters.logger,
+      dryRun: config.dryRun,
+    },
+    SWEEP_INTERVAL_MS,
+  );
 
   const shutdown = (signal: string) => {
     adapters.logger.info('shutting down', { signal });

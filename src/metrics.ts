@@ -73,6 +73,12 @@ function defineMetrics(registry: Registry) {
       labelNames: ['namespace', 'deployment'] as const,
       registers,
     }),
+    leasesSwept: new Counter({
+      name: 'pod_rebalancer_leases_swept_total',
+      help: 'Cooldown Leases of Deployments that are gone or were recreated: deleted, would-delete (DRY_RUN), or changed meanwhile (kept).',
+      labelNames: ['reason', 'result'] as const,
+      registers,
+    }),
     upstreamErrors: new Counter({
       name: 'pod_rebalancer_upstream_errors_total',
       help: 'Failed calls to Prometheus or the Kubernetes API, by kind.',

@@ -72,6 +72,14 @@ export interface CooldownRecord {
   stopped: string | undefined;
 }
 
+/** A stored cooldown with the Deployment it belongs to (for the sweep and `status`). */
+export interface CooldownEntry {
+  target: Target;
+  /** The uid of the Deployment the state was written for; a recreated Deployment has another. */
+  deploymentUid: string;
+  record: CooldownRecord;
+}
+
 /** The next state to write. */
 export type CooldownStart = Omit<CooldownRecord, 'version'>;
 
@@ -88,4 +96,8 @@ export interface CooldownStore {
   ): Promise<boolean>;
   /** What a person does to let pod-rebalancer act again on a Deployment it stopped on. */
   howToResume(deployment: DeploymentFacts): string;
+  /** Every stored cooldown. */
+  list(): Promise<CooldownEntry[]>;
+  /** Deletes a stored cooldown if it is still at the version listed; false when it changed. */
+  remove(entry: CooldownEntry): Promise<boolean>;
 }

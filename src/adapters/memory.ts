@@ -1,6 +1,7 @@
 import type { CpuSamples, DeploymentFacts, PodFacts, Target } from '../core/types.js';
 import type {
   Cluster,
+  CooldownEntry,
   CooldownRecord,
   CooldownStart,
   CooldownStore,
@@ -85,6 +86,7 @@ export class StaticMetricsSource implements MetricsSource {
 /** A cooldown store with the Lease's compare-and-swap semantics. */
 export class InMemoryCooldownStore implements CooldownStore {
   private readonly records = new Map<string, CooldownRecord>();
+  private readonly uids = new Map<string, string>();
   private version = 0;
 
   async read(deployment: DeploymentFacts): Promise<CooldownRecord | undefined> {
@@ -99,11 +101,25 @@ export class InMemoryCooldownStore implements CooldownStore {
     const key = `${deployment.namespace}/${deployment.name}`;
     if (this.records.get(key)?.version !== previous?.version) return false;
     this.records.set(key, { ...next, version: String(++this.version) });
+    this.uids.set(key, deployment.uid);
     return true;
   }
 
   howToResume(deployment: DeploymentFacts): string {
     return `clear the stop mark of ${deployment.namespace}/${deployment.name}`;
+  }
+
+  async list(): Promise<CooldownEntry[]> {
+    return [...this.records].map(([key, record]) => {
+      const [namespace = '', deployment = ''] = key.split('/');
+      return { target: { namespace, deployment }, deploymentUid: this.uids.get(key)!, record };
+    });
+  }
+
+  async remove(entry: CooldownEntry): Promise<boolean> {
+    const key = `${entry.target.namespace}/${entry.target.deployment}`;
+    if (this.records.get(key)?.version !== entry.record.version) return false;
+    return this.records.delete(key);
   }
 
   /** What a person does with kubectl annotate: removes the stop mark. */

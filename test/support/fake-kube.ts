@@ -180,7 +180,7 @@ export class FakeKubeApiServer extends LoopbackServer {
     if (
       (m = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?$/.exec(p))
     ) {
-      return this.lease(method, m[1]!, m[2], body);
+      return this.lease(method, m[1]!, m[2], body, url.searchParams.get('labelSelector') ?? '');
     }
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(p)) && method === 'POST') {
       return this.createEvent(m[1]!, body ?? {});
@@ -277,9 +277,12 @@ export class FakeKubeApiServer extends LoopbackServer {
     namespace: string,
     name: string | undefined,
     body: Json | undefined,
+    selector = '',
   ): [number, Json] {
     if (method === 'GET' && name)
       return this.get(this.leases, namespace, name, 'leases.coordination.k8s.io');
+    if (method === 'GET') return this.listLeases(namespace, selector);
+    if (method === 'DELETE' && name) return this.deleteLease(namespace, name, body);
     const invalid = body && this.invalidLease(body);
     if (invalid) return [400, status(400, 'BadRequest', invalid)];
     if (method === 'POST' && body) {
@@ -314,6 +317,37 @@ export class FakeKubeApiServer extends LoopbackServer {
       return [200, this.storeLease(key, body)];
     }
     return [405, status(405, 'MethodNotAllowed', `${method} not allowed`)];
+  }
+
+  private listLeases(namespace: string, selector: string): [number, Json] {
+    const items = [...this.leases.values()].filter(
+      (lease) =>
+        lease.metadata.namespace === namespace &&
+        matchesSelector(lease.metadata.labels ?? {}, selector),
+    );
+    const metadata = { resourceVersion: String(this.version) };
+    return [200, { kind: 'LeaseList', apiVersion: 'coordination.k8s.io/v1', metadata, items }];
+  }
+
+  /** DELETE with an optional resourceVersion precondition (409 when it no longer holds). */
+  private deleteLease(namespace: string, name: string, body: Json | undefined): [number, Json] {
+    const key = `${namespace}/${name}`;
+    const current = this.leases.get(key);
+    if (!current)
+      return [404, status(404, 'NotFound', `leases.coordination.k8s.io "${name}" not found`)];
+    const wanted = body?.preconditions?.resourceVersion;
+    if (wanted !== undefined && wanted !== current.metadata.resourceVersion) {
+      return [
+        409,
+        status(
+          409,
+          'Conflict',
+          `Precondition failed: ResourceVersion in precondition: ${wanted}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`,
+        ),
+      ];
+    }
+    this.leases.delete(key);
+    return [200, { kind: 'Status', apiVersion: 'v1', status: 'Success', code: 200 }];
   }
 
   private invalidLease(body: Json): string | undefined {
