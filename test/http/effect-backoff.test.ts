@@ -83,9 +83,7 @@ describe('judging each action and backing off when it does not help', () => {
     const stopped = await alert();
 
     expect(stopped).toMatchObject({ outcome: 'skipped', reason: 'ineffective' });
-    expect(stopped.detail).toContain(
-      'to resume: pod-rebalancer resume payments/api',
-    );
+    expect(stopped.detail).toContain('to resume: pod-rebalancer resume payments/api');
     expect(h.kube.removals).toHaveLength(6);
     expect(lease().metadata.annotations['pod-rebalancer.io/ineffective']).toMatch(
       /3 consecutive actions did not lower/,
