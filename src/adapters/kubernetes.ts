@@ -15,6 +15,7 @@ import {
   type ResponseContext,
 } from '@kubernetes/client-node';
 import type { DeploymentFacts, LabelSelector, PodFacts, Target } from '../core/types.js';
+import { KeepAliveAuthentication } from './connection-pool.js';
 import { UpstreamError } from '../errors.js';
 import type { Cluster, DeploymentEvent, PodRef, RemovalResult } from '../ports.js';
 
@@ -46,7 +47,8 @@ export function createKubeApis(kubeConfig: KubeConfig, timeoutMs: number): KubeA
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const configuration = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
-    authMethods: { default: kubeConfig },
+    // One keep-alive pool for every call: client-node alone opens a connection per request.
+    authMethods: { default: new KeepAliveAuthentication(kubeConfig) },
     promiseMiddleware: [timeoutMiddleware(timeoutMs)],
   });
   return {

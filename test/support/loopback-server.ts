@@ -9,11 +9,14 @@ export abstract class LoopbackServer {
   private server: Server | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   url = '';
+  /** TCP connections accepted so far (keep-alive reuses them). */
+  connections = 0;
 
   protected abstract handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 
   async start(port = 0): Promise<this> {
     this.server = createServer((req, res) => void this.handle(req, res));
+    this.server.on('connection', () => this.connections++);
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;
