@@ -12,7 +12,8 @@ import type { AlertReport, PodReport, Report, TargetReport } from './report.js';
 import { anyRemoved, plannedRemovals, recordActionEvent, removePods } from './stages/act.js';
 import { assess, recordAssessment, stopMessage, type Assessment } from './stages/backoff.js';
 import { recordDecision, recordDismissal } from './stages/record.js';
-import { verify } from './stages/verify.js';
+import { createBatchVerifier, type BatchMember, type BatchVerifier } from './stages/verify.js';
+import { keyedSerializer } from './concurrency.js';
 
 /** The part of the configuration the pipeline reads. */
 export interface PipelineSettings {
@@ -52,13 +53,10 @@ export interface Pipeline {
   handleAlerts(alerts: readonly Alert[], context: RequestContext): Promise<Report>;
 }
 
-/** Deployments handled at once within one payload. */
-const TARGET_CONCURRENCY = 8;
-
 /**
- * Builds the pipeline: targets → (one at a time per Deployment) gates → cooldown → verify →
- * decide → take the Lease → act → record. The stages live in their own modules; this file
- * only puts them in order.
+ * Builds the pipeline: targets → (one at a time per Deployment) gates → cooldown → verify
+ * (a namespace's Deployments together) → decide → take the Lease → act → record. The stages
+ * live in their own modules; this file only puts them in order.
  */
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const serialize = keyedSerializer();
@@ -73,9 +71,20 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         recordDismissal(report, withLog(deps, context, alert));
         return report;
       });
-      const handled = await mapWithLimit(targets, TARGET_CONCURRENCY, (target) =>
-        serialize(targetKey(target), () =>
-          handleTarget(target, context, withLog(deps, context, target)),
+      const members = targets.map((t) => memberOf(t, context));
+      const verifier = createBatchVerifier(members, deps, deps.settings.metricsWindowMs);
+      // Every target starts now (in one synchronous pass, so the per-Deployment queues of two
+      // payloads are always entered in the same order): a namespace's batch waits for all of
+      // its targets, so none may wait behind another for a slot.
+      const handled = await Promise.all(
+        targets.map((target, i) =>
+          serialize(targetKey(target), () =>
+            handleTarget(
+              { target, member: members[i]!, verifier },
+              context,
+              withLog(deps, context, target),
+            ),
+          ),
         ),
       );
       const byKey = new Map(targets.map((t, i) => [targetKey(t), handled[i]!]));
@@ -107,17 +116,33 @@ function withLog(
   return { ...deps, logger };
 }
 
+/** One target of a payload, with its place in its namespace's verification batch. */
+interface Work {
+  target: TargetAlert;
+  member: BatchMember;
+  verifier: BatchVerifier;
+}
+
+function memberOf(target: TargetAlert, context: RequestContext): BatchMember {
+  const at = context.verifyAtAlertStart ? alertStart(target) : undefined;
+  return { key: targetKey(target), namespace: target.namespace, at };
+}
+
 async function handleTarget(
-  target: TargetAlert,
+  work: Work,
   context: RequestContext,
   deps: PipelineDeps,
 ): Promise<TargetReport> {
+  const { target } = work;
   const stopTimer = deps.telemetry.handlingDuration.startTimer();
   let report: TargetReport;
   try {
-    report = await runStages(target, context, deps);
+    report = await runStages(work, context, deps);
   } catch (error) {
     report = failure(target, error, deps);
+  } finally {
+    // Whatever stopped this target before verification, its namespace's batch stops waiting.
+    work.verifier.leave(work.member);
   }
   stopTimer();
   recordDecision(report, deps);
@@ -146,7 +171,7 @@ async function admit(
 }
 
 async function runStages(
-  target: TargetAlert,
+  { target, member, verifier }: Work,
   context: RequestContext,
   deps: PipelineDeps,
 ): Promise<TargetReport> {
@@ -157,8 +182,7 @@ async function runStages(
   const { deployment, record } = admitted;
 
   const stopTimer = deps.telemetry.verificationDuration.startTimer();
-  const at = context.verifyAtAlertStart ? alertStart(target) : undefined;
-  const { pods, samples } = await verify(deployment, deps, settings.metricsWindowMs, at);
+  const { pods, samples } = await verifier.verify(member, deployment);
   stopTimer();
   const decision = decide(pods, samples, settings.policy, now);
   if (!decision.act) return skipped(target, decision, decision.stats);
@@ -338,39 +362,4 @@ function failure(target: TargetAlert, error: unknown, deps: PipelineDeps): Targe
   deps.telemetry.upstreamErrors.inc({ upstream: error.upstream, kind: error.kind });
   const reason = `${error.upstream}-${error.retryable ? 'unavailable' : 'error'}` as const;
   return { ...base, reason, detail: error.message, retryable: error.retryable || undefined };
-}
-
-/**
- * Runs `task` for each key strictly one after another, so that two requests for the same
- * Deployment never interleave in this process (the Lease covers other processes).
- */
-function keyedSerializer() {
-  const tails = new Map<string, Promise<unknown>>();
-  return <T>(key: string, task: () => Promise<T>): Promise<T> => {
-    const previous = tails.get(key) ?? Promise.resolve();
-    const run = previous.then(task, task);
-    const tail = run.catch(() => undefined);
-    tails.set(key, tail);
-    void tail.then(() => {
-      if (tails.get(key) === tail) tails.delete(key);
-    });
-    return run;
-  };
-}
-
-async function mapWithLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

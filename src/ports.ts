@@ -43,6 +43,11 @@ export interface DeploymentEvent {
 export interface Cluster {
   getDeployment(target: Target): Promise<DeploymentFacts | undefined>;
   listPods(deployment: DeploymentFacts): Promise<PodFacts[]>;
+  /** The pods of several Deployments of one namespace, by Deployment name, in one go. */
+  listPodsByDeployment(
+    namespace: string,
+    deployments: readonly DeploymentFacts[],
+  ): Promise<Map<string, PodFacts[]>>;
   /** Eviction API: honours PodDisruptionBudgets. Only removes the pod with this uid. */
   evictPod(pod: PodRef): Promise<RemovalResult>;
   /** Direct deletion with a uid precondition. */

@@ -58,12 +58,10 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
 }
 
 /**
- * How long a CPU query waits for others of the same namespace. The pipeline verifies at most a
- * few Deployments at a time and each reaches its query at its own moment, so calls almost never
- * meet within one tick; 10 ms lets a payload of many Deployments share queries, at the cost of
- * 10 ms on a verification that takes a Prometheus round trip anyway.
+ * Merging CPU queries across payloads: only calls made in the same tick share a query, none is
+ * delayed. Within one payload the pipeline already verifies a namespace's Deployments together.
  */
-export const METRICS_BATCHING: Readonly<BatchingOptions> = Object.freeze({ lingerMs: 10 });
+export const METRICS_BATCHING: Readonly<BatchingOptions> = Object.freeze({ lingerMs: 0 });
 
 /** Knobs that are not configuration: tests and the benchmark turn them. */
 export interface ServiceOptions {

@@ -24,6 +24,8 @@ export class InMemoryCluster implements Cluster {
   readonly removed: PodRef[] = [];
   /** Pods whose eviction a PodDisruptionBudget refuses. */
   readonly pdbBlocked = new Set<string>();
+  /** How many pod lists were asked for (batched verification lists once per namespace). */
+  podLists = 0;
   /** Called after a pod is removed, e.g. to start its replacement. */
   onRemoved: (deployment: DeploymentFacts, pod: PodFacts) => void = () => undefined;
 
@@ -39,6 +41,16 @@ export class InMemoryCluster implements Cluster {
 
   async listPods(deployment: DeploymentFacts): Promise<PodFacts[]> {
     return [...(this.pods.get(`${deployment.namespace}/${deployment.name}`) ?? [])];
+  }
+
+  async listPodsByDeployment(
+    namespace: string,
+    deployments: readonly DeploymentFacts[],
+  ): Promise<Map<string, PodFacts[]>> {
+    this.podLists++;
+    return new Map(
+      deployments.map((d) => [d.name, [...(this.pods.get(`${namespace}/${d.name}`) ?? [])]]),
+    );
   }
 
   async evictPod(pod: PodRef): Promise<RemovalResult> {

@@ -80,7 +80,9 @@ export class FakeKubeApiServer extends LoopbackServer {
   readonly leases = new Map<string, Json>();
   readonly events: Json[] = [];
   readonly removals: Removal[] = [];
-  readonly requests: { method: string; path: string; body: Json | undefined }[] = [];
+  readonly requests: { method: string; path: string; query: string; body: Json | undefined }[] = [];
+  /** The next N list calls that carry a continue token answer 410 Expired, as after compaction. */
+  expireContinues = 0;
   /** `namespace/pod` names whose eviction a PodDisruptionBudget refuses (429). */
   readonly pdbBlocked = new Set<string>();
   readonly faults: Fault[] = [];
@@ -132,7 +134,7 @@ export class FakeKubeApiServer extends LoopbackServer {
     const url = new URL(req.url ?? '/', 'http://fake');
     const method = req.method ?? 'GET';
     const body = await readBody(req);
-    this.requests.push({ method, path: url.pathname, body });
+    this.requests.push({ method, path: url.pathname, query: url.search, body });
     const fault = this.takeFault(method, url.pathname);
     if (fault?.delayMs) await this.sleep(fault.delayMs);
     if (fault?.destroy) return void req.socket.destroy();
@@ -166,7 +168,7 @@ export class FakeKubeApiServer extends LoopbackServer {
       return this.get(this.deployments, m[1]!, m[2]!, 'deployments');
     }
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(p)) && method === 'GET') {
-      return this.listPods(m[1]!, url.searchParams.get('labelSelector') ?? '');
+      return this.listPods(m[1]!, url.searchParams);
     }
     if (
       (m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/eviction$/.exec(p)) &&
@@ -206,21 +208,36 @@ export class FakeKubeApiServer extends LoopbackServer {
     return [200, object];
   }
 
-  private listPods(namespace: string, selector: string): [number, Json] {
+  /** Lists pods like the real API server: labelSelector, and pages with limit/continue. */
+  private listPods(namespace: string, params: URLSearchParams): [number, Json] {
+    const selector = params.get('labelSelector') ?? '';
     const items = [...this.pods.values()].filter(
       (pod) =>
         pod.metadata.namespace === namespace &&
         matchesSelector(pod.metadata.labels ?? {}, selector),
     );
-    return [
-      200,
-      {
-        kind: 'PodList',
-        apiVersion: 'v1',
-        metadata: { resourceVersion: String(this.version) },
-        items,
-      },
-    ];
+    const token = params.get('continue');
+    if (token && this.expireContinues > 0) {
+      this.expireContinues--;
+      return [
+        410,
+        status(
+          410,
+          'Expired',
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+        ),
+      ];
+    }
+    const offset = token ? Number(Buffer.from(token, 'base64').toString('utf8')) : 0;
+    const limit = Number(params.get('limit') ?? 0) || items.length;
+    const page = items.slice(offset, offset + limit);
+    const next = offset + limit < items.length ? offset + limit : undefined;
+    const metadata: Json = { resourceVersion: String(this.version) };
+    if (next !== undefined) {
+      metadata.continue = Buffer.from(String(next)).toString('base64');
+      metadata.remainingItemCount = items.length - next;
+    }
+    return [200, { kind: 'PodList', apiVersion: 'v1', metadata, items: page }];
   }
 
   private evict(namespace: string, name: string, body: Json | undefined): [number, Json] {
