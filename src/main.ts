@@ -4,6 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { LeaseCooldownStore } from './adapters/cooldown-lease.js';
+import { DeploymentCache, LeaseCache } from './adapters/caches.js';
 import { createKubeApis, KubernetesCluster } from './adapters/kubernetes.js';
 import { createLogger, type Logger } from './adapters/logger.js';
 import { PrometheusMetricsSource } from './adapters/prometheus.js';
@@ -55,18 +56,49 @@ export function realAdapters(
 ): Adapters {
   const apis = createKubeApis(kubeConfig, KUBERNETES_TIMEOUT_MS);
   const identity = env.POD_NAME ?? hostname();
+  const logger = createLogger(config.logLevel);
+  const direct = new LeaseCooldownStore(apis, config.stateNamespace);
+  const leases = new LeaseCache(kubeConfig, apis, {
+    namespace: config.stateNamespace,
+    logger,
+    fallback: { get: (name) => direct.readLease(name) },
+  });
+  // NAMESPACES (the scope setting) narrows the Deployment watch; all namespaces until it is set.
+  const deployments = new DeploymentCache(kubeConfig, apis, undefined, logger);
   return {
-    cluster: new KubernetesCluster(apis, identity),
-    cooldown: new LeaseCooldownStore(apis, config.stateNamespace),
+    cluster: new KubernetesCluster(apis, identity, deployments),
+    cooldown: new LeaseCooldownStore(apis, config.stateNamespace, leases),
     metrics: new PrometheusMetricsSource({
       url: config.prometheusUrl,
       timeoutMs: config.prometheusTimeoutMs,
       bearerToken: readSecretFile(config.prometheusBearerTokenFile, 'PROMETHEUS_BEARER_TOKEN_FILE'),
     }),
     clock: { now: () => new Date() },
-    logger: createLogger(config.logLevel),
+    logger,
     tokens: tokenSource(config),
     identity,
+    caches: {
+      start: () => {
+        deployments.start();
+        leases.start();
+      },
+      isSynced: () => deployments.isSynced() && leases.isSynced(),
+      stop: async () => {
+        await Promise.all([deployments.stop(), leases.stop()]);
+      },
+    },
+  };
+}
+
+/** The Cluster and CooldownStore reading the API server directly, without caches. */
+function freshReaders(
+  config: Readonly<Config>,
+  kubeConfig: KubeConfig = defaultKubeConfig(),
+): { cluster: KubernetesCluster; cooldown: LeaseCooldownStore } {
+  const apis = createKubeApis(kubeConfig, KUBERNETES_TIMEOUT_MS);
+  return {
+    cluster: new KubernetesCluster(apis, 'sweep'),
+    cooldown: new LeaseCooldownStore(apis, config.stateNamespace),
   };
 }
 
@@ -165,10 +197,13 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<Server> {
     dryRun: config.dryRun,
     action: config.action,
   });
+  adapters.caches?.start();
+  const fresh = freshReaders(config);
   sweepPeriodically(
     {
-      cluster: adapters.cluster,
-      cooldown: adapters.cooldown,
+      // Fresh reads: a lagging cache must never make a live Deployment's Lease look stale.
+      cluster: fresh.cluster,
+      cooldown: fresh.cooldown,
       telemetry: service.telemetry,
       logger: adapters.logger,
       dryRun: config.dryRun,

@@ -18,6 +18,15 @@ export interface Adapters {
   logger: Logger;
   tokens: TokenSource;
   identity: string;
+  /** Watch caches, when the adapters read through them: not ready until they have synced. */
+  caches?: WatchCaches;
+}
+
+/** The watch caches behind the adapters, started and stopped by whoever serves. */
+export interface WatchCaches {
+  start(): void;
+  isSynced(): boolean;
+  stop(): Promise<void>;
 }
 
 export interface Service {
@@ -104,7 +113,7 @@ export function createService(
     telemetry,
     registry,
     logger: adapters.logger,
-    ready: () => ready,
+    ready: () => ready && (adapters.caches?.isSynced() ?? true),
     limits: options.limits,
   });
   return { app, pipeline, registry, telemetry, stopReadiness: () => (ready = false) };

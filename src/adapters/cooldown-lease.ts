@@ -131,6 +131,10 @@ function annotationsOf(deployment: DeploymentFacts, next: CooldownStart): Record
 /** Reads a cooldown Lease by name: from a watch cache in the service, from the API elsewhere. */
 export interface LeaseReader {
   get(name: string): Promise<V1Lease | undefined>;
+  /** The API server's answer to our own write, so the next read sees it at once. */
+  remember?(lease: V1Lease): void;
+  /** Our write lost a race: read what the watch says from now on. */
+  forget?(name: string): void;
 }
 
 /**
@@ -173,21 +177,23 @@ export class LeaseCooldownStore implements CooldownStore {
     const body = this.leaseBody(deployment, previous, next);
     const name = body.metadata!.name!;
     try {
-      if (previous) {
-        await this.apis.coordination.replaceNamespacedLease({
-          namespace: this.namespace,
-          name,
-          body,
-        });
-      } else {
-        await this.apis.coordination.createNamespacedLease({ namespace: this.namespace, body });
-      }
+      const written = previous
+        ? await this.apis.coordination.replaceNamespacedLease({
+            namespace: this.namespace,
+            name,
+            body,
+          })
+        : await this.apis.coordination.createNamespacedLease({ namespace: this.namespace, body });
+      this.reader.remember?.(written);
       return true;
     } catch (error) {
       // 409: created meanwhile (AlreadyExists) or changed since we read it (Conflict).
       // 404: deleted since we read it. Either way someone else changed it: we do not act.
       const status = statusOf(error);
-      if (status === 409 || status === 404) return false;
+      if (status === 409 || status === 404) {
+        this.reader.forget?.(name);
+        return false;
+      }
       throw toUpstreamError(
         error,
         `taking the cooldown Lease of ${deployment.namespace}/${deployment.name}`,

@@ -15,6 +15,7 @@ import {
   type ResponseContext,
 } from '@kubernetes/client-node';
 import type { DeploymentFacts, LabelSelector, PodFacts, Target } from '../core/types.js';
+import type { DeploymentCache } from './caches.js';
 import { KeepAliveAuthentication } from './connection-pool.js';
 import { UpstreamError } from '../errors.js';
 import type { Cluster, DeploymentEvent, PodRef, RemovalResult } from '../ports.js';
@@ -203,9 +204,15 @@ export class KubernetesCluster implements Cluster {
     private readonly apis: KubeApis,
     /** Who we are in Events (reportingInstance): the pod name in a cluster. */
     private readonly instance: string,
+    /** Deployments from a watch cache; read from the API server where it cannot answer. */
+    private readonly deployments?: Pick<DeploymentCache, 'covers' | 'get'>,
   ) {}
 
   async getDeployment(target: Target): Promise<DeploymentFacts | undefined> {
+    if (this.deployments?.covers(target.namespace)) {
+      const cached = this.deployments.get(target.namespace, target.deployment);
+      return cached && toDeploymentFacts(cached);
+    }
     try {
       const deployment = await this.apis.apps.readNamespacedDeployment({
         namespace: target.namespace,

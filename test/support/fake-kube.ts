@@ -31,6 +31,24 @@ export interface Fault {
   destroy?: boolean;
 }
 
+/** A collection the fake can list and watch. */
+type Kind = 'deployments' | 'leases';
+
+interface Change {
+  version: number;
+  kind: Kind;
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  object: Json;
+}
+
+interface Watcher {
+  kind: Kind;
+  namespace: string | undefined;
+  selector: string;
+  bookmarks: boolean;
+  res: ServerResponse;
+}
+
 const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
 function status(code: number, reason: string, message: string): Json {
@@ -92,6 +110,14 @@ export class FakeKubeApiServer extends LoopbackServer {
   allow: (attributes: Json) => boolean = () => true;
 
   private version = 1000;
+  /** Every change, for watches that resume from a resourceVersion (until compacted). */
+  private readonly history: Change[] = [];
+  /** Watches from a resourceVersion below this get 410 Gone, as after etcd compaction. */
+  private compactedBelow = 0;
+  private readonly watchers = new Set<Watcher>();
+  /** While true, watch events are held back (a watch that lags behind); release with flush. */
+  private holding = false;
+  private held: { watcher: Watcher; line: string }[] = [];
 
   /** A kubeconfig for this server, as a user's would be (plain http needs skipTLSVerify). */
   kubeConfig(): KubeConfig {
@@ -112,8 +138,151 @@ export class FakeKubeApiServer extends LoopbackServer {
 
   addDeployment(deployment: Json): void {
     const { namespace, name } = deployment.metadata;
-    deployment.metadata.resourceVersion ??= this.nextVersion();
-    this.deployments.set(`${namespace}/${name}`, deployment);
+    const key = `${namespace}/${name}`;
+    const type = this.deployments.has(key) ? 'MODIFIED' : 'ADDED';
+    deployment.metadata.resourceVersion = this.nextVersion();
+    this.deployments.set(key, deployment);
+    this.emit('deployments', type, deployment);
+  }
+
+  /** Deletes a Deployment (watchers see DELETED). */
+  deleteDeployment(namespace: string, name: string): void {
+    const deployment = this.deployments.get(`${namespace}/${name}`);
+    if (!deployment) return;
+    this.deployments.delete(`${namespace}/${name}`);
+    deployment.metadata.resourceVersion = this.nextVersion();
+    this.emit('deployments', 'DELETED', deployment);
+  }
+
+  /** Holds watch events back until releaseWatches(): a watch cache that lags behind. */
+  holdWatches(): void {
+    this.holding = true;
+  }
+
+  releaseWatches(): void {
+    this.holding = false;
+    for (const { watcher, line } of this.held.splice(0)) watcher.res.write(line);
+  }
+
+  /** Sends a BOOKMARK with the current resourceVersion to watches that asked for bookmarks. */
+  bookmark(): void {
+    for (const watcher of this.watchers) {
+      if (!watcher.bookmarks) continue;
+      const apiVersion = watcher.kind === 'leases' ? 'coordination.k8s.io/v1' : 'apps/v1';
+      const object = {
+        kind: watcher.kind === 'leases' ? 'Lease' : 'Deployment',
+        apiVersion,
+        metadata: { resourceVersion: String(this.version) },
+      };
+      this.write(watcher, { type: 'BOOKMARK', object });
+    }
+  }
+
+  /**
+   * Compacts the history (resuming from any earlier resourceVersion now gets 410 Gone) and ends
+   * every open watch, as an API server restart or a watch timeout does: clients must relist.
+   */
+  expireWatches(): void {
+    this.compactedBelow = this.version + 1;
+    this.history.length = 0;
+    for (const watcher of this.watchers) watcher.res.end();
+    this.watchers.clear();
+  }
+
+  /** Open watch connections. */
+  get openWatches(): number {
+    return this.watchers.size;
+  }
+
+  private emit(kind: Kind, type: Change['type'], object: Json): void {
+    const change = { version: this.version, kind, type, object: structuredClone(object) };
+    this.history.push(change);
+    for (const watcher of this.watchers) {
+      if (this.matches(watcher, change.object)) {
+        this.write(watcher, { type, object: change.object });
+      }
+    }
+  }
+
+  private matches(watcher: Watcher, object: Json): boolean {
+    return (
+      (watcher.namespace === undefined || object.metadata.namespace === watcher.namespace) &&
+      matchesSelector(object.metadata.labels ?? {}, watcher.selector)
+    );
+  }
+
+  private write(watcher: Watcher, event: Json): void {
+    const line = `${JSON.stringify(event)}\n`;
+    if (this.holding) this.held.push({ watcher, line });
+    else watcher.res.write(line);
+  }
+
+  /** `?watch=true` on a collection: a stream of events from the given resourceVersion on. */
+  private watch(
+    kind: Kind,
+    namespace: string | undefined,
+    params: URLSearchParams,
+    res: ServerResponse,
+  ): void {
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    const from = Number(params.get('resourceVersion') || this.version);
+    const watcher: Watcher = {
+      kind,
+      namespace,
+      selector: params.get('labelSelector') ?? '',
+      bookmarks: params.get('allowWatchBookmarks') === 'true',
+      res,
+    };
+    if (from < this.compactedBelow) {
+      const gone = status(410, 'Expired', `too old resource version: ${from} (${this.version})`);
+      res.end(`${JSON.stringify({ type: 'ERROR', object: gone })}\n`);
+      return;
+    }
+    this.watchers.add(watcher);
+    res.on('close', () => this.watchers.delete(watcher));
+    for (const change of this.history) {
+      if (change.version > from && change.kind === kind && this.matches(watcher, change.object)) {
+        this.write(watcher, { type: change.type, object: change.object });
+      }
+    }
+  }
+
+  /** Lists a collection; a resourceVersion older than the compacted history gets 410. */
+  private listOf(
+    kind: Kind,
+    namespace: string | undefined,
+    params: URLSearchParams,
+  ): [number, Json] {
+    const asked = params.get('resourceVersion');
+    if (asked && Number(asked) < this.compactedBelow) {
+      return [410, status(410, 'Expired', `too old resource version: ${asked} (${this.version})`)];
+    }
+    const store = kind === 'leases' ? this.leases : this.deployments;
+    const selector = params.get('labelSelector') ?? '';
+    const items = [...store.values()].filter(
+      (o) =>
+        (namespace === undefined || o.metadata.namespace === namespace) &&
+        matchesSelector(o.metadata.labels ?? {}, selector),
+    );
+    const listKind = kind === 'leases' ? 'LeaseList' : 'DeploymentList';
+    const apiVersion = kind === 'leases' ? 'coordination.k8s.io/v1' : 'apps/v1';
+    return [
+      200,
+      { kind: listKind, apiVersion, metadata: { resourceVersion: String(this.version) }, items },
+    ];
+  }
+
+  /** The collection a GET addresses, if it is one the fake watches. */
+  private collectionOf(path: string): { kind: Kind; namespace: string | undefined } | undefined {
+    let m: RegExpExecArray | null;
+    if (path === '/apis/apps/v1/deployments') return { kind: 'deployments', namespace: undefined };
+    if ((m = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/deployments$/.exec(path))) {
+      return { kind: 'deployments', namespace: m[1]! };
+    }
+    if ((m = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases$/.exec(path))) {
+      return { kind: 'leases', namespace: m[1]! };
+    }
+    return undefined;
   }
 
   addPod(pod: Json): void {
@@ -145,6 +314,16 @@ export class FakeKubeApiServer extends LoopbackServer {
         fault.status,
         status(fault.status, REASONS[fault.status] ?? 'Unknown', 'injected fault'),
       );
+    const collection = method === 'GET' ? this.collectionOf(url.pathname) : undefined;
+    if (collection && url.searchParams.get('watch') === 'true') {
+      return this.watch(collection.kind, collection.namespace, url.searchParams, res);
+    }
+    if (collection) {
+      const [code, answer] = this.listOf(collection.kind, collection.namespace, url.searchParams);
+      send(res, code, answer);
+      this.afterRequest(method, url.pathname);
+      return;
+    }
     const [code, answer] = this.route(method, url, body);
     send(res, code, answer);
     this.afterRequest(method, url.pathname);
@@ -298,7 +477,8 @@ export class FakeKubeApiServer extends LoopbackServer {
   ): [number, Json] {
     if (method === 'GET' && name)
       return this.get(this.leases, namespace, name, 'leases.coordination.k8s.io');
-    if (method === 'GET') return this.listLeases(namespace, selector);
+    if (method === 'GET')
+      return this.listOf('leases', namespace, new URLSearchParams({ labelSelector: selector }));
     if (method === 'DELETE' && name) return this.deleteLease(namespace, name, body);
     const invalid = body && this.invalidLease(body);
     if (invalid) return [400, status(400, 'BadRequest', invalid)];
@@ -336,16 +516,6 @@ export class FakeKubeApiServer extends LoopbackServer {
     return [405, status(405, 'MethodNotAllowed', `${method} not allowed`)];
   }
 
-  private listLeases(namespace: string, selector: string): [number, Json] {
-    const items = [...this.leases.values()].filter(
-      (lease) =>
-        lease.metadata.namespace === namespace &&
-        matchesSelector(lease.metadata.labels ?? {}, selector),
-    );
-    const metadata = { resourceVersion: String(this.version) };
-    return [200, { kind: 'LeaseList', apiVersion: 'coordination.k8s.io/v1', metadata, items }];
-  }
-
   /** DELETE with an optional resourceVersion precondition (409 when it no longer holds). */
   private deleteLease(namespace: string, name: string, body: Json | undefined): [number, Json] {
     const key = `${namespace}/${name}`;
@@ -364,6 +534,8 @@ export class FakeKubeApiServer extends LoopbackServer {
       ];
     }
     this.leases.delete(key);
+    current.metadata.resourceVersion = this.nextVersion();
+    this.emit('leases', 'DELETED', current);
     return [200, { kind: 'Status', apiVersion: 'v1', status: 'Success', code: 200 }];
   }
 
@@ -383,7 +555,9 @@ export class FakeKubeApiServer extends LoopbackServer {
     const stored = structuredClone(body);
     stored.metadata.resourceVersion = this.nextVersion();
     stored.metadata.uid ??= `lease-${this.version}`;
+    const type = this.leases.has(key) ? 'MODIFIED' : 'ADDED';
     this.leases.set(key, stored);
+    this.emit('leases', type, stored);
     return stored;
   }
 
