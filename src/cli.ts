@@ -4,6 +4,7 @@ import { BACKTEST_USAGE, backtestCommand } from './operator/backtest.js';
 import { CHECK_USAGE, checkCommand } from './operator/check.js';
 import { EXIT, runCommand, type ExitCode, type OperatorIo } from './operator/command.js';
 import { REPLAY_USAGE, replayCommand } from './operator/replay.js';
+import { RESUME_USAGE, resumeCommand, STATUS_USAGE, statusCommand } from './operator/status.js';
 
 const USAGE = `usage: pod-rebalancer <command> [flags]
 
@@ -15,6 +16,9 @@ commands:
              thresholds side by side; --report FILE.html draws it
   check      validate the configuration, reach Prometheus and the Kubernetes API, verify every
              permission the service needs
+  status     every Deployment with state (cooldown, ineffective actions, stop mark, last
+             action) and the action budget left
+  resume     NAMESPACE/DEPLOYMENT: clear the stop mark after ineffective actions
 
 Every command reads the service's configuration from the environment (see README).
 \`pod-rebalancer <command> --help\` shows the command's flags.
@@ -32,6 +36,8 @@ const COMMANDS: Record<
   replay: { usage: REPLAY_USAGE, run: replayCommand },
   backtest: { usage: BACKTEST_USAGE, run: backtestCommand },
   check: { usage: CHECK_USAGE, run: checkCommand },
+  status: { usage: STATUS_USAGE, run: statusCommand },
+  resume: { usage: RESUME_USAGE, run: resumeCommand },
 };
 
 const wantsHelp = (argv: string[]) => argv.includes('-h') || argv.includes('--help');

@@ -268,7 +268,8 @@ async function allowed(
   return review.status?.allowed === true;
 }
 
-function kubeConfigOf(io: OperatorIo): KubeConfig {
+/** The kubeconfig an operator command uses: the test's, else KUBECONFIG or in-cluster. */
+export function kubeConfigOf(io: OperatorIo): KubeConfig {
   if (io.kubeConfig) return io.kubeConfig;
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromDefault();
