@@ -1,7 +1,13 @@
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeConfig, RequestContext, SecurityAuthentication } from '@kubernetes/client-node';
+import {
+  ResponseContext,
+  wrapHttpLibrary,
+  type KubeConfig,
+  type RequestContext,
+  type SecurityAuthentication,
+} from '@kubernetes/client-node';
 
 /** How many connections to the API server at most; more requests wait for a free one. */
 export const MAX_SOCKETS = 32;
@@ -81,3 +87,49 @@ export class KeepAliveAuthentication implements SecurityAuthentication {
     this.pool = undefined;
   }
 }
+
+/**
+ * The client's HTTP layer on node:http(s) directly, with the pooled agent. client-node's default
+ * (node-fetch 2) misreports a chunked answer as "Premature close" when its keep-alive socket has
+ * already been handed to the next request; node:http reads each answer on its own socket.
+ */
+export const nodeHttpLibrary = wrapHttpLibrary({
+  send(request: RequestContext): Promise<ResponseContext> {
+    const url = new URL(request.getUrl());
+    const transport = url.protocol === 'https:' ? https : http;
+    const body = request.getBody();
+    return new Promise((resolve, reject) => {
+      const req = transport.request(
+        url,
+        {
+          method: request.getHttpMethod(),
+          headers: request.getHeaders(),
+          agent: request.getAgent() as http.Agent | undefined,
+          signal: request.getSignal() as AbortSignal | undefined,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('error', reject);
+          res.on('end', () => {
+            const data = Buffer.concat(chunks);
+            const headers: Record<string, string> = {};
+            for (const [name, value] of Object.entries(res.headers)) {
+              if (value !== undefined)
+                headers[name] = Array.isArray(value) ? value.join(', ') : value;
+            }
+            resolve(
+              new ResponseContext(res.statusCode ?? 0, headers, {
+                text: async () => data.toString('utf8'),
+                binary: async () => data,
+              }),
+            );
+          });
+        },
+      );
+      req.on('error', reject);
+      if (body === undefined || body === null || body === '') req.end();
+      else req.end(typeof body === 'string' ? body : (body as unknown as Buffer));
+    });
+  },
+});

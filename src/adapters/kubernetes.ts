@@ -16,7 +16,7 @@ import {
 } from '@kubernetes/client-node';
 import type { DeploymentFacts, LabelSelector, PodFacts, Target } from '../core/types.js';
 import type { DeploymentCache } from './caches.js';
-import { KeepAliveAuthentication } from './connection-pool.js';
+import { KeepAliveAuthentication, nodeHttpLibrary } from './connection-pool.js';
 import { UpstreamError } from '../errors.js';
 import type { Cluster, DeploymentEvent, PodRef, RemovalResult } from '../ports.js';
 
@@ -50,6 +50,7 @@ export function createKubeApis(kubeConfig: KubeConfig, timeoutMs: number): KubeA
     baseServer: new ServerConfiguration(cluster.server, {}),
     // One keep-alive pool for every call: client-node alone opens a connection per request.
     authMethods: { default: new KeepAliveAuthentication(kubeConfig) },
+    httpApi: nodeHttpLibrary,
     promiseMiddleware: [timeoutMiddleware(timeoutMs)],
   });
   return {

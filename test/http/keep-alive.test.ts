@@ -33,4 +33,30 @@ describe('one keep-alive connection pool towards the Kubernetes API', () => {
     expect(h.kube.requests.length).toBeGreaterThanOrEqual(40);
     expect(h.kube.connections).toBeLessThan(h.kube.requests.length / 2);
   });
+
+  it('when a hundred Deployments are acted on at once over the pooled connections, then no answer is lost as a "Premature close" (chunked answers on reused sockets)', async () => {
+    h = await startHarness();
+    const alerts = [];
+    for (let i = 0; i < 100; i++) {
+      seedImbalanced(h, 'payments', `app-${i}`);
+      alerts.push({
+        labels: {
+          alertname: 'DeploymentCPUImbalance',
+          namespace: 'payments',
+          deployment: `app-${i}`,
+        },
+        fingerprint: `f${i}`,
+      });
+    }
+
+    const res = await request(h.service.app)
+      .post('/webhook')
+      .set('Authorization', `Bearer ${TOKEN}`)
+      .send(payload(alerts));
+
+    const reasons = res.body.results.map((r: { reason: string }) => r.reason);
+    expect(reasons.filter((r: string) => r !== 'imbalanced')).toEqual([]);
+    expect(h.kube.removals).toHaveLength(200);
+    expect(h.kube.connections).toBeLessThan(h.kube.requests.length / 4);
+  });
 });
