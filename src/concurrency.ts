@@ -17,3 +17,22 @@ export function keyedSerializer() {
     return run;
   };
 }
+
+/**
+ * Runs at most `limit` tasks at once; the others wait their turn in order. Bounds the calls in
+ * flight so that none waits for a connection until its own per-request timeout runs out.
+ */
+export function limiter(limit: number) {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (running >= limit) await new Promise<void>((resolve) => waiting.push(resolve));
+    running++;
+    try {
+      return await task();
+    } finally {
+      running--;
+      waiting.shift()?.();
+    }
+  };
+}

@@ -13,7 +13,7 @@ import { anyRemoved, plannedRemovals, recordActionEvent, removePods } from './st
 import { assess, recordAssessment, stopMessage, type Assessment } from './stages/backoff.js';
 import { recordDecision, recordDismissal } from './stages/record.js';
 import { createBatchVerifier, type BatchMember, type BatchVerifier } from './stages/verify.js';
-import { keyedSerializer } from './concurrency.js';
+import { keyedSerializer, limiter } from './concurrency.js';
 
 /** The part of the configuration the pipeline reads. */
 export interface PipelineSettings {
@@ -53,6 +53,9 @@ export interface Pipeline {
   handleAlerts(alerts: readonly Alert[], context: RequestContext): Promise<Report>;
 }
 
+/** Deployments acted on at once, across payloads (each is four API calls in a row). */
+const ACTING_AT_ONCE = 16;
+
 /**
  * Builds the pipeline: targets → (one at a time per Deployment) gates → cooldown → verify
  * (a namespace's Deployments together) → decide → take the Lease → act → record. The stages
@@ -60,6 +63,9 @@ export interface Pipeline {
  */
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const serialize = keyedSerializer();
+  // Acting is four calls in a row (Lease, two removals, Event): a payload of a thousand acting
+  // at once would queue its calls past their timeout after the Lease was taken.
+  const acting = limiter(ACTING_AT_ONCE);
   return {
     async handleAlerts(alerts, context) {
       const { targets, duplicates, dismissed } = targetsFromAlerts(
@@ -80,7 +86,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         targets.map((target, i) =>
           serialize(targetKey(target), () =>
             handleTarget(
-              { target, member: members[i]!, verifier },
+              { target, member: members[i]!, verifier, acting },
               context,
               withLog(deps, context, target),
             ),
@@ -121,6 +127,8 @@ interface Work {
   target: TargetAlert;
   member: BatchMember;
   verifier: BatchVerifier;
+  /** Bounds how many Deployments act at once. */
+  acting: <T>(task: () => Promise<T>) => Promise<T>;
 }
 
 function memberOf(target: TargetAlert, context: RequestContext): BatchMember {
@@ -171,7 +179,7 @@ async function admit(
 }
 
 async function runStages(
-  { target, member, verifier }: Work,
+  { target, member, verifier, acting }: Work,
   context: RequestContext,
   deps: PipelineDeps,
 ): Promise<TargetReport> {
@@ -194,7 +202,7 @@ async function runStages(
   if (context.observeOnly) {
     return acted(deployment, decision, plannedRemovals(decision.pods, settings.action), true);
   }
-  return act(deployment, record, { decision, assessment }, deps);
+  return acting(() => act(deployment, record, { decision, assessment }, deps));
 }
 
 function alertStart(target: TargetAlert): Date | undefined {
