@@ -67,7 +67,10 @@ Replays the alert rule and the service over past CPU history from Prometheus.
   --min-average X        override the rule's average-load guard (cores)
   --repeat-interval D    Alertmanager's repeat_interval (default 20m)
   --report FILE.html     write a self-contained HTML report with a chart
-  --json                 print the result as JSON`;
+  --json                 print the result as JSON
+
+GUARD_QUERY and the rule's pod_rebalancer_guard annotation, when set, are evaluated over the
+same history: the actions they would have held back are shown next to the run without them.`;
 
 /** Everything a backtest run was asked for, checked. */
 export interface BacktestRequest {
