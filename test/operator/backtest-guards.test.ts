@@ -9,6 +9,7 @@ import {
   runBacktest,
 } from '../../src/operator/backtest.js';
 import { EXIT, loadOperatorConfig, runCommand } from '../../src/operator/command.js';
+import { renderReport } from '../../src/operator/report-html.js';
 import { freePort } from '../support/processes.js';
 import { captureIo } from './cli.js';
 import { MINUTE, startHistoryPrometheus, type HistoryPrometheus } from './history-fixture.js';
@@ -50,8 +51,10 @@ describe('pod-rebalancer backtest evaluates the guards over the same history', (
       new Date(),
     );
     const result = await runBacktest(request, prometheusHistory(config), captureIo({}));
+    lastResult = result;
     return result.deployments[0]!;
   };
+  let lastResult: Awaited<ReturnType<typeof runBacktest>> | undefined;
 
   it('when GUARD_QUERY holds during the first action, then the guarded run holds it back and the unguarded run still shows it', async () => {
     const web = await backtest({ GUARD_QUERY: timeGuard }, []);
@@ -92,6 +95,18 @@ describe('pod-rebalancer backtest evaluates the guards over the same history', (
     const web = await backtest({}, []);
 
     expect(web.guarded).toBeUndefined();
+    expect(renderReport(lastResult!)).not.toContain('With the guards');
+  });
+
+  it('the HTML report has a table of the actions with and without the guards and what they held back', async () => {
+    await backtest({ GUARD_QUERY: timeGuard }, []);
+
+    const html = renderReport(lastResult!);
+
+    expect(html).toContain('<h3>With the guards</h3>');
+    expect(html).toMatch(
+      /<td>0\.3 cores<\/td><td>\d+<\/td><td>\d+<\/td><td>[1-9]\d*<\/td><td>\S+Z by GUARD_QUERY holds: /,
+    );
   });
 
   it('prints the guards and, per threshold, the actions with and without them and those held back', async () => {
