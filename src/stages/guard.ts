@@ -1,6 +1,6 @@
 import type { Logger } from '../adapters/logger.js';
 import type { GateResult } from '../core/decide.js';
-import { guardGate, guardsFor, type GuardKind } from '../core/guard.js';
+import { guardGate, guardsFor } from '../core/guard.js';
 import type { TargetAlert } from '../core/targets.js';
 import type { DeploymentFacts } from '../core/types.js';
 import type { Metrics } from '../metrics.js';
@@ -12,8 +12,8 @@ export interface GuardDeps {
   telemetry: Metrics;
 }
 
-/** A guard that stopped the action: the gate, and which guard (for the metric). */
-export type Held = NonNullable<GateResult> & { guard?: GuardKind };
+/** A guard that stopped the action: `guarded`, or `invalid-policy` when it was refused. */
+export type Held = NonNullable<GateResult>;
 
 /**
  * Evaluates GUARD_QUERY, then the alert's own guard, each as an instant query at `at` (now when
@@ -33,7 +33,7 @@ export async function checkGuards(
     const gate = guardGate(guard, await deps.guards.guardSeries(guard.expr, at));
     if (!gate) continue;
     if (gate.reason === 'guarded') deps.telemetry.guarded.inc({ guard: guard.kind });
-    return { ...gate, guard: guard.kind };
+    return gate;
   }
   return undefined;
 }
