@@ -1,6 +1,9 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubeApis, toUpstreamError, type KubeApis } from '../adapters/kubernetes.js';
+import { prometheusConnection } from '../adapters/prometheus.js';
 import { ConfigError, loadConfig, readSecretFile, SETTINGS } from '../config.js';
+import { cpuSeriesSelector } from '../core/cpu-series.js';
+import { redactCredentials } from '../errors.js';
 import { realAdapters } from '../main.js';
 import { BadInput, EXIT, parseFlags, type ExitCode, type OperatorIo } from './command.js';
 import { PrometheusHistory } from './history.js';
@@ -45,7 +48,7 @@ export const PERMISSIONS: readonly Permission[] = [
 /** The raw series the rule reads, with the selectors it uses and where they come from. */
 export const REQUIRED_SERIES = [
   {
-    selector: 'container_cpu_usage_seconds_total{container!="", container!="POD"}',
+    selector: cpuSeriesSelector(),
     fix: "let Prometheus scrape cAdvisor (the kubelet's /metrics/cadvisor; kube-prometheus-stack does by default)",
   },
   {
@@ -94,13 +97,22 @@ function checkConfiguration(io: OperatorIo): CheckResult[] {
 /** The Prometheus client from the variables it needs, even when others are invalid. */
 function prometheusOf(env: NodeJS.ProcessEnv): PrometheusHistory | string {
   try {
-    const url = SETTINGS.PROMETHEUS_URL.parse(env.PROMETHEUS_URL ?? '');
-    const timeoutMs = SETTINGS.PROMETHEUS_TIMEOUT.parse(env.PROMETHEUS_TIMEOUT || '10s');
-    const bearerToken = readSecretFile(
-      env.PROMETHEUS_BEARER_TOKEN_FILE,
-      'PROMETHEUS_BEARER_TOKEN_FILE',
-    );
-    return new PrometheusHistory({ url, timeoutMs, bearerToken });
+    const user = env.PROMETHEUS_BASIC_AUTH_USER || undefined;
+    const config = {
+      prometheusUrl: SETTINGS.PROMETHEUS_URL.parse(env.PROMETHEUS_URL ?? ''),
+      prometheusTimeoutMs: SETTINGS.PROMETHEUS_TIMEOUT.parse(env.PROMETHEUS_TIMEOUT || '10s'),
+      prometheusBearerTokenFile: env.PROMETHEUS_BEARER_TOKEN_FILE || undefined,
+      prometheusBasicAuthUser: user,
+      prometheusBasicAuthPasswordFile: env.PROMETHEUS_BASIC_AUTH_PASSWORD_FILE || undefined,
+      prometheusCaFile: env.PROMETHEUS_CA_FILE || undefined,
+      prometheusHeaders: env.PROMETHEUS_HEADERS
+        ? SETTINGS.PROMETHEUS_HEADERS.parse(env.PROMETHEUS_HEADERS)
+        : {},
+    };
+    readSecretFile(config.prometheusBearerTokenFile, 'PROMETHEUS_BEARER_TOKEN_FILE');
+    readSecretFile(config.prometheusBasicAuthPasswordFile, 'PROMETHEUS_BASIC_AUTH_PASSWORD_FILE');
+    readSecretFile(config.prometheusCaFile, 'PROMETHEUS_CA_FILE');
+    return new PrometheusHistory(prometheusConnection(config));
   } catch (error) {
     return error instanceof ConfigError ? error.problems.join('; ') : (error as Error).message;
   }
@@ -131,7 +143,7 @@ async function seriesCheck(
 /** Prometheus answers a query, and holds the series the rule needs. */
 async function checkPrometheus(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
   const prometheus = prometheusOf(env);
-  const url = env.PROMETHEUS_URL ?? '(unset)';
+  const url = redactCredentials(env.PROMETHEUS_URL ?? '(unset)');
   if (typeof prometheus === 'string') {
     return [
       {
