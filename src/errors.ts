@@ -8,13 +8,17 @@ export type Upstream = 'prometheus' | 'kubernetes';
  * errors, `check`, `replay --url` and the configuration's messages all go through it.
  */
 export function redactCredentials(text: string): string {
-  return text
-    .replace(/\b(Bearer|Basic)\s+[^\s"',;)]+/gi, '$1 ***')
-    .replace(/\/\/[^/@\s"']+@/g, '//***@')
-    .replace(
-      /([?&](?:access_token|token|password|passwd|api_key|apikey|key|secret)=)[^&\s"']*/gi,
-      '$1***',
-    );
+  return (
+    text
+      .replace(/\b(Bearer|Basic)\s+[^\s"',;)]+/g, '$1 ***')
+      // In lower case, only what looks like a credential: "bearer token" in prose stays readable.
+      .replace(/\b(bearer|basic)\s+[A-Za-z0-9._~+/=:-]{8,}/gi, '$1 ***')
+      .replace(/\/\/[^/@\s"']+@/g, '//***@')
+      .replace(
+        /([?&](?:access_token|token|password|passwd|api_key|apikey|key|secret)=)[^&\s"']*/gi,
+        '$1***',
+      )
+  );
 }
 
 /**
