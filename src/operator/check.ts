@@ -120,7 +120,7 @@ function prometheusOf(env: NodeJS.ProcessEnv): PrometheusHistory | string {
 
 async function seriesCheck(
   prometheus: PrometheusHistory,
-  series: (typeof REQUIRED_SERIES)[number],
+  series: { selector: string; fix: string },
 ): Promise<CheckResult> {
   const name = series.selector.split('{')[0]!;
   const check = `prometheus series ${name}`;
@@ -138,6 +138,23 @@ async function seriesCheck(
       fix: 'see the Prometheus check above',
     };
   }
+}
+
+/**
+ * The series to look for: the CPU selector with CPU_SERIES_MATCHERS (a typo there would leave
+ * every alert without samples), else as the rule reads them.
+ */
+function requiredSeries(env: NodeJS.ProcessEnv): { selector: string; fix: string }[] {
+  let extraMatchers: readonly string[] = [];
+  try {
+    extraMatchers = env.CPU_SERIES_MATCHERS
+      ? SETTINGS.CPU_SERIES_MATCHERS.parse(env.CPU_SERIES_MATCHERS)
+      : [];
+  } catch {
+    // Reported by the configuration check.
+  }
+  const [cpu, ...rest] = REQUIRED_SERIES;
+  return [{ ...cpu!, selector: cpuSeriesSelector({ extraMatchers }) }, ...rest];
 }
 
 /** Prometheus answers a query, and holds the series the rule needs. */
@@ -166,7 +183,7 @@ async function checkPrometheus(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
       },
     ];
   }
-  const series = await Promise.all(REQUIRED_SERIES.map((s) => seriesCheck(prometheus, s)));
+  const series = await Promise.all(requiredSeries(env).map((s) => seriesCheck(prometheus, s)));
   return [{ check: 'prometheus', ok: true, detail: `reachable at ${url}` }, ...series];
 }
 

@@ -132,6 +132,14 @@ describe('pod-rebalancer check', () => {
     );
   });
 
+  it('when CPU_SERIES_MATCHERS is set, then the CPU series are counted with those matchers', async () => {
+    await check([], { CPU_SERIES_MATCHERS: 'job="kubelet"' });
+
+    expect(prom.queries).toContain(
+      'count(container_cpu_usage_seconds_total{container!="", container!="POD", job="kubelet"})',
+    );
+  });
+
   it('when PROMETHEUS_URL carries a user and password, then check prints it masked', async () => {
     const withPassword = prom.url.replace('http://', 'http://reader:s3cr3t-pw@');
 
