@@ -193,7 +193,7 @@ export const SETTINGS = {
   PROMETHEUS_URL: setting({ doc: 'Prometheus (or compatible) base URL', parse: httpUrl }),
   PROMETHEUS_TIMEOUT: setting({ doc: 'per-query timeout', default: '10s', parse: duration(100) }),
   PROMETHEUS_BEARER_TOKEN_FILE: setting({
-    doc: 'file holding a bearer token for Prometheus (sent as Authorization: Bearer)',
+    doc: 'file holding a bearer token for Prometheus (sent as Authorization: Bearer; re-read when it changes)',
     parse: text,
   }),
   PROMETHEUS_BASIC_AUTH_USER: setting({
