@@ -137,9 +137,10 @@ interface PromError {
  * Unreachable or timed out: retryable.
  */
 export function toPrometheusError(reason: unknown): UpstreamError {
-  const { errorType = 'unknown', error, httpStatus, original } = (reason ?? {}) as PromError;
+  const { original } = (reason ?? {}) as PromError;
   const ours = fromInterceptor(original ?? reason);
   if (ours) return ours;
+  const { errorType = 'unknown', error, httpStatus } = innermost(reason);
   const transport = TRANSPORT_ERRORS[errorType];
   if (transport) return new UpstreamError('prometheus', transport[0], true, transport[1]);
   if (errorType === 'http_error' && httpStatus !== undefined) {
@@ -151,6 +152,16 @@ export function toPrometheusError(reason: unknown): UpstreamError {
     true,
     'Prometheus answered something that is not its API',
   );
+}
+
+/**
+ * prometheus-query rejects a 200 that is not its API with `client_error`, then re-wraps that
+ * rejection as a `network_error` whose `original` it is: the inner one says what happened.
+ */
+function innermost(reason: unknown): PromError {
+  const outer = (reason ?? {}) as PromError;
+  const inner = outer.original as PromError | undefined;
+  return inner && typeof inner === 'object' && inner.errorType ? inner : outer;
 }
 
 /** What our interceptors threw, classified; undefined for anything else. */

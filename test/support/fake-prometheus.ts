@@ -10,6 +10,8 @@ export interface PrometheusFault {
   delayMs?: number;
   status?: number;
   rawBody?: string;
+  /** Content-Type of a status/rawBody answer (default application/json). */
+  contentType?: string;
   destroy?: boolean;
   times?: number;
   /** Only queries matching this are affected (default: all). */
@@ -79,7 +81,9 @@ export class FakePrometheus extends LoopbackServer {
     if (fault?.delayMs) await this.sleep(fault.delayMs);
     if (fault?.destroy) return void req.socket.destroy();
     if (fault?.status || fault?.rawBody !== undefined) {
-      res.writeHead(fault.status ?? 200, { 'content-type': 'application/json' });
+      res.writeHead(fault.status ?? 200, {
+        'content-type': fault.contentType ?? 'application/json',
+      });
       return void res.end(
         fault.rawBody ??
           JSON.stringify({ status: 'error', errorType: 'internal', error: 'injected fault' }),
