@@ -243,10 +243,8 @@ class ConnectionFiles {
   async httpsAgent(): Promise<HttpsAgent | undefined> {
     if (!this.ca) return undefined;
     const pem = await readOrFail(this.ca, 'CA');
-    if (this.agent?.pem !== pem) {
-      this.agent?.agent.destroy();
-      this.agent = { pem, agent: new HttpsAgent({ ca: pem, keepAlive: true }) };
-    }
+    // A new CA gets a new agent; requests still in flight finish on the old one.
+    if (this.agent?.pem !== pem) this.agent = { pem, agent: new HttpsAgent({ ca: pem }) };
     return this.agent.agent;
   }
 }
