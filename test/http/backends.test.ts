@@ -256,6 +256,25 @@ describe('an https Prometheus signed by a private CA', () => {
     expect(res.body.results[0]).toMatchObject({ outcome: 'rebalanced' });
   });
 
+  it('when the CA file is replaced (the CA rotated), then the new CA is trusted without a restart', async () => {
+    const other = makeCa(dir, 'old-ca');
+    const caFile = writeSecret('prometheus-ca.crt', readFileSync(other.cert, 'utf8'));
+    h = await startHarness({ PROMETHEUS_CA_FILE: caFile }, { prometheusTls: tls() });
+    seedImbalanced(h, 'payments', 'api');
+    seedImbalanced(h, 'payments', 'web');
+
+    const before = await post(apiPayload('api'));
+    writeSecret('prometheus-ca.crt', readFileSync(ca.cert, 'utf8'));
+    let after = await post(apiPayload('web'));
+    for (let i = 0; i < 30 && after.body.results?.[0]?.outcome !== 'rebalanced'; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      after = await post(apiPayload('web'));
+    }
+
+    expect(before.status).toBe(503);
+    expect(after.body.results[0]).toMatchObject({ outcome: 'rebalanced' });
+  });
+
   it('when no CA is configured, then the certificate is not trusted and nothing is removed', async () => {
     h = await startHarness({}, { prometheusTls: tls() });
     seedImbalanced(h);
