@@ -1,16 +1,26 @@
 import type { Logger } from './adapters/logger.js';
+import { splitByCluster, type ClusterScope } from './core/cluster.js';
 import { gateCooldown, gateWindow } from './core/cooldown.js';
 import { gateStopped, type EffectPolicy } from './core/effect.js';
 import { decide, gateDeployment, type GateResult } from './core/decide.js';
 import { targetKey, targetsFromAlerts, type Alert, type TargetAlert } from './core/targets.js';
 import type { ChosenPod, DeploymentFacts, Policy, Stats, Target } from './core/types.js';
 import type { ActiveWindow } from './core/window.js';
+import { beginIrreversible, DeadlineExceeded, type Deadline } from './deadline.js';
 import { UpstreamError } from './errors.js';
 import type { Metrics } from './metrics.js';
-import type { Clock, Cluster, CooldownRecord, CooldownStore, MetricsSource } from './ports.js';
+import type {
+  Clock,
+  Cluster,
+  CooldownRecord,
+  CooldownStore,
+  GuardSource,
+  MetricsSource,
+} from './ports.js';
 import type { AlertReport, PodReport, Report, TargetReport } from './report.js';
 import { anyRemoved, plannedRemovals, recordActionEvent, removePods } from './stages/act.js';
 import { assess, recordAssessment, stopMessage, type Assessment } from './stages/backoff.js';
+import { checkGuards, sayHeldBack, type Held } from './stages/guard.js';
 import { recordDecision, recordDismissal } from './stages/record.js';
 import { createBatchVerifier, type BatchMember, type BatchVerifier } from './stages/verify.js';
 import { keyedSerializer, limiter } from './concurrency.js';
@@ -23,7 +33,11 @@ export interface PipelineSettings {
   action: 'evict' | 'delete';
   dryRun: boolean;
   activeWindow: ActiveWindow | undefined;
+  /** GUARD_QUERY: while it returns series, nothing is acted on. */
+  guardQuery: string | undefined;
   effect: EffectPolicy;
+  /** CLUSTER / CLUSTER_LABEL: alerts labelled with another cluster are skipped. */
+  cluster?: ClusterScope;
 }
 
 /** Everything the pipeline touches, passed in once (main.ts, the demo and the tests build it). */
@@ -31,6 +45,7 @@ export interface PipelineDeps {
   settings: PipelineSettings;
   cluster: Cluster;
   metrics: MetricsSource;
+  guards: GuardSource;
   cooldown: CooldownStore;
   clock: Clock;
   telemetry: Metrics;
@@ -47,11 +62,15 @@ export interface RequestContext {
   observeOnly?: boolean;
   /** Evaluate the CPU query at each alert's startsAt instead of now (replay --at alert). */
   verifyAtAlertStart?: boolean;
+  /** The webhook's deadline: nothing irreversible starts without its leave (src/deadline.ts). */
+  deadline?: Deadline;
 }
 
 export interface Pipeline {
   handleAlerts(alerts: readonly Alert[], context: RequestContext): Promise<Report>;
 }
+
+const ANY_CLUSTER: ClusterScope = { name: undefined, label: 'cluster' };
 
 /** Deployments acted on at once, across payloads (each is four API calls in a row). */
 const ACTING_AT_ONCE = 16;
@@ -68,11 +87,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const acting = limiter(ACTING_AT_ONCE);
   return {
     async handleAlerts(alerts, context) {
-      const { targets, duplicates, dismissed } = targetsFromAlerts(
-        alerts,
-        deps.settings.alertNames,
-      );
-      const dismissals = dismissed.map((alert) => {
+      const { ours, others } = splitByCluster(alerts, deps.settings.cluster ?? ANY_CLUSTER);
+      const { targets, duplicates, dismissed } = targetsFromAlerts(ours, deps.settings.alertNames);
+      const dismissals = [...dismissed, ...others].map((alert) => {
         const report: AlertReport = { ...alert, outcome: 'skipped' };
         recordDismissal(report, withLog(deps, context, alert));
         return report;
@@ -194,8 +211,12 @@ async function runStages(
   stopTimer();
   const decision = decide(pods, samples, settings.policy, now);
   if (!decision.act) return skipped(target, decision, decision.stats);
+  // With the fresh verification and before any Lease is written: a held action leaves no trace.
+  const held = await checkGuards(target, settings.guardQuery, deps, member.at);
+  if (held) return holdBack(deployment, held, { target, context, stats: decision.stats }, deps);
 
   const assessment = assess(record, decision.stats, alertStart(target), settings.effect);
+  if (!context.observeOnly) beginIrreversible(context.deadline);
   if (assessment.backoff.stopped) {
     return stopActing({ target, deployment, record }, assessment, context, deps);
   }
@@ -203,6 +224,20 @@ async function runStages(
     return acted(deployment, decision, plannedRemovals(decision.pods, settings.action), true);
   }
   return acting(() => act(deployment, record, { decision, assessment }, deps));
+}
+
+/** A guard held the action back (or could not be read): the skip, and once per cooldown an Event. */
+async function holdBack(
+  deployment: DeploymentFacts,
+  held: Held,
+  skip: { target: TargetAlert; context: RequestContext; stats: Stats },
+  deps: PipelineDeps,
+): Promise<TargetReport> {
+  if (held.reason === 'guarded' && !skip.context.observeOnly) {
+    const context = { cooldownMs: deps.settings.effect.baseCooldownMs, now: deps.clock.now() };
+    await sayHeldBack(deployment, held, context, deps);
+  }
+  return skipped(skip.target, { reason: held.reason, detail: held.detail }, skip.stats);
 }
 
 function alertStart(target: TargetAlert): Date | undefined {
@@ -361,6 +396,9 @@ function failure(target: TargetAlert, error: unknown, deps: PipelineDeps): Targe
     deployment: target.deployment,
     outcome: 'failed' as const,
   };
+  if (error instanceof DeadlineExceeded) {
+    return { ...base, reason: 'deadline-exceeded', detail: error.message, retryable: true };
+  }
   if (!(error instanceof UpstreamError)) {
     deps.logger.error('unexpected error', {
       error: error instanceof Error ? error.stack : String(error),

@@ -7,12 +7,13 @@ import type { WebhookLimits } from './http/limits.js';
 import type { TokenSource } from './http/tokens.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline, type Pipeline, type PipelineSettings } from './pipeline.js';
-import type { Clock, Cluster, CooldownStore, MetricsSource } from './ports.js';
+import type { Clock, Cluster, CooldownStore, GuardSource, MetricsSource } from './ports.js';
 
 /** The world as the service sees it: real adapters in main.ts, simulated ones in the demo. */
 export interface Adapters {
   cluster: Cluster;
   metrics: MetricsSource;
+  guards: GuardSource;
   cooldown: CooldownStore;
   clock: Clock;
   logger: Logger;
@@ -52,11 +53,14 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
       threshold: config.threshold,
       minPods: config.minPods,
       minPodAgeMs: config.minPodAgeMs,
+      minSampleCoverage: config.minSampleCoverage,
     },
+    cluster: { name: config.cluster, label: config.clusterLabel },
     metricsWindowMs: config.metricsWindowMs,
     action: config.action,
     dryRun: config.dryRun,
     activeWindow: config.activeWindow,
+    guardQuery: config.guardQuery,
     effect: {
       baseCooldownMs: config.cooldownMs,
       maxCooldownMs: config.maxCooldownMs,
@@ -78,6 +82,17 @@ export interface ServiceOptions {
   batchMetrics?: boolean | BatchingOptions;
   /** Webhook limits; defaults in http/limits.ts. */
   limits?: Partial<WebhookLimits>;
+}
+
+/**
+ * The webhook deadline (WEBHOOK_DEADLINE) and the part of it kept for the irreversible steps:
+ * 2 s (a Lease write, two evictions and an Event take milliseconds on a healthy API server), or
+ * a quarter of a shorter deadline.
+ */
+export function deadlineLimits(
+  deadlineMs: number,
+): Pick<WebhookLimits, 'deadlineMs' | 'actReserveMs'> {
+  return { deadlineMs, actReserveMs: Math.min(2000, Math.floor(deadlineMs / 4)) };
 }
 
 /** Wires configuration and adapters into the pipeline and the HTTP app, with its own registry. */
@@ -114,7 +129,7 @@ export function createService(
     registry,
     logger: adapters.logger,
     ready: () => ready && (adapters.caches?.isSynced() ?? true),
-    limits: options.limits,
+    limits: { ...deadlineLimits(config.webhookDeadlineMs), ...options.limits },
   });
   return { app, pipeline, registry, telemetry, stopReadiness: () => (ready = false) };
 }

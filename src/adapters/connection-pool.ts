@@ -97,13 +97,16 @@ export const nodeHttpLibrary = wrapHttpLibrary({
   send(request: RequestContext): Promise<ResponseContext> {
     const url = new URL(request.getUrl());
     const transport = url.protocol === 'https:' ? https : http;
-    const body = request.getBody();
+    const raw = request.getBody();
+    const body = raw === undefined || raw === null || raw === '' ? undefined : String(raw);
+    // Node sends a DELETE's body only with a Content-Length (deletes carry preconditions).
+    const length = body === undefined ? {} : { 'Content-Length': String(Buffer.byteLength(body)) };
     return new Promise((resolve, reject) => {
       const req = transport.request(
         url,
         {
           method: request.getHttpMethod(),
-          headers: request.getHeaders(),
+          headers: { ...request.getHeaders(), ...length },
           agent: request.getAgent() as http.Agent | undefined,
           signal: request.getSignal() as AbortSignal | undefined,
         },
@@ -128,8 +131,7 @@ export const nodeHttpLibrary = wrapHttpLibrary({
         },
       );
       req.on('error', reject);
-      if (body === undefined || body === null || body === '') req.end();
-      else req.end(typeof body === 'string' ? body : (body as unknown as Buffer));
+      req.end(body);
     });
   },
 });

@@ -1,6 +1,11 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { createKubeApis, toUpstreamError, type KubeApis } from '../adapters/kubernetes.js';
+import { prometheusConnection, type PrometheusConnection } from '../adapters/prometheus.js';
 import { ConfigError, loadConfig, readSecretFile, SETTINGS } from '../config.js';
+import { PrometheusMetricsSource } from '../adapters/prometheus.js';
+import { cpuSeriesSelector } from '../core/cpu-series.js';
+import { formatSeries } from '../core/guard.js';
+import { redactCredentials } from '../errors.js';
 import { realAdapters } from '../main.js';
 import { BadInput, EXIT, parseFlags, type ExitCode, type OperatorIo } from './command.js';
 import { PrometheusHistory } from './history.js';
@@ -71,7 +76,7 @@ export const FORBIDDEN: Readonly<Permission & { namespace: string }> = {
 /** The raw series the rule reads, with the selectors it uses and where they come from. */
 export const REQUIRED_SERIES = [
   {
-    selector: 'container_cpu_usage_seconds_total{container!="", container!="POD"}',
+    selector: cpuSeriesSelector(),
     fix: "let Prometheus scrape cAdvisor (the kubelet's /metrics/cadvisor; kube-prometheus-stack does by default)",
   },
   {
@@ -179,16 +184,29 @@ function checkConfiguration(io: OperatorIo): CheckResult[] {
   }
 }
 
+/** The Prometheus client settings from the variables they need, even when others are invalid. */
+function prometheusConnectionOf(env: NodeJS.ProcessEnv): PrometheusConnection {
+  const config = {
+    prometheusUrl: SETTINGS.PROMETHEUS_URL.parse(env.PROMETHEUS_URL ?? ''),
+    prometheusTimeoutMs: SETTINGS.PROMETHEUS_TIMEOUT.parse(env.PROMETHEUS_TIMEOUT || '10s'),
+    prometheusBearerTokenFile: env.PROMETHEUS_BEARER_TOKEN_FILE || undefined,
+    prometheusBasicAuthUser: env.PROMETHEUS_BASIC_AUTH_USER || undefined,
+    prometheusBasicAuthPasswordFile: env.PROMETHEUS_BASIC_AUTH_PASSWORD_FILE || undefined,
+    prometheusCaFile: env.PROMETHEUS_CA_FILE || undefined,
+    prometheusHeaders: env.PROMETHEUS_HEADERS
+      ? SETTINGS.PROMETHEUS_HEADERS.parse(env.PROMETHEUS_HEADERS)
+      : {},
+  };
+  readSecretFile(config.prometheusBearerTokenFile, 'PROMETHEUS_BEARER_TOKEN_FILE');
+  readSecretFile(config.prometheusBasicAuthPasswordFile, 'PROMETHEUS_BASIC_AUTH_PASSWORD_FILE');
+  readSecretFile(config.prometheusCaFile, 'PROMETHEUS_CA_FILE');
+  return prometheusConnection(config);
+}
+
 /** The Prometheus client from the variables it needs, even when others are invalid. */
 function prometheusOf(env: NodeJS.ProcessEnv): PrometheusHistory | string {
   try {
-    const url = SETTINGS.PROMETHEUS_URL.parse(env.PROMETHEUS_URL ?? '');
-    const timeoutMs = SETTINGS.PROMETHEUS_TIMEOUT.parse(env.PROMETHEUS_TIMEOUT || '10s');
-    const bearerToken = readSecretFile(
-      env.PROMETHEUS_BEARER_TOKEN_FILE,
-      'PROMETHEUS_BEARER_TOKEN_FILE',
-    );
-    return new PrometheusHistory({ url, timeoutMs, bearerToken });
+    return new PrometheusHistory(prometheusConnectionOf(env));
   } catch (error) {
     return error instanceof ConfigError ? error.problems.join('; ') : (error as Error).message;
   }
@@ -196,7 +214,7 @@ function prometheusOf(env: NodeJS.ProcessEnv): PrometheusHistory | string {
 
 async function seriesCheck(
   prometheus: PrometheusHistory,
-  series: (typeof REQUIRED_SERIES)[number],
+  series: { selector: string; fix: string },
 ): Promise<CheckResult> {
   const name = series.selector.split('{')[0]!;
   const check = `prometheus series ${name}`;
@@ -216,10 +234,27 @@ async function seriesCheck(
   }
 }
 
+/**
+ * The series to look for: the CPU selector with CPU_SERIES_MATCHERS (a typo there would leave
+ * every alert without samples), else as the rule reads them.
+ */
+function requiredSeries(env: NodeJS.ProcessEnv): { selector: string; fix: string }[] {
+  let extraMatchers: readonly string[] = [];
+  try {
+    extraMatchers = env.CPU_SERIES_MATCHERS
+      ? SETTINGS.CPU_SERIES_MATCHERS.parse(env.CPU_SERIES_MATCHERS)
+      : [];
+  } catch {
+    // Reported by the configuration check.
+  }
+  const [cpu, ...rest] = REQUIRED_SERIES;
+  return [{ ...cpu!, selector: cpuSeriesSelector({ extraMatchers }) }, ...rest];
+}
+
 /** Prometheus answers a query, and holds the series the rule needs. */
 async function checkPrometheus(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
   const prometheus = prometheusOf(env);
-  const url = env.PROMETHEUS_URL ?? '(unset)';
+  const url = redactCredentials(env.PROMETHEUS_URL ?? '(unset)');
   if (typeof prometheus === 'string') {
     return [
       {
@@ -242,8 +277,45 @@ async function checkPrometheus(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
       },
     ];
   }
-  const series = await Promise.all(REQUIRED_SERIES.map((s) => seriesCheck(prometheus, s)));
-  return [{ check: 'prometheus', ok: true, detail: `reachable at ${url}` }, ...series];
+  const series = await Promise.all(requiredSeries(env).map((s) => seriesCheck(prometheus, s)));
+  return [
+    { check: 'prometheus', ok: true, detail: `reachable at ${url}` },
+    ...series,
+    ...(await guardCheck(env)),
+  ];
+}
+
+/**
+ * GUARD_QUERY, evaluated once the way the service evaluates it: whether it holds now (then no
+ * Deployment is acted on, which is not a fault), or whether Prometheus refuses it (a fault:
+ * every alert would be `invalid-policy`). No line when it is not set.
+ */
+async function guardCheck(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
+  const expr = env.GUARD_QUERY?.trim();
+  if (!expr) return [];
+  const check = 'guard GUARD_QUERY';
+  try {
+    const answer = await new PrometheusMetricsSource(prometheusConnectionOf(env)).guardSeries(expr);
+    if ('rejected' in answer) {
+      return [
+        {
+          check,
+          ok: false,
+          detail: `rejected by Prometheus: ${answer.rejected}`,
+          fix: 'fix the PromQL in GUARD_QUERY (try it in the Prometheus UI); until then every alert is skipped as invalid-policy',
+        },
+      ];
+    }
+    const [first] = answer.series;
+    const detail = first
+      ? `holds now (${answer.series.length} series, first ${formatSeries(first)}): no Deployment is acted on while it does`
+      : 'does not hold now (no series): actions are not held back';
+    return [{ check, ok: true, detail }];
+  } catch (error) {
+    return [
+      { check, ok: false, detail: (error as Error).message, fix: 'see the Prometheus check above' },
+    ];
+  }
 }
 
 function permissionText(permission: Permission): string {

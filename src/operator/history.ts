@@ -1,5 +1,14 @@
 import type { PrometheusDriver } from 'prometheus-query';
-import { createPrometheusDriver, toPrometheusError } from '../adapters/prometheus.js';
+import {
+  createPrometheusDriver,
+  toPrometheusError,
+  type PrometheusConnection,
+} from '../adapters/prometheus.js';
+import {
+  cpuSeriesSelector,
+  DEFAULT_CPU_SERIES,
+  type CpuSeriesSettings,
+} from '../core/cpu-series.js';
 import { formatDuration } from '../core/duration.js';
 import type { Target } from '../core/types.js';
 import { UpstreamError } from '../errors.js';
@@ -23,11 +32,15 @@ function quoted(value: string): string {
  * window) rate of the pod's containers, joined through kube-state-metrics' ownership chain to
  * its Deployment. test/operator/backtest-prometheus.test.ts checks it against the rule file.
  */
-export function perPodCpuExpression(target: Target, rateWindowMs: number): string {
+export function perPodCpuExpression(
+  target: Target,
+  rateWindowMs: number,
+  series: CpuSeriesSettings = DEFAULT_CPU_SERIES,
+): string {
   const ns = `namespace=${quoted(target.namespace)}`;
   const owner = `owner_name=${quoted(target.deployment)}`;
   return `sum by (namespace, pod) (
-  rate(container_cpu_usage_seconds_total{${ns}, container!="", container!="POD"}[${formatDuration(rateWindowMs)}])
+  rate(${cpuSeriesSelector(series, [ns])}[${formatDuration(rateWindowMs)}])
 )
 * on (namespace, pod) group_left (deployment)
   topk by (namespace, pod) (1,
@@ -75,8 +88,8 @@ interface InstantSeries {
 export class PrometheusHistory {
   private readonly driver: PrometheusDriver;
 
-  constructor(options: { url: string; timeoutMs: number; bearerToken?: string }) {
-    this.driver = createPrometheusDriver(options);
+  constructor(connection: PrometheusConnection) {
+    this.driver = createPrometheusDriver(connection);
   }
 
   /** An instant query's series: labels and value. */
@@ -151,6 +164,22 @@ export class PrometheusHistory {
     return { ...target, timeline, pods: sorted };
   }
 
+  /**
+   * Any expression's series over the timeline (a guard's), in chunks: labels and the value at
+   * each step (NaN where the series has none).
+   */
+  async rangeSeries(
+    query: string,
+    timeline: Timeline,
+  ): Promise<{ labels: Record<string, string>; values: Float64Array }[]> {
+    const series = new Map<string, LabelledSeries>();
+    for (const [start, end] of chunks(timeline)) {
+      const answer = await this.range(query, start, end, timeline.stepMs);
+      for (const s of answer) addLabelledSeries(series, s, timeline);
+    }
+    return [...series.values()];
+  }
+
   private async range(
     query: string,
     start: number,
@@ -166,6 +195,32 @@ export class PrometheusHistory {
     if (answer.resultType !== 'matrix')
       throw badResponse(`expected a matrix, got ${answer.resultType}`);
     return answer.result as RangeSeries[];
+  }
+}
+
+interface LabelledSeries {
+  labels: Record<string, string>;
+  values: Float64Array;
+}
+
+/** Files one chunk's samples of a series under its labels (name included), by step. */
+function addLabelledSeries(
+  series: Map<string, LabelledSeries>,
+  answer: RangeSeries,
+  timeline: Timeline,
+): void {
+  const labels = stringLabels(answer.metric?.labels);
+  const name = (answer.metric as { name?: unknown } | undefined)?.name;
+  if (typeof name === 'string' && name) labels.__name__ = name;
+  const key = JSON.stringify(Object.entries(labels).sort());
+  let entry = series.get(key);
+  if (!entry) {
+    entry = { labels, values: new Float64Array(timeline.length).fill(NaN) };
+    series.set(key, entry);
+  }
+  for (const sample of answer.values ?? []) {
+    const index = stepIndex(sample.time, timeline);
+    if (index >= 0) entry.values[index] = Number(sample.value);
   }
 }
 

@@ -51,7 +51,7 @@ interface Watcher {
 
 const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
-function status(code: number, reason: string, message: string): Json {
+function status(code: number, reason: string, message: string, details?: Json): Json {
   return {
     kind: 'Status',
     apiVersion: 'v1',
@@ -59,6 +59,7 @@ function status(code: number, reason: string, message: string): Json {
     status: 'Failure',
     message,
     reason,
+    ...(details ? { details } : {}),
     code,
   };
 }
@@ -103,6 +104,8 @@ export class FakeKubeApiServer extends LoopbackServer {
   expireContinues = 0;
   /** `namespace/pod` names whose eviction a PodDisruptionBudget refuses (429). */
   readonly pdbBlocked = new Set<string>();
+  /** `namespace/pod` names whose eviction API Priority and Fairness rejects (429, no cause). */
+  readonly evictionThrottled = new Set<string>();
   readonly faults: Fault[] = [];
   /** Called after each answer, to change the world between two calls (e.g. a pod replaced). */
   afterRequest: (method: string, path: string) => void = () => undefined;
@@ -423,15 +426,33 @@ export class FakeKubeApiServer extends LoopbackServer {
     if (body?.kind !== 'Eviction') return [400, status(400, 'BadRequest', 'expected an Eviction')];
     if (!this.pods.has(`${namespace}/${name}`))
       return [404, status(404, 'NotFound', `pods "${name}" not found`)];
+    // Both 429s as the real API server words them: the disruption budget's carries the cause
+    // DisruptionBudget (policyv1.DisruptionBudgetCause, serialized as `reason`); the one from
+    // API Priority and Fairness carries none.
     if (this.pdbBlocked.has(`${namespace}/${name}`)) {
-      return [
+      const refusal = status(
         429,
-        status(
-          429,
-          'TooManyRequests',
-          "Cannot evict pod as it would violate the pod's disruption budget.",
-        ),
-      ];
+        'TooManyRequests',
+        "Cannot evict pod as it would violate the pod's disruption budget.",
+      );
+      refusal.details = {
+        causes: [
+          {
+            reason: 'DisruptionBudget',
+            message: `The disruption budget ${name}-pdb needs 4 healthy pods and has 4 currently`,
+          },
+        ],
+      };
+      return [429, refusal];
+    }
+    if (this.evictionThrottled.has(`${namespace}/${name}`)) {
+      const throttled = status(
+        429,
+        'TooManyRequests',
+        'Too many requests, please try again later.',
+      );
+      throttled.details = { retryAfterSeconds: 1 };
+      return [429, throttled];
     }
     const [code, answer] = this.deletePod(
       namespace,
@@ -577,6 +598,12 @@ export class FakeKubeApiServer extends LoopbackServer {
     }
     const name =
       body.metadata?.name ?? `${body.metadata?.generateName ?? 'event.'}${this.nextVersion()}`;
+    if (this.events.some((e) => e.metadata.namespace === namespace && e.metadata.name === name)) {
+      return [
+        409,
+        status(409, 'AlreadyExists', `events "${name}" already exists`, { name, kind: 'events' }),
+      ];
+    }
     const stored = {
       ...body,
       metadata: { ...body.metadata, name, namespace, resourceVersion: this.nextVersion() },

@@ -45,10 +45,14 @@ export interface Harness {
 export async function startHarness(
   env: Record<string, string> = {},
   /** watchCaches: read Deployments and Leases through watch caches, as `serve` does. */
-  options: { clock?: Clock; watchCaches?: boolean } = {},
+  options: {
+    clock?: Clock;
+    prometheusTls?: { cert: string; key: string };
+    watchCaches?: boolean;
+  } = {},
 ): Promise<Harness> {
   const kube = await new FakeKubeApiServer().start();
-  const prom = await new FakePrometheus().start();
+  const prom = await new FakePrometheus().start(0, options.prometheusTls);
   const logs = new CapturedLogs();
   const fullEnv = {
     PROMETHEUS_URL: prom.url,
