@@ -6,6 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, totalmem } from 'node:os';
@@ -506,7 +507,8 @@ async function main(): Promise<void> {
     ]),
   );
   // Sections run alone update their own keys and keep the others' from the last run.
-  const file = here('../../../bench/results.json');
+  // `npm run bench` runs at the repository's root.
+  const file = join(process.cwd(), 'bench', 'results.json');
   const previous = only.size > 0 && existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : {};
   const all = { ...previous, ...results, machine, goals: { ...previous.goals, ...goals } };
   writeFileSync(file, `${JSON.stringify(all, null, 2)}\n`);
