@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { parseActionBudget, type ActionBudget } from './core/budget.js';
 import { parseDuration } from './core/duration.js';
 import { parseActiveWindow, type ActiveWindow } from './core/window.js';
 
-/** The alert rule in rules/ uses the same number; test/rules/threshold-drift.test.ts keeps them equal. */
+/** Used only for alerts whose rule carries no `pod_rebalancer_threshold` annotation. */
 export const DEFAULT_CPU_STDDEV_THRESHOLD = 0.3;
-/** The rule's guard on the number of pods; kept equal by the same drift test. */
+/** Used only for alerts whose rule carries no `pod_rebalancer_min_pods` annotation. */
 export const DEFAULT_MIN_PODS = 3;
 
 const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
@@ -19,6 +20,12 @@ export interface Config {
   webhookTokenFile: string | undefined;
   alertNames: ReadonlySet<string>;
   threshold: number;
+  stateNamespace: string;
+  namespaces: ReadonlySet<string> | undefined;
+  excludeNamespaces: ReadonlySet<string>;
+  requireOptIn: boolean;
+  /** Undefined when ACTION_BUDGET is `off`. */
+  actionBudget: ActionBudget | undefined;
   metricsWindowMs: number;
   cooldownMs: number;
   maxCooldownMs: number;
@@ -123,6 +130,29 @@ function alertNames(value: string): ReadonlySet<string> {
   return new Set(names);
 }
 
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+function namespace(value: string): string {
+  if (!DNS_LABEL.test(value)) throw new Error('expected a namespace name such as pod-rebalancer');
+  return value;
+}
+
+function namespaceList(value: string): ReadonlySet<string> {
+  const names = value
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const bad = names.find((name) => !DNS_LABEL.test(name));
+  if (names.length === 0 || bad !== undefined) {
+    throw new Error('expected namespace names, comma-separated, e.g. payments,checkout');
+  }
+  return new Set(names);
+}
+
+function actionBudget(value: string): ActionBudget | 'off' {
+  return parseActionBudget(value) ?? 'off';
+}
+
 function activeWindow(value: string): ActiveWindow {
   return parseActiveWindow(value);
 }
@@ -144,9 +174,33 @@ export const SETTINGS = {
     parse: alertNames,
   }),
   CPU_STDDEV_THRESHOLD: setting({
-    doc: 'cores; must agree with the rule in rules/',
+    doc: 'cores; used only for alerts that carry no pod_rebalancer_threshold annotation',
     default: String(DEFAULT_CPU_STDDEV_THRESHOLD),
     parse: threshold,
+  }),
+  STATE_NAMESPACE: setting({
+    doc: 'where the Leases live (the manifests set it from the downward API)',
+    default: 'pod-rebalancer',
+    parse: namespace,
+  }),
+  NAMESPACES: setting({
+    doc: 'comma-separated namespaces acted on (unset: all)',
+    parse: namespaceList,
+  }),
+  EXCLUDE_NAMESPACES: setting({
+    doc: 'comma-separated namespaces never acted on',
+    default: 'kube-system',
+    parse: namespaceList,
+  }),
+  REQUIRE_OPT_IN: setting({
+    doc: 'true: only Deployments annotated pod-rebalancer.io/enabled: "true"',
+    default: 'false',
+    parse: boolean,
+  }),
+  ACTION_BUDGET: setting({
+    doc: 'at most N actions (dry runs included) per rolling window, cluster-wide; off disables',
+    default: '20/1h',
+    parse: actionBudget,
   }),
   METRICS_WINDOW: setting({
     doc: 'rate() window of the verification query',
@@ -273,6 +327,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     webhookTokenFile: v.WEBHOOK_TOKEN_FILE,
     alertNames: v.ALERT_NAMES!,
     threshold: v.CPU_STDDEV_THRESHOLD!,
+    stateNamespace: v.STATE_NAMESPACE!,
+    namespaces: v.NAMESPACES,
+    excludeNamespaces: v.EXCLUDE_NAMESPACES!,
+    requireOptIn: v.REQUIRE_OPT_IN!,
+    actionBudget: v.ACTION_BUDGET === 'off' ? undefined : v.ACTION_BUDGET,
     metricsWindowMs: v.METRICS_WINDOW!,
     cooldownMs: v.COOLDOWN!,
     maxCooldownMs: v.MAX_COOLDOWN!,

@@ -3,6 +3,7 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
+import { LeaseActionBudgetStore } from './adapters/budget-lease.js';
 import { LeaseCooldownStore } from './adapters/cooldown-lease.js';
 import { createKubeApis, KubernetesCluster } from './adapters/kubernetes.js';
 import { createLogger, type Logger } from './adapters/logger.js';
@@ -55,6 +56,7 @@ export function realAdapters(
   return {
     cluster: new KubernetesCluster(apis, identity),
     cooldown: new LeaseCooldownStore(apis),
+    actionBudget: new LeaseActionBudgetStore(apis, config.stateNamespace),
     metrics: new PrometheusMetricsSource({
       url: config.prometheusUrl,
       timeoutMs: config.prometheusTimeoutMs,

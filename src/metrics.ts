@@ -73,6 +73,17 @@ function defineMetrics(registry: Registry) {
       labelNames: ['namespace', 'deployment'] as const,
       registers,
     }),
+    invalidPolicy: new Counter({
+      name: 'pod_rebalancer_invalid_policy_total',
+      help: 'Alerts skipped because the policy their rule carries in its annotations does not parse, by alertname.',
+      labelNames: ['alertname'] as const,
+      registers,
+    }),
+    actionBudgetRemaining: new Gauge({
+      name: 'pod_rebalancer_action_budget_remaining',
+      help: 'Actions left in the cluster-wide ACTION_BUDGET window, as last seen by this replica.',
+      registers,
+    }),
     upstreamErrors: new Counter({
       name: 'pod_rebalancer_upstream_errors_total',
       help: 'Failed calls to Prometheus or the Kubernetes API, by kind.',

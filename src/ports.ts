@@ -2,6 +2,7 @@
  * The small interfaces through which the pipeline touches the world. main.ts wires the real
  * adapters; the demo and the tests wire their own behind the same shapes.
  */
+import type { BudgetEntry } from './core/budget.js';
 import type { CpuSamples, DeploymentFacts, PodFacts, Target } from './core/types.js';
 
 export interface Clock {
@@ -37,6 +38,11 @@ export interface DeploymentEvent {
   action: string;
   message: string;
   at: Date;
+  /**
+   * A deterministic name makes the Event "said once": a second create of the same name is
+   * AlreadyExists, which recordEvent treats as done. Without one, every call records an Event.
+   */
+  name?: string;
 }
 
 /** The Kubernetes API as the pipeline needs it. */
@@ -88,4 +94,25 @@ export interface CooldownStore {
   ): Promise<boolean>;
   /** What a person does to let pod-rebalancer act again on a Deployment it stopped on. */
   howToResume(deployment: DeploymentFacts): string;
+}
+
+/** The cluster-wide action budget as stored (one Lease in STATE_NAMESPACE). */
+export interface BudgetRecord {
+  /** Opaque version for optimistic concurrency (the Lease's resourceVersion). */
+  version: string;
+  entries: BudgetEntry[];
+}
+
+/** Where the action budget lives, shared by every replica. */
+export interface ActionBudgetStore {
+  read(): Promise<BudgetRecord | undefined>;
+  /**
+   * Writes the entries if the stored record is still `previous` (absent when `undefined`).
+   * Returns false when another writer got there first: read again and decide again.
+   */
+  write(
+    previous: BudgetRecord | undefined,
+    entries: readonly BudgetEntry[],
+    holder: string,
+  ): Promise<boolean>;
 }

@@ -7,13 +7,16 @@ import type { WebhookLimits } from './http/limits.js';
 import type { TokenSource } from './http/tokens.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline, type Pipeline, type PipelineSettings } from './pipeline.js';
-import type { Clock, Cluster, CooldownStore, MetricsSource } from './ports.js';
+import { InMemoryActionBudgetStore } from './adapters/memory.js';
+import type { ActionBudgetStore, Clock, Cluster, CooldownStore, MetricsSource } from './ports.js';
 
 /** The world as the service sees it: real adapters in main.ts, simulated ones in the demo. */
 export interface Adapters {
   cluster: Cluster;
   metrics: MetricsSource;
   cooldown: CooldownStore;
+  /** The cluster-wide action budget; one process's own (in memory) when absent. */
+  actionBudget?: ActionBudgetStore;
   clock: Clock;
   logger: Logger;
   tokens: TokenSource;
@@ -44,6 +47,12 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
       minPods: config.minPods,
       minPodAgeMs: config.minPodAgeMs,
     },
+    scope: {
+      namespaces: config.namespaces,
+      excludeNamespaces: config.excludeNamespaces,
+      requireOptIn: config.requireOptIn,
+    },
+    actionBudget: config.actionBudget,
     metricsWindowMs: config.metricsWindowMs,
     action: config.action,
     dryRun: config.dryRun,
@@ -95,6 +104,7 @@ export function createService(
         );
   const pipeline = createPipeline({
     ...adapters,
+    actionBudget: adapters.actionBudget ?? new InMemoryActionBudgetStore(),
     metrics,
     settings: pipelineSettings(config),
     telemetry,

@@ -138,6 +138,9 @@ export function toDeploymentFacts(deployment: V1Deployment): DeploymentFacts {
     name: metadata.name ?? '',
     uid: metadata.uid ?? '',
     optedOut: metadata.annotations?.[OPT_OUT_ANNOTATION] === 'false',
+    optedIn: metadata.annotations?.[OPT_OUT_ANNOTATION] === 'true',
+    priorityClassName: deployment.spec?.template?.spec?.priorityClassName,
+    priority: deployment.spec?.template?.spec?.priority,
     rolloutInProgress: rolloutInProgress(deployment),
     selector: (deployment.spec?.selector ?? {}) as LabelSelector,
   };
@@ -243,7 +246,9 @@ export class KubernetesCluster implements Cluster {
       await this.apis.core.createNamespacedEvent({
         namespace: deployment.namespace,
         body: {
-          metadata: { generateName: `${deployment.name}.`, namespace: deployment.namespace },
+          metadata: event.name
+            ? { name: event.name, namespace: deployment.namespace }
+            : { generateName: `${deployment.name}.`, namespace: deployment.namespace },
           involvedObject: {
             apiVersion: 'apps/v1',
             kind: 'Deployment',
@@ -265,6 +270,8 @@ export class KubernetesCluster implements Cluster {
         },
       });
     } catch (error) {
+      // A named Event that exists already was said before (by us or another replica).
+      if (event.name && statusOf(error) === 409) return;
       throw toUpstreamError(
         error,
         `recording an Event on ${deployment.namespace}/${deployment.name}`,

@@ -1,3 +1,4 @@
+import { describeMeasure, measureOf } from './policy.js';
 import { computeStats } from './stats.js';
 import type {
   ChosenPod,
@@ -102,7 +103,8 @@ function choose(entry: EligiblePod, role: ChosenPod['role']): ChosenPod {
 /**
  * The decision: pure, from the pods, their fresh CPU samples and the policy. Only Running,
  * Ready, non-terminating pods older than MIN_POD_AGE with a sample count, in the statistics as
- * well as as candidates. At most two pods are chosen: the highest and the lowest.
+ * well as as candidates. At most two pods are chosen: the highest and the lowest. The policy's
+ * measure (stddev in cores, or stddev ÷ mean) must be above its threshold.
  */
 export function decide(
   pods: readonly PodFacts[],
@@ -121,11 +123,13 @@ export function decide(
       stats,
     };
   }
-  if (!(stats.stddev > policy.threshold)) {
+  const measure = policy.measure ?? 'stddev';
+  const value = measureOf(measure, stats);
+  if (!(value > policy.threshold)) {
     return {
       act: false,
       reason: 'below-threshold',
-      detail: `stddev ${stats.stddev.toFixed(3)} is not above ${policy.threshold}`,
+      detail: `${describeMeasure(measure, value)} is not above ${policy.threshold}`,
       stats,
     };
   }

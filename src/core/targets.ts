@@ -4,6 +4,8 @@ import type { SkipReason, Target } from './types.js';
 export interface Alert {
   status: 'firing' | 'resolved';
   labels: Record<string, string>;
+  /** The rule's annotations: they carry its policy (core/policy.ts) and guard. */
+  annotations?: Record<string, string>;
   fingerprint: string;
   startsAt?: string;
 }
@@ -13,6 +15,8 @@ export interface TargetAlert extends Target {
   fingerprint: string;
   alertname: string;
   startsAt?: string;
+  /** The alert's annotations (empty when it has none). */
+  annotations: Record<string, string>;
 }
 
 /** An alert acknowledged without looking at any Deployment. */
@@ -65,6 +69,7 @@ export function targetsFromAlerts(
       namespace: namespace!,
       deployment: deployment!,
       startsAt: alert.startsAt,
+      annotations: alert.annotations ?? {},
     };
     const key = targetKey(target);
     (seen.has(key) ? result.duplicates : result.targets).push(target);

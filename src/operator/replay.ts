@@ -6,6 +6,7 @@ import winston from 'winston';
 import { createLogger, type Logger } from '../adapters/logger.js';
 import type { Config } from '../config.js';
 import { parseTokenFile } from '../http/tokens.js';
+import { InMemoryActionBudgetStore } from '../adapters/memory.js';
 import { realAdapters } from '../main.js';
 import { createMetrics } from '../metrics.js';
 import { createPipeline } from '../pipeline.js';
@@ -135,6 +136,7 @@ export async function replayLocally(
   const adapters = realAdapters(config, io.env, io.kubeConfig);
   const pipeline = createPipeline({
     ...adapters,
+    actionBudget: adapters.actionBudget ?? new InMemoryActionBudgetStore(),
     logger: stderrLogger(config, io),
     settings: pipelineSettings(config),
     telemetry: createMetrics(new Registry()),

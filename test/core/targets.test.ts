@@ -32,7 +32,7 @@ describe('targetsFromAlerts with real Alertmanager 0.25 payloads', () => {
     expect(summary(fixture(file))).toEqual({ targets, duplicates: [], dismissed });
   });
 
-  it('carries the fingerprint, alertname and startsAt of the alert into the target', () => {
+  it('carries the fingerprint, alertname, startsAt and annotations of the alert into the target', () => {
     const { targets } = targetsFromAlerts(fixture('firing-single.json').alerts, OURS);
 
     expect(targets).toEqual([
@@ -42,8 +42,19 @@ describe('targetsFromAlerts with real Alertmanager 0.25 payloads', () => {
         fingerprint: 'd9600f0b57164017',
         alertname: 'DeploymentCPUImbalance',
         startsAt: '2026-11-28T16:44:56.709Z',
+        annotations: { summary: 'CPU imbalance in payments/api' },
       },
     ]);
+  });
+
+  it('gives an alert without annotations an empty set, so the policy falls back to the configuration', () => {
+    const alert = {
+      status: 'firing' as const,
+      labels: { alertname: 'DeploymentCPUImbalance', namespace: 'payments', deployment: 'api' },
+      fingerprint: 'f1',
+    };
+
+    expect(targetsFromAlerts([alert], OURS).targets[0]?.annotations).toEqual({});
   });
 
   it('acknowledges a resolved alert with its fingerprint and Deployment, so the report can name it', () => {
