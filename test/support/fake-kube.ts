@@ -352,6 +352,10 @@ export class FakeKubeApiServer extends LoopbackServer {
     }
     const name =
       body.metadata?.name ?? `${body.metadata?.generateName ?? 'event.'}${this.nextVersion()}`;
+    // Like the real API server: a second Event of the same name in a namespace is AlreadyExists.
+    if (this.events.some((e) => e.metadata.namespace === namespace && e.metadata.name === name)) {
+      return [409, status(409, 'AlreadyExists', `events "${name}" already exists`)];
+    }
     const stored = {
       ...body,
       metadata: { ...body.metadata, name, namespace, resourceVersion: this.nextVersion() },
