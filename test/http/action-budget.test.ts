@@ -106,6 +106,26 @@ describe('ACTION_BUDGET: at most N actions per window, cluster-wide', () => {
   });
 });
 
+describe('when the budget Lease cannot be written', () => {
+  it('then 503 (Alertmanager retries), no cooldown Lease and nothing removed; the retry acts once', async () => {
+    h = await startHarness();
+    seedImbalanced(h);
+    h.kube.fail({ method: 'POST', path: /\/namespaces\/pod-rebalancer\/leases$/, status: 500 });
+
+    const failed = await post('api');
+    const retry = await post('api');
+
+    expect(failed.status).toBe(503);
+    expect(failed.body.results[0]).toMatchObject({
+      outcome: 'failed',
+      reason: 'kubernetes-unavailable',
+    });
+    expect(retry.body.results[0]).toMatchObject({ outcome: 'rebalanced' });
+    expect(h.kube.removals).toHaveLength(2);
+    expect(budgetEntries()).toHaveLength(1);
+  });
+});
+
 describe('two replicas and one API server', () => {
   it('when both race for the last slot, then exactly one acts and the other is refused', async () => {
     h = await startHarness({ ACTION_BUDGET: '2/1h' });
