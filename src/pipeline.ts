@@ -193,7 +193,8 @@ async function verifyAndAct(
   const at = context.verifyAtAlertStart ? alertStart(target) : undefined;
   const { pods, samples } = await verify(deployment, deps, settings.metricsWindowMs, at);
   stopTimer();
-  const decision = decide(pods, samples, { ...settings.policy, ...policy }, now);
+  const { threshold, measure, minPods } = policy;
+  const decision = decide(pods, samples, { ...settings.policy, threshold, measure, minPods }, now);
   if (!decision.act) return skipped(target, decision, decision.stats);
 
   const assessment = assess(record, decision.stats, alertStart(target), settings.effect);
