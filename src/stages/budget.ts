@@ -23,6 +23,23 @@ export type Slot =
 
 /** Compare-and-swap attempts before giving up with a retryable error (503). */
 const MAX_ATTEMPTS = 8;
+
+const queues = new WeakMap<ActionBudgetStore, Promise<unknown>>();
+
+/**
+ * Runs budget updates of one store (one process) one after another. Targets of one payload are
+ * handled several at once; without this they would all read the same version and all but one
+ * lose the compare-and-swap, again and again. Across replicas the Lease's CAS still decides.
+ */
+function oneAtATime<T>(store: ActionBudgetStore, task: () => Promise<T>): Promise<T> {
+  const previous = queues.get(store) ?? Promise.resolve();
+  const run = previous.then(task, task);
+  queues.set(
+    store,
+    run.catch(() => undefined),
+  );
+  return run;
+}
 const NO_BUDGET: Slot = { taken: true, release: async () => undefined };
 
 /**
@@ -38,6 +55,15 @@ export async function takeActionSlot(
   deps: BudgetDeps,
 ): Promise<Slot> {
   if (!budget) return NO_BUDGET;
+  return oneAtATime(deps.actionBudget, () => claimOne(deployment, budget, action, deps));
+}
+
+async function claimOne(
+  deployment: DeploymentFacts,
+  budget: ActionBudget,
+  action: { now: Date; dryRun: boolean },
+  deps: BudgetDeps,
+): Promise<Slot> {
   const claim = {
     id: randomUUID(),
     at: action.now,
@@ -53,7 +79,8 @@ export async function takeActionSlot(
     }
     if (await deps.actionBudget.write(record, answer.entries, deps.identity)) {
       deps.telemetry.actionBudgetRemaining.set(answer.remaining);
-      return { taken: true, release: () => releaseClaim(claim.id, deps) };
+      const release = () => oneAtATime(deps.actionBudget, () => releaseClaim(claim.id, deps));
+      return { taken: true, release };
     }
   }
   throw new UpstreamError(

@@ -106,6 +106,35 @@ describe('ACTION_BUDGET: at most N actions per window, cluster-wide', () => {
   });
 });
 
+describe('one payload naming more Deployments than the budget allows', () => {
+  it('when 12 imbalanced Deployments arrive together under 5/1h, then exactly 5 act and 7 are refused, none fails', async () => {
+    h = await startHarness({ ACTION_BUDGET: '5/1h' });
+    const names = Array.from({ length: 12 }, (_, i) => `app${i}`);
+    for (const name of names) seedImbalanced(h, 'payments', name);
+
+    const res = await request(h.service.app)
+      .post('/webhook')
+      .set('Authorization', `Bearer ${TOKEN}`)
+      .send(
+        payload(
+          names.map((deployment) => ({
+            labels: { alertname: 'DeploymentCPUImbalance', namespace: 'payments', deployment },
+            fingerprint: `f-${deployment}`,
+          })),
+        ),
+      );
+
+    expect(res.status).toBe(200);
+    const outcomes = res.body.results.map(
+      (r: { outcome: string; reason: string }) => `${r.outcome}/${r.reason}`,
+    );
+    expect(outcomes.filter((o: string) => o === 'rebalanced/imbalanced')).toHaveLength(5);
+    expect(outcomes.filter((o: string) => o === 'skipped/budget-exhausted')).toHaveLength(7);
+    expect(h.kube.removals).toHaveLength(10);
+    expect(budgetEntries()).toHaveLength(5);
+  });
+});
+
 describe('when the budget Lease cannot be written', () => {
   it('then 503 (Alertmanager retries), no cooldown Lease and nothing removed; the retry acts once', async () => {
     h = await startHarness();
