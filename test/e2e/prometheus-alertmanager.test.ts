@@ -29,7 +29,9 @@ const RULES = new URL('../../rules/pod-rebalancer.rules.yml', import.meta.url);
  * intervals, Alertmanager timers of seconds, and in a temporary copy of the rules `for: 10m` → 5s
  * and the rate window 5m → 20s (the service's METRICS_WINDOW with it). A window longer than the
  * data divides a few seconds of increase by five minutes, so every rate would read ~10x low.
- * The expressions, the threshold and the guards are the ones in rules/.
+ * The expressions, the threshold and the guards are the ones in rules/. One more rule is added
+ * the way a platform engineer tunes a Deployment (an override in rules/, rules/examples/'s
+ * pattern): payments/tuned at 0.1 cores, while the service keeps CPU_STDDEV_THRESHOLD at 0.3.
  */
 describe('end to end: Prometheus → Alertmanager → pod-rebalancer → Kubernetes API', () => {
   const api = { namespace: 'payments', name: 'api' };
