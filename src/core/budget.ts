@@ -26,7 +26,8 @@ export type BudgetClaim =
   | { granted: true; entries: BudgetEntry[]; remaining: number }
   | { granted: false; remaining: 0; freesAt: Date; used: number };
 
-const MAX_LIMIT = 10_000;
+// Each action is 100 to 400 bytes of the Lease annotation (names vary); Kubernetes allows 256 KiB.
+const MAX_LIMIT = 500;
 
 /**
  * Parses ACTION_BUDGET: `N/DURATION` (e.g. `20/1h`) or `off`. Returns undefined for `off`;

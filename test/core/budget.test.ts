@@ -28,7 +28,7 @@ describe('parseActionBudget', () => {
     expect(parseActionBudget(text)).toEqual(expected);
   });
 
-  it.each(['20', '0/1h', '-1/1h', '20/', '20/1x', '20/500ms', 'x/1h', 'none', ''])(
+  it.each(['20', '0/1h', '501/1h', '-1/1h', '20/', '20/1x', '20/500ms', 'x/1h', 'none', ''])(
     'rejects %j with what is expected',
     (text) => {
       expect(() => parseActionBudget(text)).toThrow(/expected N\/DURATION .* or off/);
