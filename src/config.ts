@@ -36,6 +36,7 @@ export interface Config {
   action: 'evict' | 'delete';
   dryRun: boolean;
   activeWindow: ActiveWindow | undefined;
+  guardQuery: string | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
   tlsCertFile: string | undefined;
   tlsKeyFile: string | undefined;
@@ -153,6 +154,12 @@ function actionBudget(value: string): ActionBudget | 'off' {
   return parseActionBudget(value) ?? 'off';
 }
 
+function promql(value: string): string {
+  // Prometheus alone can say whether it parses (`check` asks it); here only that it is there.
+  if (value.trim() === '') throw new Error('expected a PromQL expression');
+  return value.trim();
+}
+
 function activeWindow(value: string): ActiveWindow {
   return parseActiveWindow(value);
 }
@@ -240,6 +247,10 @@ export const SETTINGS = {
   }),
   DRY_RUN: setting({ doc: 'decide and record, remove nothing', default: 'false', parse: boolean }),
   ACTIVE_WINDOW: setting({ doc: 'e.g. Mon-Fri 09:00-17:00 Europe/Berlin', parse: activeWindow }),
+  GUARD_QUERY: setting({
+    doc: 'PromQL; while it returns any series, no Deployment is acted on, e.g. ALERTS{alertstate="firing",severity="critical"}',
+    parse: promql,
+  }),
   LOG_LEVEL: setting({ doc: 'winston level', default: 'info', parse: oneOf(LOG_LEVELS) }),
   TLS_CERT_FILE: setting({ doc: 'serve HTTPS with this certificate', parse: text }),
   TLS_KEY_FILE: setting({ doc: 'the private key of TLS_CERT_FILE', parse: text }),
@@ -342,6 +353,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     action: v.ACTION!,
     dryRun: v.DRY_RUN!,
     activeWindow: v.ACTIVE_WINDOW,
+    guardQuery: v.GUARD_QUERY,
     logLevel: v.LOG_LEVEL!,
     tlsCertFile: v.TLS_CERT_FILE,
     tlsKeyFile: v.TLS_KEY_FILE,

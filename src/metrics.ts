@@ -1,5 +1,8 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { GuardKind } from './core/guard.js';
 import { FAILURE_REASONS, SKIP_REASONS } from './core/types.js';
+
+const GUARD_KINDS: readonly GuardKind[] = ['global', 'rule'];
 
 /**
  * The service's own metrics, registered on the registry it is given (never the global one,
@@ -13,6 +16,7 @@ export function createMetrics(registry: Registry) {
   for (const reason of FAILURE_REASONS) metrics.alerts.inc({ outcome: 'failed', reason }, 0);
   for (const outcome of ['rebalanced', 'dry-run'])
     metrics.alerts.inc({ outcome, reason: 'imbalanced' }, 0);
+  for (const guard of GUARD_KINDS) metrics.guarded.inc({ guard }, 0);
   return metrics;
 }
 
@@ -82,6 +86,12 @@ function defineMetrics(registry: Registry) {
     actionBudgetRemaining: new Gauge({
       name: 'pod_rebalancer_action_budget_remaining',
       help: 'Actions left in the cluster-wide ACTION_BUDGET window, as last seen by this replica.',
+      registers,
+    }),
+    guarded: new Counter({
+      name: 'pod_rebalancer_guarded_total',
+      help: 'Actions held back because a guard returned series, by guard (global: GUARD_QUERY, rule: the alert annotation pod_rebalancer_guard).',
+      labelNames: ['guard'] as const,
       registers,
     }),
     upstreamErrors: new Counter({

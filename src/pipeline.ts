@@ -16,6 +16,7 @@ import type {
   Cluster,
   CooldownRecord,
   CooldownStore,
+  GuardSource,
   MetricsSource,
 } from './ports.js';
 import type { AlertReport, PodReport, Report, TargetReport } from './report.js';
@@ -23,6 +24,7 @@ import { anyRemoved, plannedRemovals, recordActionEvent, removePods } from './st
 import { assess, recordAssessment, stopMessage, type Assessment } from './stages/backoff.js';
 import { takeActionSlot } from './stages/budget.js';
 import { alertPolicy } from './stages/policy.js';
+import { checkGuards, sayHeldBack, type Held } from './stages/guard.js';
 import { recordDecision, recordDismissal } from './stages/record.js';
 import { verify } from './stages/verify.js';
 
@@ -38,6 +40,8 @@ export interface PipelineSettings {
   action: 'evict' | 'delete';
   dryRun: boolean;
   activeWindow: ActiveWindow | undefined;
+  /** GUARD_QUERY: while it returns series, nothing is acted on. */
+  guardQuery: string | undefined;
   effect: EffectPolicy;
 }
 
@@ -46,6 +50,7 @@ export interface PipelineDeps {
   settings: PipelineSettings;
   cluster: Cluster;
   metrics: MetricsSource;
+  guards: GuardSource;
   cooldown: CooldownStore;
   actionBudget: ActionBudgetStore;
   clock: Clock;
@@ -196,6 +201,9 @@ async function verifyAndAct(
   const { threshold, measure, minPods } = policy;
   const decision = decide(pods, samples, { ...settings.policy, threshold, measure, minPods }, now);
   if (!decision.act) return skipped(target, decision, decision.stats);
+  // With the fresh verification and before any Lease is written: a held action leaves no trace.
+  const held = await checkGuards(target, settings.guardQuery, deps, at);
+  if (held) return holdBack(deployment, held, { target, context, stats: decision.stats }, deps);
 
   const assessment = assess(record, decision.stats, alertStart(target), settings.effect);
   if (assessment.backoff.stopped) {
@@ -210,6 +218,20 @@ async function verifyAndAct(
     );
   }
   return act(deployment, record, { decision: { ...decision, policy }, assessment }, deps);
+}
+
+/** A guard held the action back (or could not be read): the skip, and once per cooldown an Event. */
+async function holdBack(
+  deployment: DeploymentFacts,
+  held: Held,
+  skip: { target: TargetAlert; context: RequestContext; stats: Stats },
+  deps: PipelineDeps,
+): Promise<TargetReport> {
+  if (held.reason === 'guarded' && !skip.context.observeOnly) {
+    const context = { cooldownMs: deps.settings.effect.baseCooldownMs, now: deps.clock.now() };
+    await sayHeldBack(deployment, held, context, deps);
+  }
+  return skipped(skip.target, { reason: held.reason, detail: held.detail }, skip.stats);
 }
 
 function alertStart(target: TargetAlert): Date | undefined {

@@ -3,6 +3,7 @@
  * adapters; the demo and the tests wire their own behind the same shapes.
  */
 import type { BudgetEntry } from './core/budget.js';
+import type { GuardAnswer } from './core/guard.js';
 import type { CpuSamples, DeploymentFacts, PodFacts, Target } from './core/types.js';
 
 export interface Clock {
@@ -22,6 +23,15 @@ export interface MetricsSource {
   podCpu(query: PodCpuQuery): Promise<CpuSamples>;
 }
 
+/**
+ * Evaluates guard expressions (GUARD_QUERY, an alert's guard), now or at `at` (a replay of the
+ * past): the series they return, or `rejected` when Prometheus refused the expression itself (a
+ * syntax error, 400 bad_data), which no retry fixes. Unreachable or failing: throws UpstreamError.
+ */
+export interface GuardSource {
+  guardSeries(expr: string, at?: Date): Promise<GuardAnswer>;
+}
+
 export interface PodRef {
   namespace: string;
   name: string;
@@ -33,16 +43,16 @@ export type RemovalResult = 'removed' | 'pdb-blocked' | 'gone';
 
 export interface DeploymentEvent {
   deployment: DeploymentFacts;
+  /**
+   * A deterministic name for an Event said once per window (see onceEventName): creating it
+   * again is "already said" (409), not an error. Absent: a fresh name each time.
+   */
+  name?: string;
   type: 'Normal' | 'Warning';
   reason: string;
   action: string;
   message: string;
   at: Date;
-  /**
-   * A deterministic name makes the Event "said once": a second create of the same name is
-   * AlreadyExists, which recordEvent treats as done. Without one, every call records an Event.
-   */
-  name?: string;
 }
 
 /** The Kubernetes API as the pipeline needs it. */

@@ -8,12 +8,20 @@ import type { TokenSource } from './http/tokens.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline, type Pipeline, type PipelineSettings } from './pipeline.js';
 import { InMemoryActionBudgetStore } from './adapters/memory.js';
-import type { ActionBudgetStore, Clock, Cluster, CooldownStore, MetricsSource } from './ports.js';
+import type {
+  ActionBudgetStore,
+  Clock,
+  Cluster,
+  CooldownStore,
+  GuardSource,
+  MetricsSource,
+} from './ports.js';
 
 /** The world as the service sees it: real adapters in main.ts, simulated ones in the demo. */
 export interface Adapters {
   cluster: Cluster;
   metrics: MetricsSource;
+  guards: GuardSource;
   cooldown: CooldownStore;
   /** The cluster-wide action budget; one process's own (in memory) when absent. */
   actionBudget?: ActionBudgetStore;
@@ -57,6 +65,7 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
     action: config.action,
     dryRun: config.dryRun,
     activeWindow: config.activeWindow,
+    guardQuery: config.guardQuery,
     effect: {
       baseCooldownMs: config.cooldownMs,
       maxCooldownMs: config.maxCooldownMs,

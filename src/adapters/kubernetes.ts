@@ -254,9 +254,10 @@ export class KubernetesCluster implements Cluster {
       await this.apis.core.createNamespacedEvent({
         namespace: deployment.namespace,
         body: {
-          metadata: event.name
-            ? { name: event.name, namespace: deployment.namespace }
-            : { generateName: `${deployment.name}.`, namespace: deployment.namespace },
+          metadata: {
+            ...(event.name ? { name: event.name } : { generateName: `${deployment.name}.` }),
+            namespace: deployment.namespace,
+          },
           involvedObject: {
             apiVersion: 'apps/v1',
             kind: 'Deployment',
@@ -278,7 +279,7 @@ export class KubernetesCluster implements Cluster {
         },
       });
     } catch (error) {
-      // A named Event that exists already was said before (by us or another replica).
+      // A named Event that exists was already said (by us or another replica) in this window.
       if (event.name && statusOf(error) === 409) return;
       throw toUpstreamError(
         error,

@@ -81,11 +81,3 @@ export function claimSlot(
 export function releaseSlot(entries: readonly BudgetEntry[], id: string): BudgetEntry[] {
   return entries.filter((entry) => entry.id !== id);
 }
-
-/**
- * Which window an instant falls in, counted from the epoch: the same number for every replica
- * within one window, so an Event named after it is said once per window.
- */
-export function windowBucket(budget: ActionBudget, now: Date): number {
-  return Math.floor(now.getTime() / budget.windowMs);
-}

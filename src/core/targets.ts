@@ -4,10 +4,10 @@ import type { SkipReason, Target } from './types.js';
 export interface Alert {
   status: 'firing' | 'resolved';
   labels: Record<string, string>;
-  /** The rule's annotations: they carry its policy (core/policy.ts) and guard. */
-  annotations?: Record<string, string>;
   fingerprint: string;
   startsAt?: string;
+  /** The rule's annotations: they carry its policy (core/policy.ts) and guard. */
+  annotations?: Record<string, string>;
 }
 
 /** An alert that names a Deployment we should look at. */
@@ -15,7 +15,7 @@ export interface TargetAlert extends Target {
   fingerprint: string;
   alertname: string;
   startsAt?: string;
-  /** The alert's annotations (empty when it has none). */
+  /** The alert's annotations: the policy the rule in Git attached to it (see SPEC). */
   annotations: Record<string, string>;
 }
 

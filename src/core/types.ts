@@ -21,6 +21,7 @@ export const SKIP_REASONS = [
   'invalid-policy',
   'out-of-scope',
   'budget-exhausted',
+  'guarded',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 

@@ -1,5 +1,6 @@
 import { formatDuration } from '../core/duration.js';
 import type { BacktestResult, DeploymentResult } from './backtest-types.js';
+import { describeGuards, guardedJson, guardLines } from './backtest-guards.js';
 import type { RuleParameters } from './rule-file.js';
 import type { ServiceModel, ThresholdResult } from './simulate.js';
 
@@ -26,6 +27,7 @@ export function backtestJson(result: BacktestResult) {
       minAverage: Number.isFinite(request.rule.minAverage) ? request.rule.minAverage : null,
     },
     service: { ...request.service, activeWindow: request.service.activeWindow?.text ?? null },
+    guards: { global: request.guards.global ?? null, rule: request.guards.ruleTemplate ?? null },
     notes: [NOT_COUNTERFACTUAL, READINESS_APPROXIMATION],
     deployments: result.deployments.map((d) => ({
       namespace: d.namespace,
@@ -54,6 +56,7 @@ export function backtestJson(result: BacktestResult) {
         })),
         skipped: r.skipped,
       })),
+      ...(d.guarded ? { guarded: guardedJson(d.guarded) } : {}),
     })),
   };
 }
@@ -158,6 +161,7 @@ export function formatBacktest(result: BacktestResult): string {
     `pod-rebalancer backtest ${iso(request.fromMs)} .. ${iso(request.toMs)}, step ${formatDuration(request.stepMs)}`,
     `rule:    ${describeRule(request.rule)}`,
     `service: ${describeService(request.service)}`,
+    ...[describeGuards(request.guards) ?? []].flat(),
     '',
   ];
   if (result.deployments.length === 0)
@@ -169,6 +173,7 @@ export function formatBacktest(result: BacktestResult): string {
       ...thresholdTable(d),
     );
     for (const r of d.results) lines.push(...actionLines(r));
+    if (d.guarded) lines.push(...guardLines(d.results, d.guarded));
     lines.push('');
   }
   lines.push(

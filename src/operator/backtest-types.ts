@@ -2,6 +2,7 @@
  * The backtest's request and result, shared by the run (backtest.ts), the text and JSON output
  * (backtest-format.ts) and the HTML report (report-html.ts), so that the arrows run one way.
  */
+import type { BacktestGuards } from './backtest-guards.js';
 import type { RuleParameters } from './rule-file.js';
 import type {
   DeploymentHistory,
@@ -26,6 +27,8 @@ export interface BacktestRequest {
   given: { thresholds: boolean; relativeThresholds: boolean };
   rule: RuleParameters;
   service: ServiceModel;
+  /** GUARD_QUERY and the rule's guard: simulated side by side with the run without them. */
+  guards: BacktestGuards;
   report: string | undefined;
   json: boolean;
 }
@@ -41,6 +44,8 @@ export interface DeploymentResult {
   rule: AppliedRule;
   /** Stddev thresholds first, then relative ones; the rule's own is among them. */
   results: ThresholdResult[];
+  /** With guards configured: the same thresholds with the guards applied. */
+  guarded?: ThresholdResult[];
 }
 
 export interface BacktestResult {

@@ -14,6 +14,7 @@ import {
 } from './command.js';
 import { chunks, PrometheusHistory } from './history.js';
 import { backtestJson, formatBacktest } from './backtest-format.js';
+import { backtestGuards, guardHistory } from './backtest-guards.js';
 import { renderReport } from './report-html.js';
 import type {
   AppliedRule,
@@ -29,7 +30,13 @@ import {
   ruleFromConfig,
   type RuleParameters,
 } from './rule-file.js';
-import { simulateThreshold, stepStats, type DeploymentHistory, type Timeline } from './simulate.js';
+import {
+  simulateThreshold,
+  stepStats,
+  type DeploymentHistory,
+  type GuardAt,
+  type Timeline,
+} from './simulate.js';
 
 export type { BacktestRequest, BacktestResult, DeploymentResult } from './backtest-types.js';
 
@@ -74,7 +81,10 @@ Replays the alert rule and the service over past CPU history from Prometheus.
   --min-average X        override the rule's average-load guard (cores)
   --repeat-interval D    Alertmanager's repeat_interval (default 20m)
   --report FILE.html     write a self-contained HTML report with a chart
-  --json                 print the result as JSON`;
+  --json                 print the result as JSON
+
+GUARD_QUERY and the rule's pod_rebalancer_guard annotation, when set, are evaluated over the
+same history: the actions they would have held back are shown next to the run without them.`;
 
 /** A point in time: RFC 3339, `now`, or a duration before now (`7d`, `90m`). */
 export function parseTime(text: string, now: Date, flag: string): number {
@@ -222,6 +232,11 @@ export function backtestRequest(
       activeWindow: config.activeWindow,
       effect: pipelineSettings(config).effect,
     },
+    guards: backtestGuards(
+      config.guardQuery,
+      values.rules ?? (existsSync(DEFAULT_RULE_FILE) ? DEFAULT_RULE_FILE : undefined),
+      config.alertNames,
+    ),
     report: values.report,
     json: values.json,
   };
@@ -303,31 +318,39 @@ function thresholdsFor(request: BacktestRequest, rule: AppliedRule) {
   };
 }
 
-/** Simulates every threshold, in both measures, over one Deployment's history. */
+/**
+ * Simulates every threshold, in both measures, over one Deployment's history, and again with
+ * the guards if any.
+ */
 export function simulateDeployment(
   history: DeploymentHistory,
   request: BacktestRequest,
+  guardAt?: GuardAt,
 ): DeploymentResult {
   const stats = stepStats(history);
   const rule = appliedRule(request, history);
   const lists = thresholdsFor(request, rule);
-  const results = (['stddev', 'relative_stddev'] as const).flatMap((measure) =>
-    lists[measure].map((threshold) =>
-      simulateThreshold(
-        history,
-        stats,
-        { rule: { ...rule, threshold, measure }, service: request.service },
-        request.fromMs,
+  const run = (guard?: GuardAt) =>
+    (['stddev', 'relative_stddev'] as const).flatMap((measure) =>
+      lists[measure].map((threshold) =>
+        simulateThreshold(
+          history,
+          stats,
+          { rule: { ...rule, threshold, measure }, service: request.service, guardAt: guard },
+          request.fromMs,
+        ),
       ),
-    ),
-  );
+    );
+  const { namespace, deployment } = history;
+  const results = run();
   return {
-    namespace: history.namespace,
-    deployment: history.deployment,
+    namespace,
+    deployment,
     history,
     stats,
     rule,
     results,
+    guarded: guardAt && run(guardAt),
   };
 }
 
@@ -341,13 +364,14 @@ export async function runBacktest(
   const targets = await targetsOf(request, prometheus);
   const bar = progress(io, targets.length * chunks(timeline).length);
   const deployments: DeploymentResult[] = [];
+  const guards = guardHistory(prometheus, request.guards, timeline);
   for (const target of targets) {
     const history = await prometheus.podCpu(
       target,
       { timeline, rateWindowMs: request.rule.rateWindowMs },
       () => bar.tick(`${target.namespace}/${target.deployment}`),
     );
-    deployments.push(simulateDeployment(history, request));
+    deployments.push(simulateDeployment(history, request, await guards.forTarget(target)));
   }
   bar.done();
   return { request, deployments };

@@ -1,12 +1,13 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Logger } from '../adapters/logger.js';
-import { claimSlot, releaseSlot, windowBucket, type ActionBudget } from '../core/budget.js';
+import { claimSlot, releaseSlot, type ActionBudget } from '../core/budget.js';
 import { formatDuration } from '../core/duration.js';
 import type { DeploymentFacts } from '../core/types.js';
 import { UpstreamError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ActionBudgetStore, Cluster } from '../ports.js';
 import { recordActionEvent } from './act.js';
+import { onceEventName } from './guard.js';
 
 export interface BudgetDeps {
   actionBudget: ActionBudgetStore;
@@ -108,7 +109,7 @@ async function refuse(
       action: 'Refuse',
       message: `Not rebalanced: ${detail}`,
       at: at.now,
-      name: onceEventName(deployment, 'budget-exhausted', windowBucket(budget, at.now)),
+      name: onceEventName(deployment, 'ActionBudgetExhausted', budget.windowMs, at.now),
     },
     deps,
   );
@@ -133,18 +134,4 @@ async function releaseClaim(id: string, deps: BudgetDeps): Promise<void> {
       error: (error as Error).message,
     });
   }
-}
-
-/**
- * A deterministic Event name for "say this once per window": the same Deployment (by uid),
- * reason and window bucket give the same name on every replica, so the API server's
- * AlreadyExists is what makes it once.
- */
-export function onceEventName(deployment: DeploymentFacts, reason: string, bucket: number): string {
-  const hash = createHash('sha256')
-    .update(`${deployment.uid}/${reason}/${bucket}`)
-    .digest('hex')
-    .slice(0, 16);
-  const prefix = deployment.name.slice(0, 200).replace(/[-.]+$/, '');
-  return `${prefix}.${hash}`;
 }

@@ -6,7 +6,7 @@ import { InMemoryActionBudgetStore, InMemoryCluster } from '../../src/adapters/m
 import { UpstreamError } from '../../src/errors.js';
 import { createMetrics } from '../../src/metrics.js';
 import type { ActionBudgetStore } from '../../src/ports.js';
-import { onceEventName, takeActionSlot } from '../../src/stages/budget.js';
+import { takeActionSlot } from '../../src/stages/budget.js';
 import { buildDeploymentFacts } from '../support/builders.js';
 
 const NOW = new Date('2026-11-30T12:00:00.000Z');
@@ -79,30 +79,5 @@ describe('takeActionSlot', () => {
     );
 
     expect(slot.taken).toBe(true);
-  });
-});
-
-describe('onceEventName', () => {
-  const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-  it.each([
-    ['a short name', 'api'],
-    ['a 253-character name', 'a'.repeat(200) + '-' + 'b'.repeat(52)],
-    ['a name whose cut would end in a dash', 'x'.repeat(199) + '-yyyy'],
-  ])('for %s, is a valid Event name of at most 253 characters', (_name, name) => {
-    const eventName = onceEventName(buildDeploymentFacts({ name }), 'budget-exhausted', 7);
-
-    expect(eventName).toMatch(DNS_SUBDOMAIN);
-    expect(eventName.length).toBeLessThanOrEqual(253);
-  });
-
-  it('is the same for the same Deployment, reason and window, and differs otherwise', () => {
-    const api = buildDeploymentFacts();
-    const name = onceEventName(api, 'budget-exhausted', 7);
-
-    expect(onceEventName(api, 'budget-exhausted', 7)).toBe(name);
-    expect(onceEventName(api, 'budget-exhausted', 8)).not.toBe(name);
-    expect(onceEventName(api, 'guarded', 7)).not.toBe(name);
-    expect(onceEventName({ ...api, uid: 'other' }, 'budget-exhausted', 7)).not.toBe(name);
   });
 });

@@ -3,7 +3,6 @@ import {
   claimSlot,
   parseActionBudget,
   releaseSlot,
-  windowBucket,
   type BudgetEntry,
 } from '../../src/core/budget.js';
 
@@ -75,16 +74,8 @@ describe('claimSlot', () => {
   });
 });
 
-describe('releaseSlot and windowBucket', () => {
-  it('releaseSlot removes only the claim with that id', () => {
+describe('releaseSlot', () => {
+  it('removes only the claim with that id', () => {
     expect(releaseSlot([entry('a', 1), entry('b', 2)], 'a')).toEqual([entry('b', 2)]);
-  });
-
-  it('two instants in the same window share a bucket; the next window has the next one', () => {
-    const start = new Date(Math.floor(NOW.getTime() / HOUR) * HOUR);
-    const bucket = windowBucket(budget, start);
-
-    expect(windowBucket(budget, new Date(start.getTime() + HOUR - 1))).toBe(bucket);
-    expect(windowBucket(budget, new Date(start.getTime() + HOUR))).toBe(bucket + 1);
   });
 });
