@@ -1,4 +1,5 @@
 import { describeMeasure, measureOf } from './policy.js';
+import { coverageGap } from './coverage.js';
 import { computeStats } from './stats.js';
 import type {
   ChosenPod,
@@ -103,8 +104,9 @@ function choose(entry: EligiblePod, role: ChosenPod['role']): ChosenPod {
 /**
  * The decision: pure, from the pods, their fresh CPU samples and the policy. Only Running,
  * Ready, non-terminating pods older than MIN_POD_AGE with a sample count, in the statistics as
- * well as as candidates. At most two pods are chosen: the highest and the lowest. The policy's
- * measure (stddev in cores, or stddev ÷ mean) must be above its threshold.
+ * well as as candidates; unless MIN_SAMPLE_COVERAGE of those pods have a sample, nothing is
+ * decided (incomplete-metrics). At most two pods are chosen: the highest and the lowest. The
+ * policy's measure (stddev in cores, or stddev ÷ mean) must be above its threshold.
  */
 export function decide(
   pods: readonly PodFacts[],
@@ -114,6 +116,13 @@ export function decide(
 ): Decision {
   const eligible = eligiblePods(pods, samples, policy, now);
   const stats = computeStats(eligible.map((e) => e.cpu));
+  const counted = pods.filter((p) => ineligibility(p, 0, policy, now) === undefined);
+  const gap = coverageGap(
+    counted.map((p) => p.name),
+    samples,
+    policy.minSampleCoverage,
+  );
+  if (gap) return { act: false, ...gap, stats };
   const needed = Math.max(policy.minPods, 2);
   if (eligible.length < needed) {
     return {

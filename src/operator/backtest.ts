@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { readSecretFile, type Config } from '../config.js';
+import { prometheusConnection } from '../adapters/prometheus.js';
+import type { Config } from '../config.js';
 import { pipelineSettings } from '../service.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import type { Target } from '../core/types.js';
@@ -257,10 +258,10 @@ export function timelineOf(request: BacktestRequest): Timeline {
 
 /** The Prometheus client for range and instant queries, from the service's configuration. */
 export function prometheusHistory(config: Readonly<Config>, minTimeoutMs = 0): PrometheusHistory {
+  const connection = prometheusConnection(config);
   return new PrometheusHistory({
-    url: config.prometheusUrl,
-    timeoutMs: Math.max(config.prometheusTimeoutMs, minTimeoutMs),
-    bearerToken: readSecretFile(config.prometheusBearerTokenFile, 'PROMETHEUS_BEARER_TOKEN_FILE'),
+    ...connection,
+    timeoutMs: Math.max(connection.timeoutMs, minTimeoutMs),
   });
 }
 
