@@ -5,15 +5,28 @@
 //   npm run rules:generate              regenerate the committed file
 //   node scripts/generate-prometheus-rule.mjs --out FILE    write elsewhere (tests compare)
 
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
 
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-/** The rule files, in the order their groups appear in the PrometheusRule. */
-export const RULE_FILES = ['rules/pod-rebalancer.rules.yml', 'rules/pod-rebalancer-self.rules.yml'];
+/** The shipped rule files, first in the PrometheusRule; overrides and others follow, sorted. */
+const CORE_RULE_FILES = ['rules/pod-rebalancer.rules.yml', 'rules/pod-rebalancer-self.rules.yml'];
+
+/**
+ * The rule files, in the order their groups appear in the PrometheusRule: every `rules/*.yml`
+ * (so an override file added for tuning is picked up), never rules/examples/ or rules/tests/.
+ */
+export const RULE_FILES = [
+  ...CORE_RULE_FILES,
+  ...readdirSync(join(repoRoot, 'rules'))
+    .filter((name) => name.endsWith('.yml'))
+    .map((name) => `rules/${name}`)
+    .filter((path) => !CORE_RULE_FILES.includes(path))
+    .sort(),
+];
 
 /** Where the generated PrometheusRule is committed. */
 export const OUTPUT_FILE = 'deploy/base/prometheus-rule.yaml';

@@ -1,12 +1,13 @@
 import { readFileSync } from 'node:fs';
+import { parseActionBudget, type ActionBudget } from './core/budget.js';
 import { clusterMatcher, parseMatchers, type CpuSeriesSettings } from './core/cpu-series.js';
 import { parseDuration } from './core/duration.js';
 import { redactCredentials } from './errors.js';
 import { parseActiveWindow, type ActiveWindow } from './core/window.js';
 
-/** The alert rule in rules/ uses the same number; test/rules/threshold-drift.test.ts keeps them equal. */
+/** Used only for alerts whose rule carries no `pod_rebalancer_threshold` annotation. */
 export const DEFAULT_CPU_STDDEV_THRESHOLD = 0.3;
-/** The rule's guard on the number of pods; kept equal by the same drift test. */
+/** Used only for alerts whose rule carries no `pod_rebalancer_min_pods` annotation. */
 export const DEFAULT_MIN_PODS = 3;
 
 const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
@@ -33,6 +34,12 @@ export interface Config {
   webhookTokenFile: string | undefined;
   alertNames: ReadonlySet<string>;
   threshold: number;
+  stateNamespace: string;
+  namespaces: ReadonlySet<string> | undefined;
+  excludeNamespaces: ReadonlySet<string>;
+  requireOptIn: boolean;
+  /** Undefined when ACTION_BUDGET is `off`. */
+  actionBudget: ActionBudget | undefined;
   metricsWindowMs: number;
   cooldownMs: number;
   maxCooldownMs: number;
@@ -48,7 +55,6 @@ export interface Config {
   tlsCertFile: string | undefined;
   tlsKeyFile: string | undefined;
   tlsClientCaFile: string | undefined;
-  stateNamespace: string;
 }
 
 interface Setting<T> {
@@ -93,13 +99,6 @@ function oneOf<T extends string>(values: readonly T[]) {
 }
 
 /** A namespace name: a DNS label (RFC 1123), at most 63 characters. */
-function namespaceName(value: string): string {
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value)) {
-    throw new Error('expected a namespace name (lowercase letters, digits and -, at most 63)');
-  }
-  return value;
-}
-
 function text(value: string): string {
   return value;
 }
@@ -193,6 +192,29 @@ function alertNames(value: string): ReadonlySet<string> {
   return new Set(names);
 }
 
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+function namespace(value: string): string {
+  if (!DNS_LABEL.test(value)) throw new Error('expected a namespace name such as pod-rebalancer');
+  return value;
+}
+
+function namespaceList(value: string): ReadonlySet<string> {
+  const names = value
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const bad = names.find((name) => !DNS_LABEL.test(name));
+  if (names.length === 0 || bad !== undefined) {
+    throw new Error('expected namespace names, comma-separated, e.g. payments,checkout');
+  }
+  return new Set(names);
+}
+
+function actionBudget(value: string): ActionBudget | 'off' {
+  return parseActionBudget(value) ?? 'off';
+}
+
 function promql(value: string): string {
   // Prometheus alone can say whether it parses (`check` asks it); here only that it is there.
   if (value.trim() === '') throw new Error('expected a PromQL expression');
@@ -264,9 +286,33 @@ export const SETTINGS = {
     parse: alertNames,
   }),
   CPU_STDDEV_THRESHOLD: setting({
-    doc: 'cores; must agree with the rule in rules/',
+    doc: 'cores; used only for alerts that carry no pod_rebalancer_threshold annotation',
     default: String(DEFAULT_CPU_STDDEV_THRESHOLD),
     parse: threshold,
+  }),
+  STATE_NAMESPACE: setting({
+    doc: 'where the Leases live (the manifests set it from the downward API)',
+    default: 'pod-rebalancer',
+    parse: namespace,
+  }),
+  NAMESPACES: setting({
+    doc: 'comma-separated namespaces acted on (unset: all)',
+    parse: namespaceList,
+  }),
+  EXCLUDE_NAMESPACES: setting({
+    doc: 'comma-separated namespaces never acted on',
+    default: 'kube-system',
+    parse: namespaceList,
+  }),
+  REQUIRE_OPT_IN: setting({
+    doc: 'true: only Deployments annotated pod-rebalancer.io/enabled: "true"',
+    default: 'false',
+    parse: boolean,
+  }),
+  ACTION_BUDGET: setting({
+    doc: 'at most N actions (dry runs included) per rolling window, cluster-wide; off disables',
+    default: '20/1h',
+    parse: actionBudget,
   }),
   METRICS_WINDOW: setting({
     doc: 'rate() window of the verification query',
@@ -316,11 +362,6 @@ export const SETTINGS = {
   TLS_CLIENT_CA_FILE: setting({
     doc: 'require a client certificate signed by this CA',
     parse: text,
-  }),
-  STATE_NAMESPACE: setting({
-    doc: 'where the Leases live (the manifests set it from the downward API)',
-    default: 'pod-rebalancer',
-    parse: namespaceName,
   }),
 };
 
@@ -430,6 +471,11 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     webhookTokenFile: v.WEBHOOK_TOKEN_FILE,
     alertNames: v.ALERT_NAMES!,
     threshold: v.CPU_STDDEV_THRESHOLD!,
+    stateNamespace: v.STATE_NAMESPACE!,
+    namespaces: v.NAMESPACES,
+    excludeNamespaces: v.EXCLUDE_NAMESPACES!,
+    requireOptIn: v.REQUIRE_OPT_IN!,
+    actionBudget: v.ACTION_BUDGET === 'off' ? undefined : v.ACTION_BUDGET,
     metricsWindowMs: v.METRICS_WINDOW!,
     cooldownMs: v.COOLDOWN!,
     maxCooldownMs: v.MAX_COOLDOWN!,
@@ -445,7 +491,6 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     tlsCertFile: v.TLS_CERT_FILE,
     tlsKeyFile: v.TLS_KEY_FILE,
     tlsClientCaFile: v.TLS_CLIENT_CA_FILE,
-    stateNamespace: v.STATE_NAMESPACE!,
   });
 }
 

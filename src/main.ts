@@ -3,6 +3,7 @@ import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
+import { LeaseActionBudgetStore } from './adapters/budget-lease.js';
 import { LeaseCooldownStore } from './adapters/cooldown-lease.js';
 import { DeploymentCache, LeaseCache } from './adapters/caches.js';
 import { createKubeApis, KubernetesCluster } from './adapters/kubernetes.js';
@@ -74,12 +75,14 @@ export function realAdapters(
     logger,
     fallback: { get: (name) => direct.readLease(name) },
   });
-  // NAMESPACES (the scope setting) narrows the Deployment watch; all namespaces until it is set.
-  const deployments = new DeploymentCache(kubeConfig, apis, undefined, logger);
+  // NAMESPACES narrows the Deployment watch to the namespaces in scope; unset, all of them.
+  const namespaces = config.namespaces ? [...config.namespaces] : undefined;
+  const deployments = new DeploymentCache(kubeConfig, apis, namespaces, logger);
   const prometheus = new PrometheusMetricsSource(prometheusConnection(config), config.cpuSeries);
   return {
     cluster: new KubernetesCluster(apis, identity, deployments),
     cooldown: new LeaseCooldownStore(apis, config.stateNamespace, leases),
+    actionBudget: new LeaseActionBudgetStore(apis, config.stateNamespace),
     metrics: prometheus,
     guards: prometheus,
     clock: { now: () => new Date() },

@@ -83,6 +83,17 @@ function defineMetrics(registry: Registry) {
       labelNames: ['reason', 'result'] as const,
       registers,
     }),
+    invalidPolicy: new Counter({
+      name: 'pod_rebalancer_invalid_policy_total',
+      help: 'Alerts skipped because the policy their rule carries in its annotations does not parse, by alertname.',
+      labelNames: ['alertname'] as const,
+      registers,
+    }),
+    actionBudgetRemaining: new Gauge({
+      name: 'pod_rebalancer_action_budget_remaining',
+      help: 'Actions left in the cluster-wide ACTION_BUDGET window, as last seen by this replica.',
+      registers,
+    }),
     guarded: new Counter({
       name: 'pod_rebalancer_guarded_total',
       help: 'Actions held back because a guard returned series, by guard (global: GUARD_QUERY, rule: the alert annotation pod_rebalancer_guard).',

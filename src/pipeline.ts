@@ -1,7 +1,10 @@
 import type { Logger } from './adapters/logger.js';
 import { splitByCluster, type ClusterScope } from './core/cluster.js';
 import { gateCooldown, gateWindow } from './core/cooldown.js';
+import type { ActionBudget } from './core/budget.js';
 import { gateStopped, type EffectPolicy } from './core/effect.js';
+import { describeMeasure, measureOf, type AlertPolicy } from './core/policy.js';
+import { gateNamespace, gateScope, type Scope } from './core/scope.js';
 import { decide, gateDeployment, type GateResult } from './core/decide.js';
 import { targetKey, targetsFromAlerts, type Alert, type TargetAlert } from './core/targets.js';
 import type { ChosenPod, DeploymentFacts, Policy, Stats, Target } from './core/types.js';
@@ -10,6 +13,7 @@ import { beginIrreversible, DeadlineExceeded, type Deadline } from './deadline.j
 import { UpstreamError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type {
+  ActionBudgetStore,
   Clock,
   Cluster,
   CooldownRecord,
@@ -20,6 +24,8 @@ import type {
 import type { AlertReport, PodReport, Report, TargetReport } from './report.js';
 import { anyRemoved, plannedRemovals, recordActionEvent, removePods } from './stages/act.js';
 import { assess, recordAssessment, stopMessage, type Assessment } from './stages/backoff.js';
+import { takeActionSlot } from './stages/budget.js';
+import { alertPolicy } from './stages/policy.js';
 import { checkGuards, sayHeldBack, type Held } from './stages/guard.js';
 import { recordDecision, recordDismissal } from './stages/record.js';
 import { createBatchVerifier, type BatchMember, type BatchVerifier } from './stages/verify.js';
@@ -28,7 +34,11 @@ import { keyedSerializer, limiter } from './concurrency.js';
 /** The part of the configuration the pipeline reads. */
 export interface PipelineSettings {
   alertNames: ReadonlySet<string>;
+  /** The threshold and MIN_PODS here apply only where an alert's annotations say nothing. */
   policy: Policy;
+  scope: Scope;
+  /** ACTION_BUDGET; undefined when off. */
+  actionBudget: ActionBudget | undefined;
   metricsWindowMs: number;
   action: 'evict' | 'delete';
   dryRun: boolean;
@@ -47,6 +57,7 @@ export interface PipelineDeps {
   metrics: MetricsSource;
   guards: GuardSource;
   cooldown: CooldownStore;
+  actionBudget: ActionBudgetStore;
   clock: Clock;
   telemetry: Metrics;
   logger: Logger;
@@ -179,14 +190,18 @@ interface Admitted {
   record: CooldownRecord | undefined;
 }
 
-/** The checks that need no CPU data: Deployment, window, stop mark, cooldown. */
+/** The checks that need no CPU data: scope, Deployment, window, stop mark, cooldown. */
 async function admit(
   target: TargetAlert,
   deps: PipelineDeps,
   now: Date,
 ): Promise<Admitted | TargetReport> {
+  const { scope, activeWindow } = deps.settings;
+  const outside = gateNamespace(scope, target.namespace);
+  if (outside) return skipped(target, outside);
   const deployment = await deps.cluster.getDeployment(target);
-  const early = gateDeployment(deployment) ?? gateWindow(deps.settings.activeWindow, now);
+  const early =
+    gateDeployment(deployment) ?? gateScope(scope, deployment!) ?? gateWindow(activeWindow, now);
   if (early || !deployment) return skipped(target, early!);
   const record = await deps.cooldown.read(deployment);
   const held =
@@ -195,8 +210,20 @@ async function admit(
   return held ? skipped(target, held) : { deployment, record };
 }
 
+/** The alert's own policy first: a rule that says nonsense costs no API call and no query. */
 async function runStages(
+  work: Work,
+  context: RequestContext,
+  deps: PipelineDeps,
+): Promise<TargetReport> {
+  const parsed = alertPolicy(work.target, deps.settings.policy, deps);
+  if (!parsed.ok) return skipped(work.target, parsed);
+  return { ...(await verifyAndAct(work, parsed.policy, context, deps)), policy: parsed.policy };
+}
+
+async function verifyAndAct(
   { target, member, verifier, acting }: Work,
+  policy: AlertPolicy,
   context: RequestContext,
   deps: PipelineDeps,
 ): Promise<TargetReport> {
@@ -209,7 +236,8 @@ async function runStages(
   const stopTimer = deps.telemetry.verificationDuration.startTimer();
   const { pods, samples } = await verifier.verify(member, deployment);
   stopTimer();
-  const decision = decide(pods, samples, settings.policy, now);
+  const { threshold, measure, minPods } = policy;
+  const decision = decide(pods, samples, { ...settings.policy, threshold, measure, minPods }, now);
   if (!decision.act) return skipped(target, decision, decision.stats);
   // With the fresh verification and before any Lease is written: a held action leaves no trace.
   const held = await checkGuards(target, settings.guardQuery, deps, member.at);
@@ -221,9 +249,16 @@ async function runStages(
     return stopActing({ target, deployment, record }, assessment, context, deps);
   }
   if (context.observeOnly) {
-    return acted(deployment, decision, plannedRemovals(decision.pods, settings.action), true);
+    return acted(
+      deployment,
+      { ...decision, policy },
+      plannedRemovals(decision.pods, settings.action),
+      true,
+    );
   }
-  return acting(() => act(deployment, record, { decision, assessment }, deps));
+  return acting(() =>
+    act(deployment, record, { decision: { ...decision, policy }, assessment }, deps),
+  );
 }
 
 /** A guard held the action back (or could not be read): the skip, and once per cooldown an Event. */
@@ -249,12 +284,15 @@ function alertStart(target: TargetAlert): Date | undefined {
 async function act(
   deployment: DeploymentFacts,
   record: CooldownRecord | undefined,
-  plan: { decision: { stats: Stats; pods: ChosenPod[] }; assessment: Assessment },
+  plan: { decision: Chosen; assessment: Assessment },
   deps: PipelineDeps,
 ): Promise<TargetReport> {
   const { decision, assessment } = plan;
   const now = deps.clock.now();
   const dryRun = deps.settings.dryRun;
+  // The budget slot is taken before the cooldown Lease: a refused action leaves no cooldown.
+  const slot = await takeActionSlot(deployment, deps.settings.actionBudget, { now, dryRun }, deps);
+  if (!slot.taken) return skipped(targetOf(deployment), slot.gate, decision.stats);
   // The Lease is taken before acting: a retry, a duplicate or another replica that reached
   // this point too finds it taken (409) and stops, so one decision removes at most two pods.
   const taken = await deps.cooldown.start(deployment, record, {
@@ -272,11 +310,9 @@ async function act(
     stopped: undefined,
   });
   if (!taken) {
-    return skipped(
-      { namespace: deployment.namespace, deployment: deployment.name },
-      LOST_RACE,
-      decision.stats,
-    );
+    // Another replica acts on this Deployment: it took its own slot, so ours goes back.
+    await slot.release();
+    return skipped(targetOf(deployment), LOST_RACE, decision.stats);
   }
   recordAssessment(deployment, assessment, deps.telemetry);
   const removed = await removePods(
@@ -344,9 +380,20 @@ function skipped(target: Target, gate: NonNullable<GateResult>, stats?: Stats): 
   };
 }
 
+/** What was chosen to act on, and the alert policy that chose it. */
+interface Chosen {
+  stats: Stats;
+  pods: ChosenPod[];
+  policy: AlertPolicy;
+}
+
+function targetOf(deployment: DeploymentFacts): Target {
+  return { namespace: deployment.namespace, deployment: deployment.name };
+}
+
 function acted(
   deployment: DeploymentFacts,
-  decision: { stats: Stats; pods: ChosenPod[] },
+  decision: Chosen,
   pods: PodReport[],
   dryRun: boolean,
 ): TargetReport {
@@ -356,7 +403,9 @@ function acted(
     stats: decision.stats,
     pods,
   };
-  const why = `CPU stddev ${decision.stats.stddev.toFixed(3)} cores is above the threshold`;
+  const { measure, threshold, source } = decision.policy;
+  const value = describeMeasure(measure, measureOf(measure, decision.stats));
+  const why = `${value} is above the threshold ${threshold} (${source.threshold})`;
   if (dryRun)
     return {
       ...base,

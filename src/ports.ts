@@ -2,6 +2,7 @@
  * The small interfaces through which the pipeline touches the world. main.ts wires the real
  * adapters; the demo and the tests wire their own behind the same shapes.
  */
+import type { BudgetEntry } from './core/budget.js';
 import type { GuardAnswer } from './core/guard.js';
 import type { CpuSamples, DeploymentFacts, PodFacts, Target } from './core/types.js';
 
@@ -120,4 +121,25 @@ export interface CooldownStore {
   list(): Promise<CooldownEntry[]>;
   /** Deletes a stored cooldown if it is still at the version listed; false when it changed. */
   remove(entry: CooldownEntry): Promise<boolean>;
+}
+
+/** The cluster-wide action budget as stored (one Lease in STATE_NAMESPACE). */
+export interface BudgetRecord {
+  /** Opaque version for optimistic concurrency (the Lease's resourceVersion). */
+  version: string;
+  entries: BudgetEntry[];
+}
+
+/** Where the action budget lives, shared by every replica. */
+export interface ActionBudgetStore {
+  read(): Promise<BudgetRecord | undefined>;
+  /**
+   * Writes the entries if the stored record is still `previous` (absent when `undefined`).
+   * Returns false when another writer got there first: read again and decide again.
+   */
+  write(
+    previous: BudgetRecord | undefined,
+    entries: readonly BudgetEntry[],
+    holder: string,
+  ): Promise<boolean>;
 }

@@ -1,3 +1,4 @@
+import type { AlertPolicy } from './core/policy.js';
 import type { Outcome, Reason, Stats } from './core/types.js';
 
 /** What became of one chosen pod. */
@@ -27,6 +28,8 @@ export interface TargetReport {
   detail: string;
   stats?: Stats;
   pods?: PodReport[];
+  /** The threshold, measure and minimum pods verified against, and where each came from. */
+  policy?: AlertPolicy;
   /** Set when a retry may succeed (an upstream was unreachable): the webhook answers 503. */
   retryable?: boolean;
 }

@@ -7,7 +7,15 @@ import type { WebhookLimits } from './http/limits.js';
 import type { TokenSource } from './http/tokens.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline, type Pipeline, type PipelineSettings } from './pipeline.js';
-import type { Clock, Cluster, CooldownStore, GuardSource, MetricsSource } from './ports.js';
+import { InMemoryActionBudgetStore } from './adapters/memory.js';
+import type {
+  ActionBudgetStore,
+  Clock,
+  Cluster,
+  CooldownStore,
+  GuardSource,
+  MetricsSource,
+} from './ports.js';
 
 /** The world as the service sees it: real adapters in main.ts, simulated ones in the demo. */
 export interface Adapters {
@@ -15,6 +23,8 @@ export interface Adapters {
   metrics: MetricsSource;
   guards: GuardSource;
   cooldown: CooldownStore;
+  /** The cluster-wide action budget; one process's own (in memory) when absent. */
+  actionBudget?: ActionBudgetStore;
   clock: Clock;
   logger: Logger;
   tokens: TokenSource;
@@ -55,6 +65,12 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
       minPodAgeMs: config.minPodAgeMs,
       minSampleCoverage: config.minSampleCoverage,
     },
+    scope: {
+      namespaces: config.namespaces,
+      excludeNamespaces: config.excludeNamespaces,
+      requireOptIn: config.requireOptIn,
+    },
+    actionBudget: config.actionBudget,
     cluster: { name: config.cluster, label: config.clusterLabel },
     metricsWindowMs: config.metricsWindowMs,
     action: config.action,
@@ -117,6 +133,7 @@ export function createService(
         );
   const pipeline = createPipeline({
     ...adapters,
+    actionBudget: adapters.actionBudget ?? new InMemoryActionBudgetStore(),
     metrics,
     settings: pipelineSettings(config),
     telemetry,

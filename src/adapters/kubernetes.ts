@@ -139,13 +139,24 @@ function rolloutInProgress(deployment: V1Deployment): boolean {
   );
 }
 
+/** What the scope rules read of the pod template: its priority class and priority. */
+function templatePriority(
+  deployment: V1Deployment,
+): Pick<DeploymentFacts, 'priorityClassName' | 'priority'> {
+  const spec = deployment.spec?.template?.spec;
+  return { priorityClassName: spec?.priorityClassName, priority: spec?.priority };
+}
+
 export function toDeploymentFacts(deployment: V1Deployment): DeploymentFacts {
   const metadata = deployment.metadata ?? {};
+  const enabled = metadata.annotations?.[OPT_OUT_ANNOTATION];
   return {
     namespace: metadata.namespace ?? '',
     name: metadata.name ?? '',
     uid: metadata.uid ?? '',
-    optedOut: metadata.annotations?.[OPT_OUT_ANNOTATION] === 'false',
+    optedOut: enabled === 'false',
+    optedIn: enabled === 'true',
+    ...templatePriority(deployment),
     rolloutInProgress: rolloutInProgress(deployment),
     selector: (deployment.spec?.selector ?? {}) as LabelSelector,
   };

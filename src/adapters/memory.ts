@@ -1,6 +1,9 @@
 import type { GuardAnswer, Series } from '../core/guard.js';
 import type { CpuSamples, DeploymentFacts, PodFacts, Target } from '../core/types.js';
+import type { BudgetEntry } from '../core/budget.js';
 import type {
+  ActionBudgetStore,
+  BudgetRecord,
   Cluster,
   CooldownEntry,
   CooldownRecord,
@@ -150,5 +153,24 @@ export class InMemoryCooldownStore implements CooldownStore {
     const record = this.records.get(key);
     if (record)
       this.records.set(key, { ...record, stopped: undefined, version: String(++this.version) });
+  }
+}
+
+/** The action budget store with the Lease's compare-and-swap semantics. */
+export class InMemoryActionBudgetStore implements ActionBudgetStore {
+  private record: BudgetRecord | undefined;
+  private version = 0;
+
+  async read(): Promise<BudgetRecord | undefined> {
+    return this.record && { ...this.record, entries: [...this.record.entries] };
+  }
+
+  async write(
+    previous: BudgetRecord | undefined,
+    entries: readonly BudgetEntry[],
+  ): Promise<boolean> {
+    if (this.record?.version !== previous?.version) return false;
+    this.record = { version: String(++this.version), entries: [...entries] };
+    return true;
   }
 }

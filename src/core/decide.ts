@@ -1,3 +1,4 @@
+import { describeMeasure, measureOf } from './policy.js';
 import { coverageGap } from './coverage.js';
 import { computeStats } from './stats.js';
 import type {
@@ -104,7 +105,8 @@ function choose(entry: EligiblePod, role: ChosenPod['role']): ChosenPod {
  * The decision: pure, from the pods, their fresh CPU samples and the policy. Only Running,
  * Ready, non-terminating pods older than MIN_POD_AGE with a sample count, in the statistics as
  * well as as candidates; unless MIN_SAMPLE_COVERAGE of those pods have a sample, nothing is
- * decided (incomplete-metrics). At most two pods are chosen: the highest and the lowest.
+ * decided (incomplete-metrics). At most two pods are chosen: the highest and the lowest. The
+ * policy's measure (stddev in cores, or stddev ÷ mean) must be above its threshold.
  */
 export function decide(
   pods: readonly PodFacts[],
@@ -130,11 +132,13 @@ export function decide(
       stats,
     };
   }
-  if (!(stats.stddev > policy.threshold)) {
+  const measure = policy.measure ?? 'stddev';
+  const value = measureOf(measure, stats);
+  if (!(value > policy.threshold)) {
     return {
       act: false,
       reason: 'below-threshold',
-      detail: `stddev ${stats.stddev.toFixed(3)} is not above ${policy.threshold}`,
+      detail: `${describeMeasure(measure, value)} is not above ${policy.threshold}`,
       stats,
     };
   }

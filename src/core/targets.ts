@@ -6,6 +6,7 @@ export interface Alert {
   labels: Record<string, string>;
   fingerprint: string;
   startsAt?: string;
+  /** The rule's annotations: they carry its policy (core/policy.ts) and guard. */
   annotations?: Record<string, string>;
 }
 

@@ -2,6 +2,7 @@
  * The vocabulary of pod-rebalancer's decisions, defined once. A reason is the `reason` in the
  * HTTP report, the log field, the Event message and the metric label alike.
  */
+import type { Measure } from './policy.js';
 
 /** Why an alert was acknowledged without removing anything (SPEC's list). */
 export const SKIP_REASONS = [
@@ -18,6 +19,8 @@ export const SKIP_REASONS = [
   'pdb-blocked',
   'ineffective',
   'invalid-policy',
+  'out-of-scope',
+  'budget-exhausted',
   'guarded',
   'other-cluster',
   'incomplete-metrics',
@@ -62,6 +65,11 @@ export interface DeploymentFacts {
   name: string;
   uid: string;
   optedOut: boolean;
+  /** Annotated `pod-rebalancer.io/enabled: "true"` (what REQUIRE_OPT_IN asks for). */
+  optedIn?: boolean;
+  /** The pod template's priorityClassName and priority, if set (system-critical pods are out of scope). */
+  priorityClassName?: string;
+  priority?: number;
   rolloutInProgress: boolean;
   selector: LabelSelector;
 }
@@ -94,9 +102,12 @@ export type Decision =
   | { act: true; stats: Stats; pods: ChosenPod[] }
   | { act: false; reason: SkipReason; detail: string; stats?: Stats };
 
-/** The knobs of the decision, taken from configuration. */
+/** The knobs of the decision: the alert's policy (core/policy.ts) and MIN_POD_AGE. */
 export interface Policy {
+  /** In the measure's unit: cores for `stddev`, a ratio for `relative_stddev`. */
   threshold: number;
+  /** What is compared with the threshold; `stddev` when absent. */
+  measure?: Measure;
   minPods: number;
   minPodAgeMs: number;
   /**

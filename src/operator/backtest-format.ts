@@ -1,5 +1,5 @@
 import { formatDuration } from '../core/duration.js';
-import type { BacktestResult } from './backtest.js';
+import type { BacktestResult, DeploymentResult } from './backtest-types.js';
 import { describeGuards, guardedJson, guardLines } from './backtest-guards.js';
 import type { RuleParameters } from './rule-file.js';
 import type { ServiceModel, ThresholdResult } from './simulate.js';
@@ -33,8 +33,13 @@ export function backtestJson(result: BacktestResult) {
       namespace: d.namespace,
       deployment: d.deployment,
       pods: d.history.pods.map((p) => p.name),
+      rule: {
+        ...d.rule,
+        minAverage: Number.isFinite(d.rule.minAverage) ? d.rule.minAverage : null,
+      },
       thresholds: d.results.map((r) => ({
         threshold: r.threshold,
+        measure: r.measure,
         fired: r.episodes.length,
         aboveSeconds: r.aboveMs / 1000,
         firingSeconds: r.firingMs / 1000,
@@ -77,9 +82,19 @@ function skippedText(skipped: ThresholdResult['skipped']): string {
 
 const HEADER = ['threshold', 'fired', 'above', 'firing', 'notified', 'actions', 'pods', 'skipped'];
 
-function thresholdTable(results: readonly ThresholdResult[]): string[] {
+/** "0.8 cores" or "0.5 relative", marked with * when it is the rule's own. */
+export function thresholdLabel(r: Pick<ThresholdResult, 'threshold' | 'measure'>): string {
+  return r.measure === 'stddev' ? `${r.threshold} cores` : `${r.threshold} relative`;
+}
+
+function isRulesOwn(r: ThresholdResult, rule: DeploymentResult['rule']): boolean {
+  return r.threshold === rule.threshold && r.measure === (rule.measure ?? 'stddev');
+}
+
+function thresholdTable(d: DeploymentResult): string[] {
+  const results = d.results;
   const rows = results.map((r) => [
-    `${r.threshold} cores`,
+    `${thresholdLabel(r)}${isRulesOwn(r, d.rule) ? ' *' : ''}`,
     String(r.episodes.length),
     humanDuration(r.aboveMs),
     humanDuration(r.firingMs),
@@ -105,13 +120,15 @@ function actionLines(result: ThresholdResult): string[] {
   });
   const more = result.actions.length - MAX_LISTED_ACTIONS;
   if (more > 0) lines.push(`    ... and ${more} more (--json lists all)`);
-  return [`  predicted actions at ${result.threshold} cores:`, ...lines];
+  return [`  predicted actions at ${thresholdLabel(result)}:`, ...lines];
 }
 
 function describeRule(rule: RuleParameters): string {
   const guards = [`at least ${rule.minPods} pods`];
   if (Number.isFinite(rule.minAverage)) guards.push(`average above ${rule.minAverage} cores`);
-  return `stddev above the threshold for ${formatDuration(rule.forMs)}, ${guards.join(', ')}, rate window ${formatDuration(rule.rateWindowMs)} (from ${rule.source})`;
+  const overrides = rule.rules.filter((r) => r.name !== 'default').length;
+  const more = overrides > 0 ? `; ${overrides} override rule(s)` : '';
+  return `stddev above the threshold for ${formatDuration(rule.forMs)}, ${guards.join(', ')}, rate window ${formatDuration(rule.rateWindowMs)} (from ${rule.source}${more})`;
 }
 
 function describeService(service: ServiceModel): string {
@@ -152,13 +169,15 @@ export function formatBacktest(result: BacktestResult): string {
   for (const d of result.deployments) {
     lines.push(
       `${d.namespace}/${d.deployment} (${d.history.pods.length} pods seen)`,
-      ...thresholdTable(d.results),
+      `  rule ${d.rule.name}: ${thresholdLabel({ threshold: d.rule.threshold, measure: d.rule.measure ?? 'stddev' })}, at least ${d.rule.minPods} pods (* in the table)`,
+      ...thresholdTable(d),
     );
     for (const r of d.results) lines.push(...actionLines(r));
     if (d.guarded) lines.push(...guardLines(d.results, d.guarded));
     lines.push('');
   }
   lines.push(
+    'cores: the stddev measure; relative: stddev ÷ mean. Both measures are side by side for every Deployment.',
     'fired: times the alert started firing; above: time the condition held (pending or firing);',
     'notified: notifications to the service (start, then every repeat interval); pods: pods it would remove.',
     ...wrap(NOT_COUNTERFACTUAL),

@@ -1,4 +1,5 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { prometheusConnection } from '../adapters/prometheus.js';
 import type { Config } from '../config.js';
 import { pipelineSettings } from '../service.js';
@@ -14,11 +15,19 @@ import {
 } from './command.js';
 import { chunks, PrometheusHistory } from './history.js';
 import { backtestJson, formatBacktest } from './backtest-format.js';
-import { backtestGuards, guardHistory, type BacktestGuards } from './backtest-guards.js';
+import { backtestGuards, guardHistory } from './backtest-guards.js';
 import { renderReport } from './report-html.js';
+import type {
+  AppliedRule,
+  BacktestRequest,
+  BacktestResult,
+  DeploymentResult,
+} from './backtest-types.js';
 import {
   DEFAULT_RULE_FILE,
+  readOverrideFiles,
   readRuleFile,
+  ruleFor,
   ruleFromConfig,
   type RuleParameters,
 } from './rule-file.js';
@@ -27,11 +36,10 @@ import {
   stepStats,
   type DeploymentHistory,
   type GuardAt,
-  type ServiceModel,
-  type StepStats,
-  type ThresholdResult,
   type Timeline,
 } from './simulate.js';
+
+export type { BacktestRequest, BacktestResult, DeploymentResult } from './backtest-types.js';
 
 /** Range queries can be heavier than the service's instant query. */
 const MIN_RANGE_TIMEOUT_MS = 60_000;
@@ -45,6 +53,7 @@ const FLAGS = {
   to: { type: 'string', default: 'now' },
   step: { type: 'string', default: '1m' },
   thresholds: { type: 'string' },
+  'relative-thresholds': { type: 'string' },
   rules: { type: 'string' },
   for: { type: 'string' },
   'min-average': { type: 'string' },
@@ -62,8 +71,13 @@ Replays the alert rule and the service over past CPU history from Prometheus.
                          kube_replicaset_owner names in the range)
   --from T, --to T       RFC 3339, "now" or a duration ago such as 7d (default 7d .. now)
   --step D               evaluation step (default 1m)
-  --thresholds LIST      cores, comma-separated (default: the rule's, a third below and above)
-  --rules FILE           rule file (default: rules/pod-rebalancer.rules.yml of this checkout)
+  --thresholds LIST      cores (stddev), comma-separated (default: each Deployment's rule's,
+                         a third below and above)
+  --relative-thresholds LIST
+                         stddev ÷ mean, comma-separated (default: a relative rule's own, a
+                         third below and above, else 0.33,0.5,0.67)
+  --rules FILES          rule files, comma-separated; the first holds the default rule, the
+                         others overrides (default: every rules/*.yml of this checkout)
   --for D                override the rule's for:
   --min-average X        override the rule's average-load guard (cores)
   --repeat-interval D    Alertmanager's repeat_interval (default 20m)
@@ -72,37 +86,6 @@ Replays the alert rule and the service over past CPU history from Prometheus.
 
 GUARD_QUERY and the rule's pod_rebalancer_guard annotation, when set, are evaluated over the
 same history: the actions they would have held back are shown next to the run without them.`;
-
-/** Everything a backtest run was asked for, checked. */
-export interface BacktestRequest {
-  namespace: string | undefined;
-  deployment: string | undefined;
-  fromMs: number;
-  toMs: number;
-  stepMs: number;
-  thresholds: number[];
-  rule: RuleParameters;
-  service: ServiceModel;
-  /** GUARD_QUERY and the rule's guard: simulated side by side with the run without them. */
-  guards: BacktestGuards;
-  report: string | undefined;
-  json: boolean;
-}
-
-export interface DeploymentResult {
-  namespace: string;
-  deployment: string;
-  history: DeploymentHistory;
-  stats: StepStats;
-  results: ThresholdResult[];
-  /** With guards configured: the same thresholds with the guards applied. */
-  guarded?: ThresholdResult[];
-}
-
-export interface BacktestResult {
-  request: BacktestRequest;
-  deployments: DeploymentResult[];
-}
 
 /** A point in time: RFC 3339, `now`, or a duration before now (`7d`, `90m`). */
 export function parseTime(text: string, now: Date, flag: string): number {
@@ -137,21 +120,33 @@ function numberFlag(text: string, flag: string): number {
   return value;
 }
 
+/** A third below, the threshold itself, and a third above. */
+function around(threshold: number): number[] {
+  return [threshold * (2 / 3), threshold, threshold * (4 / 3)].map(
+    (v) => Math.round(v * 100) / 100,
+  );
+}
+
 /** `--thresholds`, or a third below and above the rule's own. */
-export function parseThresholds(text: string | undefined, ruleThreshold: number): number[] {
+export function parseThresholds(
+  text: string | undefined,
+  ruleThreshold: number,
+  flag = 'thresholds',
+): number[] {
   const values =
-    text === undefined
-      ? [ruleThreshold * (2 / 3), ruleThreshold, ruleThreshold * (4 / 3)].map(
-          (v) => Math.round(v * 100) / 100,
-        )
-      : text.split(',').map((part) => Number(part.trim()));
+    text === undefined ? around(ruleThreshold) : text.split(',').map((part) => Number(part.trim()));
   if (values.length === 0 || values.some((v) => !(v > 0) || !Number.isFinite(v))) {
-    throw new BadInput(
-      `--thresholds: expected positive numbers of cores, comma-separated, e.g. 0.2,0.3,0.4 (got "${text}")`,
-    );
+    const example =
+      flag === 'thresholds'
+        ? 'cores, comma-separated, e.g. 0.2,0.3,0.4'
+        : 'comma-separated, e.g. 0.3,0.5';
+    throw new BadInput(`--${flag}: expected positive numbers of ${example} (got "${text}")`);
   }
   return [...new Set(values)].sort((a, b) => a - b);
 }
+
+/** The relative threshold offered when no rule and no flag says one. */
+const DEFAULT_RELATIVE_THRESHOLD = 0.5;
 
 function checkName(value: string | undefined, flag: string): string | undefined {
   if (value !== undefined && !K8S_NAME.test(value))
@@ -168,15 +163,28 @@ function ruleParameters(values: Record<string, unknown>, config: Readonly<Config
         ? undefined
         : numberFlag(values['min-average'] as string, 'min-average'),
   };
+  const files = file === undefined ? defaultRuleFiles() : file.split(',').map((f) => f.trim());
   const rule =
-    file !== undefined || existsSync(DEFAULT_RULE_FILE)
-      ? readRuleFile(file ?? DEFAULT_RULE_FILE, config.alertNames)
+    files.length > 0
+      ? readRuleFile(files[0]!, config.alertNames)
       : ruleFromConfig(config, { forMs: parseDuration('10m')!, minAverage: 0.05 });
+  rule.rules.push(...readOverrideFiles(files.slice(1), config.alertNames));
   return {
     ...rule,
     forMs: overrides.forMs ?? rule.forMs,
     minAverage: overrides.minAverage ?? rule.minAverage,
   };
+}
+
+/** The rule file of this checkout and every other rule file beside it (overrides); none in an image. */
+function defaultRuleFiles(): string[] {
+  if (!existsSync(DEFAULT_RULE_FILE)) return [];
+  const dir = dirname(DEFAULT_RULE_FILE);
+  const others = readdirSync(dir)
+    .filter((name) => name.endsWith('.yml') && join(dir, name) !== DEFAULT_RULE_FILE)
+    .map((name) => join(dir, name))
+    .sort();
+  return [DEFAULT_RULE_FILE, ...others];
 }
 
 /** Parses and checks the flags against the configuration. */
@@ -204,7 +212,19 @@ export function backtestRequest(
     fromMs,
     toMs,
     stepMs,
-    thresholds: parseThresholds(values.thresholds, rule.threshold),
+    thresholds: parseThresholds(
+      values.thresholds,
+      rule.measure === 'relative_stddev' ? config.threshold : rule.threshold,
+    ),
+    relativeThresholds: parseThresholds(
+      values['relative-thresholds'],
+      DEFAULT_RELATIVE_THRESHOLD,
+      'relative-thresholds',
+    ),
+    given: {
+      thresholds: values.thresholds !== undefined,
+      relativeThresholds: values['relative-thresholds'] !== undefined,
+    },
     rule,
     service: {
       minPods: config.minPods,
@@ -275,25 +295,64 @@ async function targetsOf(
   });
 }
 
-/** Simulates every threshold over one Deployment's history, and again with the guards if any. */
+/** The rule that decides for this Deployment: its own, its namespace's, else the default. */
+export function appliedRule(request: BacktestRequest, history: DeploymentHistory): AppliedRule {
+  const { rules, ...main } = request.rule;
+  const rule = ruleFor(rules, history, { ...main, name: 'default' });
+  return { ...rule, name: rule.name };
+}
+
+/**
+ * The thresholds to put side by side for one Deployment, in both measures: the flags' lists
+ * as given, else around the Deployment's own rule in its measure (and the request's in the other).
+ */
+function thresholdsFor(request: BacktestRequest, rule: AppliedRule) {
+  const own = (measure: 'stddev' | 'relative_stddev', given: boolean, list: number[]) =>
+    !given && (rule.measure ?? 'stddev') === measure ? around(rule.threshold) : list;
+  return {
+    stddev: own('stddev', request.given.thresholds, request.thresholds),
+    relative_stddev: own(
+      'relative_stddev',
+      request.given.relativeThresholds,
+      request.relativeThresholds,
+    ),
+  };
+}
+
+/**
+ * Simulates every threshold, in both measures, over one Deployment's history, and again with
+ * the guards if any.
+ */
 export function simulateDeployment(
   history: DeploymentHistory,
   request: BacktestRequest,
   guardAt?: GuardAt,
 ): DeploymentResult {
   const stats = stepStats(history);
+  const rule = appliedRule(request, history);
+  const lists = thresholdsFor(request, rule);
   const run = (guard?: GuardAt) =>
-    request.thresholds.map((threshold) =>
-      simulateThreshold(
-        history,
-        stats,
-        { rule: { ...request.rule, threshold }, service: request.service, guardAt: guard },
-        request.fromMs,
+    (['stddev', 'relative_stddev'] as const).flatMap((measure) =>
+      lists[measure].map((threshold) =>
+        simulateThreshold(
+          history,
+          stats,
+          { rule: { ...rule, threshold, measure }, service: request.service, guardAt: guard },
+          request.fromMs,
+        ),
       ),
     );
   const { namespace, deployment } = history;
   const results = run();
-  return { namespace, deployment, history, stats, results, guarded: guardAt && run(guardAt) };
+  return {
+    namespace,
+    deployment,
+    history,
+    stats,
+    rule,
+    results,
+    guarded: guardAt && run(guardAt),
+  };
 }
 
 /** Fetches the history of every Deployment asked for and simulates it. */

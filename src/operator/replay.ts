@@ -9,6 +9,7 @@ import type { Alert } from '../core/targets.js';
 import type { Config } from '../config.js';
 import { redactCredentials } from '../errors.js';
 import { parseTokenFile } from '../http/tokens.js';
+import { InMemoryActionBudgetStore } from '../adapters/memory.js';
 import { realAdapters } from '../main.js';
 import { createMetrics } from '../metrics.js';
 import { createPipeline } from '../pipeline.js';
@@ -138,6 +139,7 @@ export async function replayLocally(
   const adapters = realAdapters(config, io.env, io.kubeConfig);
   const pipeline = createPipeline({
     ...adapters,
+    actionBudget: adapters.actionBudget ?? new InMemoryActionBudgetStore(),
     logger: stderrLogger(config, io),
     settings: pipelineSettings(config),
     telemetry: createMetrics(new Registry()),

@@ -1,6 +1,11 @@
 import { formatDuration } from '../core/duration.js';
-import { humanDuration, NOT_COUNTERFACTUAL, READINESS_APPROXIMATION } from './backtest-format.js';
-import type { BacktestResult, DeploymentResult } from './backtest.js';
+import {
+  humanDuration,
+  NOT_COUNTERFACTUAL,
+  READINESS_APPROXIMATION,
+  thresholdLabel,
+} from './backtest-format.js';
+import type { BacktestResult, DeploymentResult } from './backtest-types.js';
 
 /** The stddev line; thresholds take the palette in order. Tests look for these in the render. */
 export const STDDEV_COLOR = '#1f77b4';
@@ -28,8 +33,13 @@ interface Scale {
   maxY: number;
 }
 
+/** The chart is in cores: only the stddev thresholds are lines on it (the table has all). */
+function inCores(d: DeploymentResult): DeploymentResult['results'] {
+  return d.results.filter((r) => r.measure === 'stddev');
+}
+
 function scaleOf(d: DeploymentResult, fromMs: number, toMs: number): Scale {
-  let maxY = Math.max(...d.results.map((r) => r.threshold));
+  let maxY = Math.max(0, ...inCores(d).map((r) => r.threshold));
   for (const v of d.stats.stddev) if (Number.isFinite(v) && v > maxY) maxY = v;
   maxY *= 1.1;
   const span = Math.max(1, toMs - fromMs);
@@ -97,7 +107,7 @@ function axes(scale: Scale): string[] {
 
 /** Per threshold: its line, its firing episodes as a band, its predicted actions as markers. */
 function thresholdLayers(d: DeploymentResult, scale: Scale): string[] {
-  return d.results.flatMap((r, index) => {
+  return inCores(d).flatMap((r, index) => {
     const color = thresholdColor(index);
     const y = scale.y(r.threshold).toFixed(1);
     const bandY = MARGIN.top + PLOT_H - 6 * (index + 1);
@@ -137,7 +147,7 @@ function chart(d: DeploymentResult, result: BacktestResult): string {
 function legend(d: DeploymentResult): string {
   const items = [
     `<span><i style="background:${STDDEV_COLOR}"></i>stddev of per-pod CPU</span>`,
-    ...d.results.map(
+    ...inCores(d).map(
       (r, index) =>
         `<span><i style="background:${thresholdColor(index)}"></i>${r.threshold} cores: threshold (dashed), firing (band), action (&#9660;)</span>`,
     ),
@@ -148,7 +158,7 @@ function legend(d: DeploymentResult): string {
 function summaryTable(d: DeploymentResult): string {
   const rows = d.results.map(
     (r) =>
-      `<tr><td>${r.threshold} cores</td><td>${r.episodes.length}</td><td>${humanDuration(r.aboveMs)}</td><td>${humanDuration(r.firingMs)}</td><td>${r.notifications}</td><td>${r.actions.length}</td><td>${escapeHtml(
+      `<tr><td>${thresholdLabel(r)}</td><td>${r.episodes.length}</td><td>${humanDuration(r.aboveMs)}</td><td>${humanDuration(r.firingMs)}</td><td>${r.notifications}</td><td>${r.actions.length}</td><td>${escapeHtml(
         r.actions
           .flatMap((a) => a.pods.map((p) => p.name))
           .filter((name, i, all) => all.indexOf(name) === i)
@@ -183,7 +193,7 @@ function embeddedData(result: BacktestResult): string {
     stddev: Array.from(d.stats.stddev, (v) =>
       Number.isFinite(v) ? Math.round(v * 1e4) / 1e4 : null,
     ),
-    thresholds: d.results.map((r) => ({
+    thresholds: inCores(d).map((r) => ({
       threshold: r.threshold,
       actions: r.actions.map((a) => ({ at: a.at, pods: a.pods.map((p) => p.name) })),
     })),

@@ -5,6 +5,8 @@ import { loadYaml } from '@kubernetes/client-node';
 import type { Config } from '../config.js';
 import { parseDuration } from '../core/duration.js';
 import { BadInput } from './command.js';
+import { policyFromAnnotations, type Measure } from '../core/policy.js';
+import type { Target } from '../core/types.js';
 import type { RuleModel } from './simulate.js';
 
 /** The rule file in this checkout (dist/operator → rules/), the one people tune in Git. */
@@ -13,10 +15,13 @@ export const DEFAULT_RULE_FILE = fileURLToPath(
 );
 
 const PER_POD = 'namespace_deployment_pod:cpu_usage:rate';
-const GUARD = String.raw`by \(namespace, deployment\) \(namespace_deployment_pod:cpu_usage:rate\)\s*`;
-const THRESHOLD = new RegExp(String.raw`stddev ${GUARD}>\s*([0-9.]+)`);
-const MIN_PODS = new RegExp(String.raw`count ${GUARD}>=\s*(\d+)`);
-const MIN_AVERAGE = new RegExp(String.raw`avg ${GUARD}>\s*([0-9.]+)`);
+// `by (namespace, deployment) (namespace_deployment_pod:cpu_usage:rate{...})`, the selector optional.
+const OVER = String.raw`by \(namespace, deployment\) \(namespace_deployment_pod:cpu_usage:rate(\{[^}]*\})?\)\s*`;
+const THRESHOLD = new RegExp(String.raw`stddev ${OVER}>\s*([0-9.]+)`);
+const RELATIVE = new RegExp(String.raw`stddev ${OVER}/\s*avg ${OVER}>\s*([0-9.]+)`);
+const MIN_PODS = new RegExp(String.raw`count ${OVER}>=\s*(\d+)`);
+// Not the divisor of a relative measure.
+const MIN_AVERAGE = new RegExp(String.raw`(?<!/ )avg ${OVER}>\s*([0-9.]+)`);
 const RATE_WINDOW = /rate\(container_cpu_usage_seconds_total\{[^}]*\}\[(\w+)\]\)/;
 
 /** What the backtest takes from the rule file: the alert's parameters and the rate window. */
@@ -24,6 +29,19 @@ export interface RuleParameters extends RuleModel {
   /** The file they came from, or a sentence saying they came from the configuration. */
   source: string;
   rateWindowMs: number;
+  /** Every alert rule of the file, the default and the overrides (empty without a file). */
+  rules: AlertRule[];
+}
+
+/** One alert rule of the file: what it selects and the policy it carries. */
+export interface AlertRule extends RuleModel {
+  /** Its `pod_rebalancer_rule` label, or `default` for the rule without one. */
+  name: string;
+  /** The namespace and Deployment its expression selects; none for the default rule. */
+  selector: { namespace?: string; deployment?: string };
+  /** The numbers written in the expression (the drift test compares them with the annotations). */
+  expression: { threshold?: number; measure?: Measure; minPods?: number };
+  annotations: Record<string, string>;
 }
 
 interface RuleEntry {
@@ -31,6 +49,8 @@ interface RuleEntry {
   record?: string;
   expr?: string;
   for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
 }
 
 function rulesOf(text: string, file: string): RuleEntry[] {
@@ -50,8 +70,95 @@ function shownPath(file: string): string {
   return shown && !shown.startsWith('..') && !isAbsolute(shown) ? shown : file;
 }
 
-function captured(expr: string, pattern: RegExp): string | undefined {
-  return pattern.exec(expr.replace(/\s+/g, ' '))?.[1];
+function captured(expr: string, pattern: RegExp, group = 2): string | undefined {
+  return pattern.exec(expr.replace(/\s+/g, ' '))?.[group];
+}
+
+function selectorOf(expr: string): AlertRule['selector'] {
+  const text = captured(expr, THRESHOLD, 1) ?? captured(expr, RELATIVE, 1) ?? '';
+  const label = (name: string) => new RegExp(`\\b${name}="([^"]*)"`).exec(text)?.[1];
+  return definedOnly({ namespace: label('namespace'), deployment: label('deployment') });
+}
+
+function definedOnly<T extends object>(record: T): T {
+  return Object.fromEntries(Object.entries(record).filter(([, v]) => v !== undefined)) as T;
+}
+
+/** The threshold, measure and minimum pods as the expression writes them. */
+export function expressionPolicy(expr: string): AlertRule['expression'] {
+  const relative = captured(expr, RELATIVE, 3);
+  const absolute = captured(expr, THRESHOLD);
+  const minPods = captured(expr, MIN_PODS);
+  return definedOnly({
+    threshold: relative !== undefined ? Number(relative) : absolute && Number(absolute),
+    measure: relative !== undefined ? 'relative_stddev' : absolute && 'stddev',
+    minPods: minPods === undefined ? undefined : Number(minPods),
+  }) as AlertRule['expression'];
+}
+
+/**
+ * Every alert of the file whose name is in ALERT_NAMES, with the policy it carries: its
+ * annotations, as the service reads them, else the numbers in its expression.
+ */
+export function alertRulesOf(
+  rules: RuleEntry[],
+  alertNames: ReadonlySet<string>,
+  file: string,
+): AlertRule[] {
+  return rules
+    .filter((rule) => rule.alert !== undefined && alertNames.has(rule.alert) && rule.expr)
+    .map((rule) => {
+      const name = rule.labels?.pod_rebalancer_rule ?? 'default';
+      const expression = expressionPolicy(rule.expr!);
+      if (expression.threshold === undefined) {
+        throw new BadInput(
+          `${file}: alert ${rule.alert} (${name}) has no "stddev by (namespace, deployment) (${PER_POD}) > X"`,
+        );
+      }
+      const annotations = rule.annotations ?? {};
+      const policy = policyFromAnnotations(annotations, {
+        threshold: expression.threshold,
+        minPods: expression.minPods ?? 0,
+      });
+      if (!policy.ok)
+        throw new BadInput(`${file}: alert ${rule.alert} (${name}): ${policy.detail}`);
+      return {
+        name,
+        selector: selectorOf(rule.expr!),
+        expression,
+        annotations,
+        threshold: policy.policy.threshold,
+        measure: policy.policy.measure,
+        minPods: policy.policy.minPods,
+        forMs: forOf(rule, file),
+        minAverage: Number(captured(rule.expr!, MIN_AVERAGE) ?? -Infinity),
+      };
+    });
+}
+
+/**
+ * The rule that decides for a Deployment: its own, else its namespace's, else the default,
+ * as the markers and `unless` clauses make Prometheus decide.
+ */
+export function ruleFor<T extends RuleModel>(
+  rules: readonly (AlertRule | T)[],
+  target: Target,
+  fallback: T,
+): AlertRule | T {
+  const selects = (rule: AlertRule | T) =>
+    'selector' in rule
+      ? [
+          rule.selector.namespace === target.namespace &&
+            rule.selector.deployment === target.deployment,
+          rule.selector.namespace === target.namespace && rule.selector.deployment === undefined,
+          rule.selector.namespace === undefined,
+        ]
+      : [false, false, false];
+  for (const level of [0, 1, 2]) {
+    const rule = rules.find((candidate) => selects(candidate)[level]);
+    if (rule) return rule;
+  }
+  return fallback;
 }
 
 function readText(file: string): string {
@@ -78,7 +185,11 @@ function forOf(alert: RuleEntry, file: string): number {
 }
 
 function rateWindowOf(rules: RuleEntry[], file: string): number {
-  const window = captured(rules.find((rule) => rule.record === PER_POD)?.expr ?? '', RATE_WINDOW);
+  const window = captured(
+    rules.find((rule) => rule.record === PER_POD)?.expr ?? '',
+    RATE_WINDOW,
+    1,
+  );
   const ms = window === undefined ? undefined : parseDuration(window);
   if (ms === undefined)
     throw new BadInput(`${file}: no ${PER_POD} recording rule with a rate() window`);
@@ -92,21 +203,27 @@ function rateWindowOf(rules: RuleEntry[], file: string): number {
  */
 export function readRuleFile(file: string, alertNames: ReadonlySet<string>): RuleParameters {
   const rules = rulesOf(readText(file), file);
-  const alert = alertOf(rules, alertNames, file);
-  const threshold = captured(alert.expr, THRESHOLD);
-  if (threshold === undefined) {
-    throw new BadInput(
-      `${file}: alert ${alert.alert} has no "stddev by (namespace, deployment) (${PER_POD}) > X"`,
-    );
-  }
+  alertOf(rules, alertNames, file);
+  const alerts = alertRulesOf(rules, alertNames, file);
+  const main = alerts.find((rule) => rule.name === 'default') ?? alerts[0]!;
   return {
     source: shownPath(file),
-    threshold: Number(threshold),
-    forMs: forOf(alert, file),
-    minPods: Number(captured(alert.expr, MIN_PODS) ?? 0),
-    minAverage: Number(captured(alert.expr, MIN_AVERAGE) ?? -Infinity),
+    threshold: main.threshold,
+    measure: main.measure,
+    forMs: main.forMs,
+    minPods: main.minPods,
+    minAverage: main.minAverage,
     rateWindowMs: rateWindowOf(rules, file),
+    rules: alerts,
   };
+}
+
+/** The alert rules of more rule files (overrides kept next to the main file), read the same way. */
+export function readOverrideFiles(
+  files: readonly string[],
+  alertNames: ReadonlySet<string>,
+): AlertRule[] {
+  return files.flatMap((file) => alertRulesOf(rulesOf(readText(file), file), alertNames, file));
 }
 
 /** Without a rule file: the configuration's threshold, MIN_PODS and METRICS_WINDOW. */
@@ -117,9 +234,11 @@ export function ruleFromConfig(
   return {
     source: 'the configuration (CPU_STDDEV_THRESHOLD, MIN_PODS, METRICS_WINDOW) and flags',
     threshold: config.threshold,
+    measure: 'stddev',
     forMs: flags.forMs,
     minPods: config.minPods,
     minAverage: flags.minAverage,
     rateWindowMs: config.metricsWindowMs,
+    rules: [],
   };
 }

@@ -12,8 +12,9 @@
 import { gateCooldown, gateWindow } from '../core/cooldown.js';
 import { decide } from '../core/decide.js';
 import type { EffectPolicy } from '../core/effect.js';
+import { measureOf, type Measure } from '../core/policy.js';
 import { computeStats } from '../core/stats.js';
-import type { ChosenPod, PodFacts, SkipReason, Stats } from '../core/types.js';
+import type { ChosenPod, PodFacts, Policy, SkipReason, Stats } from '../core/types.js';
 import type { ActiveWindow } from '../core/window.js';
 import type { CooldownRecord } from '../ports.js';
 import { assess, stopMessage } from '../stages/backoff.js';
@@ -40,7 +41,10 @@ export interface DeploymentHistory {
 
 /** The alert rule's parameters (rules/pod-rebalancer.rules.yml). */
 export interface RuleModel {
+  /** In the measure's unit: cores for `stddev`, a ratio for `relative_stddev`. */
   threshold: number;
+  /** `stddev` when absent. */
+  measure?: Measure;
   forMs: number;
   /** The `count(...) >= N` guard. */
   minPods: number;
@@ -87,6 +91,7 @@ export type GuardAt = (t: number) => string | undefined;
 
 export interface ThresholdResult {
   threshold: number;
+  measure: Measure;
   episodes: Episode[];
   /** Time the alert condition held (threshold and guards), pending or firing. */
   aboveMs: number;
@@ -128,7 +133,8 @@ export function stepStats(history: DeploymentHistory): StepStats {
 function conditionHolds(stats: StepStats, i: number, rule: RuleModel): boolean {
   return (
     stats.count[i]! >= rule.minPods &&
-    stats.stddev[i]! > rule.threshold &&
+    measureOf(rule.measure ?? 'stddev', { mean: stats.mean[i]!, stddev: stats.stddev[i]! }) >
+      rule.threshold &&
     stats.mean[i]! > rule.minAverage
   );
 }
@@ -243,10 +249,20 @@ function heldBack(
   return true;
 }
 
+/** The service verifies against the policy the alert carries: the rule's. */
+function alertPolicyOf(rule: RuleModel, service: ServiceModel): Policy {
+  return {
+    threshold: rule.threshold,
+    measure: rule.measure,
+    minPods: rule.minPods || service.minPods,
+    minPodAgeMs: service.minPodAgeMs,
+  };
+}
+
 /** One notification handled as the pipeline would: window, stop mark, cooldown, decide, backoff. */
 function handleNotification(
   history: DeploymentHistory,
-  at: { t: number; episode: Episode; threshold: number },
+  at: { t: number; episode: Episode; rule: RuleModel },
   service: ServiceModel & { first: Map<string, number>; guardAt?: GuardAt },
   state: ServiceState,
 ): void {
@@ -256,12 +272,7 @@ function handleNotification(
   if (gateCooldown(state.record, now)) return skip(state, 'cooldown');
   const index = Math.round((at.t - history.timeline.startMs) / history.timeline.stepMs);
   const { pods, samples } = factsAt(history, index, service);
-  const policy = {
-    threshold: at.threshold,
-    minPods: service.minPods,
-    minPodAgeMs: service.minPodAgeMs,
-  };
-  const decision = decide(pods, samples, policy, now);
+  const decision = decide(pods, samples, alertPolicyOf(at.rule, service), now);
   if (!decision.act) return skip(state, decision.reason);
   if (heldBack(service.guardAt, at.t, decision, state)) return skip(state, 'guarded');
   const { backoff } = assess(
@@ -336,11 +347,12 @@ export function simulateThreshold(
   for (const episode of episodes) {
     for (const t of notificationTimes(episode, service.repeatIntervalMs, range)) {
       notifications++;
-      handleNotification(history, { t, episode, threshold: rule.threshold }, context, state);
+      handleNotification(history, { t, episode, rule }, context, state);
     }
   }
   return {
     threshold: rule.threshold,
+    measure: rule.measure ?? 'stddev',
     episodes,
     aboveMs,
     firingMs: firingTime(episodes, range, timeline.stepMs),

@@ -1,10 +1,10 @@
-import type { V1Lease } from '@kubernetes/client-node';
+import { LeaseActionBudgetStore } from '../adapters/budget-lease.js';
 import { LeaseCooldownStore } from '../adapters/cooldown-lease.js';
 import { createKubeApis, toUpstreamError } from '../adapters/kubernetes.js';
 import { ConfigError, SETTINGS } from '../config.js';
 import { cooldownEnds } from '../core/cooldown.js';
-import { parseDuration } from '../core/duration.js';
-import type { CooldownEntry } from '../ports.js';
+import { liveEntries, type ActionBudget } from '../core/budget.js';
+import type { BudgetRecord, CooldownEntry } from '../ports.js';
 import { kubeConfigOf } from './check.js';
 import { BadInput, EXIT, parseFlags, type ExitCode, type OperatorIo } from './command.js';
 
@@ -22,28 +22,25 @@ Clears the stop mark pod-rebalancer set after consecutive ineffective actions on
 Deployment (and their count), so that the next alert may act again. A compare-and-swap on
 the Deployment's Lease in STATE_NAMESPACE: a concurrent change is read again, never lost.`;
 
-/**
- * The action budget's Lease (issue 11 keeps it in STATE_NAMESPACE under this name, its recent
- * actions as a JSON list of {at, ...} in this annotation). Read here only to show what is left.
- */
-const BUDGET_LEASE_NAME = 'pod-rebalancer-action-budget';
-const BUDGET_ANNOTATION = 'pod-rebalancer.io/actions';
-
 /** How many times resume reads again after a concurrent change. */
 const RESUME_ATTEMPTS = 3;
 
 function stateNamespace(env: NodeJS.ProcessEnv): string {
   try {
-    return SETTINGS.STATE_NAMESPACE.parse(env.STATE_NAMESPACE || 'pod-rebalancer');
+    return SETTINGS.STATE_NAMESPACE.parse(env.STATE_NAMESPACE || SETTINGS.STATE_NAMESPACE.default!);
   } catch (error) {
     throw new ConfigError([`STATE_NAMESPACE: ${(error as Error).message}`]);
   }
 }
 
-function storeFor(io: OperatorIo): { store: LeaseCooldownStore; namespace: string } {
+function storeFor(io: OperatorIo) {
   const namespace = stateNamespace(io.env);
   const apis = createKubeApis(kubeConfigOf(io), 5000);
-  return { store: new LeaseCooldownStore(apis, namespace), namespace };
+  return {
+    store: new LeaseCooldownStore(apis, namespace),
+    budgetStore: new LeaseActionBudgetStore(apis, namespace),
+    namespace,
+  };
 }
 
 /** One Deployment's state as `status` shows it. */
@@ -81,31 +78,26 @@ export interface BudgetState {
   left: number | undefined;
 }
 
-/** The budget Lease's list of recent actions; an unreadable one counts as empty. */
-function recentActions(lease: V1Lease | undefined): { at?: string }[] {
+function actionBudgetOf(env: NodeJS.ProcessEnv): ActionBudget | undefined {
   try {
-    const parsed: unknown = JSON.parse(lease?.metadata?.annotations?.[BUDGET_ANNOTATION] ?? '[]');
-    return Array.isArray(parsed) ? (parsed as { at?: string }[]) : [];
-  } catch {
-    return [];
+    const budget = SETTINGS.ACTION_BUDGET.parse(
+      env.ACTION_BUDGET || SETTINGS.ACTION_BUDGET.default!,
+    );
+    return budget === 'off' ? undefined : budget;
+  } catch (error) {
+    throw new ConfigError([`ACTION_BUDGET: ${(error as Error).message}`]);
   }
 }
 
 /** What is left of ACTION_BUDGET, counted from the budget Lease's recent actions. */
 export function budgetOf(
-  env: NodeJS.ProcessEnv,
-  lease: V1Lease | undefined,
+  budget: ActionBudget | undefined,
+  record: BudgetRecord | undefined,
   now: Date,
 ): BudgetState {
-  const text = (env.ACTION_BUDGET || '20/1h').trim();
-  const match = /^(\d+)\s*\/\s*(\S+)$/.exec(text);
-  const windowMs = match ? parseDuration(match[2]!) : undefined;
-  if (!match || windowMs === undefined) return { budget: text, used: undefined, left: undefined };
-  const actions = recentActions(lease);
-  const used = actions.filter(
-    (a) => now.getTime() - new Date(a.at ?? 0).getTime() < windowMs,
-  ).length;
-  return { budget: text, used, left: Math.max(0, Number(match[1]) - used) };
+  if (!budget) return { budget: 'off', used: undefined, left: undefined };
+  const used = liveEntries(record?.entries ?? [], budget, now).length;
+  return { budget: budget.text, used, left: Math.max(0, budget.limit - used) };
 }
 
 function formatState(state: DeploymentState): string {
@@ -131,19 +123,20 @@ export async function statusCommand(argv: string[], io: OperatorIo): Promise<Exi
   const { values, positionals } = parseFlags(argv, { json: { type: 'boolean', default: false } });
   if (positionals.length > 0)
     throw new BadInput(`unexpected argument "${positionals[0]}"; see pod-rebalancer status --help`);
-  const { store } = storeFor(io);
+  const actionBudget = actionBudgetOf(io.env);
+  const { store, budgetStore } = storeFor(io);
   const now = new Date();
   let entries: CooldownEntry[];
-  let budgetLease: V1Lease | undefined;
+  let budgetRecord: BudgetRecord | undefined;
   try {
-    [entries, budgetLease] = await Promise.all([store.list(), store.readLease(BUDGET_LEASE_NAME)]);
+    [entries, budgetRecord] = await Promise.all([store.list(), budgetStore.read()]);
   } catch (error) {
     throw toUpstreamError(error, 'reading the state');
   }
   const states = entries
     .map((entry) => stateOf(entry, now))
     .sort((a, b) => a.deployment.localeCompare(b.deployment));
-  const budget = budgetOf(io.env, budgetLease, now);
+  const budget = budgetOf(actionBudget, budgetRecord, now);
   if (values.json) {
     io.stdout.write(`${JSON.stringify({ deployments: states, budget }, null, 2)}\n`);
   } else {

@@ -55,6 +55,11 @@ describe('loadConfig: defaults', () => {
     ['TLS_CERT_FILE', 'tlsCertFile', undefined],
     ['TLS_KEY_FILE', 'tlsKeyFile', undefined],
     ['TLS_CLIENT_CA_FILE', 'tlsClientCaFile', undefined],
+    ['STATE_NAMESPACE', 'stateNamespace', 'pod-rebalancer'],
+    ['NAMESPACES', 'namespaces', undefined],
+    ['EXCLUDE_NAMESPACES', 'excludeNamespaces', new Set(['kube-system'])],
+    ['REQUIRE_OPT_IN', 'requireOptIn', false],
+    ['ACTION_BUDGET', 'actionBudget', { limit: 20, windowMs: 3_600_000, text: '20/1h' }],
   ])('defaults %s (config.%s) to %p', (_name, key, expected) => {
     expect(config[key]).toEqual(expected);
   });
@@ -114,6 +119,17 @@ describe('loadConfig: valid values', () => {
     ['DRY_RUN', 'true', 'dryRun', true],
     ['LOG_LEVEL', 'debug', 'logLevel', 'debug'],
     ['TLS_CLIENT_CA_FILE', '/tls/ca.crt', 'tlsClientCaFile', '/tls/ca.crt'],
+    ['STATE_NAMESPACE', 'ops', 'stateNamespace', 'ops'],
+    ['NAMESPACES', 'payments, shop', 'namespaces', new Set(['payments', 'shop'])],
+    [
+      'EXCLUDE_NAMESPACES',
+      'kube-system,monitoring',
+      'excludeNamespaces',
+      new Set(['kube-system', 'monitoring']),
+    ],
+    ['REQUIRE_OPT_IN', 'true', 'requireOptIn', true],
+    ['ACTION_BUDGET', '5/30m', 'actionBudget', { limit: 5, windowMs: 1_800_000, text: '5/30m' }],
+    ['ACTION_BUDGET', 'off', 'actionBudget', undefined],
   ])('reads %s=%p into config.%s', (name, value, key, expected) => {
     const tls = { TLS_CERT_FILE: '/tls/tls.crt', TLS_KEY_FILE: '/tls/tls.key' };
 
@@ -207,6 +223,13 @@ describe('loadConfig: each invalid value is reported with the variable name and 
     ['ACTIVE_WINDOW', 'Mon-Fri 09:00-09:00 UTC'],
     ['LOG_LEVEL', 'verbose'],
     ['LOG_LEVEL', 'INFO'],
+    ['STATE_NAMESPACE', 'Pod_Rebalancer'],
+    ['NAMESPACES', 'payments,Shop'],
+    ['EXCLUDE_NAMESPACES', ','],
+    ['REQUIRE_OPT_IN', 'yes'],
+    ['ACTION_BUDGET', '20'],
+    ['ACTION_BUDGET', '0/1h'],
+    ['ACTION_BUDGET', 'unlimited'],
   ])('%s=%p', (name, value) => {
     const problems = problemsOf({ ...REQUIRED, [name]: value });
 

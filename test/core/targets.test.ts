@@ -47,6 +47,16 @@ describe('targetsFromAlerts with real Alertmanager 0.25 payloads', () => {
     ]);
   });
 
+  it('gives an alert without annotations an empty set, so the policy falls back to the configuration', () => {
+    const alert = {
+      status: 'firing' as const,
+      labels: { alertname: 'DeploymentCPUImbalance', namespace: 'payments', deployment: 'api' },
+      fingerprint: 'f1',
+    };
+
+    expect(targetsFromAlerts([alert], OURS).targets[0]?.annotations).toEqual({});
+  });
+
   it('acknowledges a resolved alert with its fingerprint and Deployment, so the report can name it', () => {
     const { dismissed } = targetsFromAlerts(fixture('resolved.json').alerts, OURS);
 

@@ -12,10 +12,11 @@ import {
 } from './render.js';
 
 /**
- * Values the alert rule in rules/ also encodes. The service's defaults equal the rule (a drift test
- * elsewhere keeps them so); setting one in the manifests would let the two judge differently.
+ * The recording rule's rate() window, which the service's verification query must share. The
+ * threshold and the minimum pods are no longer tied: every bundled alert carries its own in
+ * annotations, and CPU_STDDEV_THRESHOLD / MIN_PODS only fill in for alerts that carry none.
  */
-const TIED_TO_THE_RULE = ['CPU_STDDEV_THRESHOLD', 'MIN_PODS', 'METRICS_WINDOW'];
+const TIED_TO_THE_RULE = ['METRICS_WINDOW'];
 
 /** The environment Kubernetes gives the service container: envFrom ConfigMaps, then env. */
 function containerEnvironment(objects: KubeObject[]): Record<string, string> {
@@ -58,8 +59,24 @@ describe.each(KUSTOMIZATIONS)('configuration rendered by %s', (dir) => {
     expect(variablesSet(objects).filter((name) => !known.includes(name))).toEqual([]);
   });
 
-  it('leaves CPU_STDDEV_THRESHOLD and the other values tied to the alert rule to their defaults', () => {
+  it('leaves METRICS_WINDOW, tied to the recording rule, to its default', () => {
     expect(variablesSet(objects).filter((name) => TIED_TO_THE_RULE.includes(name))).toEqual([]);
+  });
+
+  it('ships alerts that carry their whole policy, so the configured threshold never decides for them', () => {
+    const alerts = ofKind<IPrometheusRule>(objects, 'PrometheusRule').flatMap((rule) =>
+      (rule.spec.groups ?? []).flatMap((group) =>
+        (group.rules ?? []).filter((r) => r.alert === 'DeploymentCPUImbalance'),
+      ),
+    );
+    expect(alerts.length).toBeGreaterThan(0);
+    for (const alert of alerts) {
+      expect(alert.annotations).toMatchObject({
+        pod_rebalancer_threshold: expect.any(String),
+        pod_rebalancer_measure: expect.any(String),
+        pod_rebalancer_min_pods: expect.any(String),
+      });
+    }
   });
 
   it('acts only on alerts the bundled PrometheusRule fires', () => {

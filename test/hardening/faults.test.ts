@@ -16,6 +16,9 @@ afterEach(async () => {
   h = undefined;
 });
 
+/** The cooldown Lease of payments/api; the action budget's Lease sits beside it in pod-rebalancer. */
+const COOLDOWN = /^payments\.api$/;
+
 const post = (app: Harness['service']['app']) =>
   request(app).post('/webhook').set('Authorization', `Bearer ${TOKEN}`).send(payload());
 
@@ -137,13 +140,23 @@ describe('the Kubernetes API misbehaves: a defined outcome, never a 500, and not
       'a 500 on creating the Lease',
       503,
       'kubernetes-unavailable',
-      { method: 'POST', path: /\/leases$/, status: 500 },
+      {
+        method: 'POST',
+        path: /\/namespaces\/pod-rebalancer\/leases$/,
+        name: COOLDOWN,
+        status: 500,
+      },
     ],
     [
       'a 403 on reading the Lease (RBAC)',
       200,
       'kubernetes-error',
-      { method: 'GET', path: /\/leases\//, status: 403 },
+      {
+        method: 'GET',
+        path: /\/namespaces\/pod-rebalancer\/leases\//,
+        name: COOLDOWN,
+        status: 403,
+      },
     ],
   ])(
     'when the API server answers %s, then %i with failed/%s, no eviction, and the retry acts once',
@@ -185,7 +198,12 @@ describe('the Kubernetes API misbehaves: a defined outcome, never a 500, and not
   it('when creating the Lease gets 409 (another replica won), then cooldown and no eviction', async () => {
     h = await startHarness();
     seedImbalanced(h);
-    h.kube.fail({ method: 'POST', path: /\/leases$/, status: 409 });
+    h.kube.fail({
+      method: 'POST',
+      path: /\/namespaces\/pod-rebalancer\/leases$/,
+      name: COOLDOWN,
+      status: 409,
+    });
 
     const res = await post(h.service.app);
 

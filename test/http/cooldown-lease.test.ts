@@ -135,7 +135,10 @@ describe('the cooldown Lease of a Deployment created again under the same name',
 
     await post();
 
-    expect([...h.kube.leases.keys()]).toEqual(['ops-state/payments.api']);
+    expect([...h.kube.leases.keys()].sort()).toEqual([
+      'ops-state/payments.api',
+      'ops-state/pod-rebalancer-action-budget',
+    ]);
     const writes = h.kube.requests.filter((r) => r.path.includes('/leases') && r.method !== 'GET');
     expect(writes.every((r) => r.path.includes('/namespaces/ops-state/'))).toBe(true);
   });

@@ -45,7 +45,13 @@ describe('nothing is done twice', () => {
     seedImbalanced(h);
     const replicaB = h.replica('replica-b');
     // Creating the Lease is slow, so both replicas have read "no Lease" before either creates it.
-    h.kube.fail({ method: 'POST', path: /\/leases$/, delayMs: 300, times: 2 });
+    h.kube.fail({
+      method: 'POST',
+      path: /\/namespaces\/pod-rebalancer\/leases$/,
+      name: /^payments\.api$/,
+      delayMs: 300,
+      times: 2,
+    });
 
     const [a, b] = await Promise.all([post(h.service.app), post(replicaB.app)]);
 
@@ -56,7 +62,12 @@ describe('nothing is done twice', () => {
       detail: expect.stringMatching(/took the Lease first/),
     });
     expect(
-      h.kube.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/leases')),
+      h.kube.requests.filter(
+        (r) =>
+          r.method === 'POST' &&
+          r.path.endsWith('/namespaces/pod-rebalancer/leases') &&
+          (r.body as { metadata?: { name?: string } }).metadata?.name === 'payments.api',
+      ),
     ).toHaveLength(2);
     expect(h.kube.removals).toHaveLength(2);
   });

@@ -66,7 +66,10 @@ describe('POST /webhook with real Alertmanager 0.25 payloads', () => {
     expect(lease?.metadata.annotations['pod-rebalancer.io/deployment-uid']).toBe('uid-deploy-api');
     // An owner in another namespace is invalid: the sweep removes Leases of deleted Deployments.
     expect(lease?.metadata.ownerReferences).toBeUndefined();
-    expect([...h.kube.leases.keys()]).toEqual(['pod-rebalancer/payments.api']);
+    expect([...h.kube.leases.keys()].sort()).toEqual([
+      'pod-rebalancer/payments.api',
+      'pod-rebalancer/pod-rebalancer-action-budget',
+    ]);
     expect(lease?.spec.acquireTime).toMatch(MICRO_TIME);
     expect(lease?.spec.leaseDurationSeconds).toBe(15 * 60);
     expect(JSON.parse(lease?.metadata.annotations['pod-rebalancer.io/last-action'])).toMatchObject({

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
@@ -38,8 +38,10 @@ describe('pod-rebalancer backtest against a real Prometheus holding a known day 
 
   const deployment = (name: string): DeploymentResult =>
     result.deployments.find((d) => d.deployment === name)!;
-  const resultAt = (name: string, threshold: number) =>
-    deployment(name).results.find((r) => r.threshold === threshold)!;
+  const resultAt = (name: string, threshold: number, measure = 'stddev') =>
+    deployment(name).results.find((r) => r.threshold === threshold && r.measure === measure)!;
+  /** The stddev (cores) results: the planned day is described in cores. */
+  const inCores = (d: DeploymentResult) => d.results.filter((r) => r.measure === 'stddev');
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-backtest-'));
@@ -138,7 +140,7 @@ describe('pod-rebalancer backtest against a real Prometheus holding a known day 
 
   it('predicts at every action the pods the decision core picks from the planned facts', () => {
     const actions = result.deployments.flatMap((d) =>
-      d.results.flatMap((r) => r.actions.map((action) => ({ d, r, action }))),
+      inCores(d).flatMap((r) => r.actions.map((action) => ({ d, r, action }))),
     );
 
     for (const { d, r, action } of actions) {
@@ -241,10 +243,13 @@ describe('pod-rebalancer backtest against a real Prometheus holding a known day 
 
     expect(code).toBe(EXIT.done);
     expect(out).toMatch(
-      /^ {2}threshold {2}fired {2}above {2}firing {2}notified {2}actions {2}pods {2}skipped$/m,
+      /^ {2}threshold +fired {2}above {2}firing {2}notified {2}actions {2}pods {2}skipped$/m,
     );
-    expect(out).toMatch(/^ {2}0\.3 cores {6}3 {2}\S+ +\S+ +\d+ +7 +14 {2}cooldown 3$/m);
-    expect(out).toMatch(/^ {2}0\.4 cores {6}2 /m);
+    // The rule's own threshold is marked; the relative measure is side by side.
+    expect(out).toMatch(/^ {2}rule default: 0\.3 cores, at least 3 pods/m);
+    expect(out).toMatch(/^ {2}0\.3 cores \* +3 {2}\S+ +\S+ +\d+ +7 +14 {2}cooldown 3$/m);
+    expect(out).toMatch(/^ {2}0\.4 cores +2 /m);
+    expect(out).toMatch(/^ {2}0\.5 relative +\d+ /m);
     expect(out).toMatch(/web-a \(highest, 1\.600\) {2}web-f \(lowest, 0\.050\) {2}cooldown/);
     const prose = out.replace(/\s+/g, ' ');
     expect(prose).toContain('History is not counterfactual: the series show what really happened.');
@@ -272,6 +277,61 @@ describe('pod-rebalancer backtest against a real Prometheus holding a known day 
     ]);
   });
 
+  it('puts the relative measure side by side: each relative threshold holds exactly where stddev ÷ mean is above it', () => {
+    const d = deployment('web');
+    for (const threshold of result.request.relativeThresholds) {
+      const r = resultAt('web', threshold, 'relative_stddev');
+      let above = 0;
+      for (let i = 0; i < d.history.timeline.length; i++) {
+        const t = d.history.timeline.startMs + i * d.history.timeline.stepMs;
+        const { count, mean, stddev } = {
+          count: d.stats.count[i]!,
+          mean: d.stats.mean[i]!,
+          stddev: d.stats.stddev[i]!,
+        };
+        if (t >= at(0) && count >= 3 && mean > 0.05 && stddev / mean > threshold) above += MINUTE;
+      }
+      expect(r.aboveMs).toBe(above);
+    }
+    expect(result.request.relativeThresholds).toEqual([0.33, 0.5, 0.67]);
+  });
+
+  it('when an override rule file tunes one Deployment, then that Deployment is backtested around its own threshold and the other keeps the default', async () => {
+    const override = join(dir, 'overrides.rules.yml');
+    writeFileSync(
+      override,
+      readFileSync(new URL('../../rules/examples/overrides.rules.yml', import.meta.url), 'utf8')
+        .replaceAll(
+          'namespace="checkout", deployment="order-consumer"',
+          'namespace="shop", deployment="web"',
+        )
+        .replace(
+          'namespace: checkout\n          deployment: order-consumer',
+          'namespace: shop\n          deployment: web',
+        )
+        .replaceAll('> 0.8', '> 0.45')
+        .replace('pod_rebalancer_threshold: "0.8"', 'pod_rebalancer_threshold: "0.45"'),
+    );
+    const config = loadOperatorConfig(env);
+    const request = backtestRequest(
+      ['--namespace', 'shop', ...range, '--rules', `${RULES},${override}`],
+      config,
+      new Date(),
+    );
+
+    const tuned = await runBacktest(request, prometheusHistory(config), captureIo(env));
+
+    const [web, worker] = tuned.deployments;
+    expect(web!.rule).toMatchObject({ name: 'checkout-order-consumer', threshold: 0.45 });
+    expect(web!.results.filter((r) => r.measure === 'stddev').map((r) => r.threshold)).toEqual([
+      0.3, 0.45, 0.6,
+    ]);
+    expect(worker!.rule).toMatchObject({ name: 'default', threshold: 0.3 });
+    expect(worker!.results.filter((r) => r.measure === 'stddev').map((r) => r.threshold)).toEqual([
+      0.2, 0.3, 0.4,
+    ]);
+  }, 60_000);
+
   it('when stderr is a terminal, then a progress bar counts the range queries', async () => {
     const { err } = await run(['--namespace', 'shop', ...range], { tty: true });
 
@@ -288,8 +348,10 @@ describe('pod-rebalancer backtest against a real Prometheus holding a known day 
     expect(html.match(/<svg class="chart"/g)).toHaveLength(2);
     expect(html.match(/<polyline class="stddev"/g)!.length).toBeGreaterThanOrEqual(2);
     expect(html.match(/<line class="threshold" data-threshold="0.3"/g)).toHaveLength(2);
-    const actions = result.deployments.flatMap((d) => d.results.flatMap((r) => r.actions));
+    // The chart is in cores: its markers are the stddev thresholds' actions.
+    const actions = result.deployments.flatMap((d) => inCores(d).flatMap((r) => r.actions));
     expect(html.match(/<path class="action"/g)).toHaveLength(actions.length);
+    expect(html).toContain('<td>0.5 relative</td>');
     expect(html).toContain(`data-at="${new Date(actions[0]!.at).toISOString()}"`);
     expect(html).toContain('History is not counterfactual');
     const data = JSON.parse(

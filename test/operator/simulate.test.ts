@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import {
   parseThresholds,
@@ -9,7 +10,13 @@ import { parseActiveWindow } from '../../src/core/window.js';
 import { humanDuration } from '../../src/operator/backtest-format.js';
 import { loadOperatorConfig } from '../../src/operator/command.js';
 import { chunks, MAX_POINTS_PER_QUERY } from '../../src/operator/history.js';
-import { DEFAULT_RULE_FILE, readRuleFile } from '../../src/operator/rule-file.js';
+import {
+  DEFAULT_RULE_FILE,
+  readOverrideFiles,
+  readRuleFile,
+  ruleFor,
+} from '../../src/operator/rule-file.js';
+import { repoRoot } from '../rules/tools.js';
 import {
   notificationTimes,
   simulateRule,
@@ -265,15 +272,61 @@ describe('backtest flags and the rule file', () => {
   });
 
   it("reads the threshold, for:, guards and rate window from the repository's rule file", () => {
-    expect(readRuleFile(DEFAULT_RULE_FILE, new Set(['DeploymentCPUImbalance']))).toEqual({
+    expect(readRuleFile(DEFAULT_RULE_FILE, new Set(['DeploymentCPUImbalance']))).toMatchObject({
       source: 'rules/pod-rebalancer.rules.yml',
       threshold: 0.3,
+      measure: 'stddev',
       forMs: 10 * MINUTE,
       minPods: 3,
       minAverage: 0.05,
       rateWindowMs: 5 * MINUTE,
+      rules: [expect.objectContaining({ name: 'default', selector: {} })],
     });
   });
+
+  it('reads each override of the examples with its selector and the policy its annotations carry', () => {
+    const rules = readOverrideFiles(
+      [join(repoRoot, 'rules/examples/overrides.rules.yml')],
+      new Set(['DeploymentCPUImbalance']),
+    );
+
+    expect(rules).toEqual([
+      expect.objectContaining({
+        name: 'checkout-order-consumer',
+        selector: { namespace: 'checkout', deployment: 'order-consumer' },
+        threshold: 0.8,
+        measure: 'stddev',
+        minPods: 3,
+        minAverage: 0.05,
+      }),
+      expect.objectContaining({
+        name: 'namespace-batch',
+        selector: { namespace: 'batch' },
+        threshold: 0.5,
+        measure: 'relative_stddev',
+        minPods: 4,
+        minAverage: 0.05,
+      }),
+    ]);
+  });
+
+  it.each([
+    ['checkout', 'order-consumer', 'checkout-order-consumer'],
+    ['checkout', 'cart', 'default'],
+    ['batch', 'small', 'namespace-batch'],
+    ['payments', 'api', 'default'],
+  ])(
+    "for %s/%s the rule that decides is %s (its own, else its namespace's, else the default)",
+    (namespace, deployment, name) => {
+      const alertNames = new Set(['DeploymentCPUImbalance']);
+      const rules = [
+        ...readRuleFile(DEFAULT_RULE_FILE, alertNames).rules,
+        ...readOverrideFiles([join(repoRoot, 'rules/examples/overrides.rules.yml')], alertNames),
+      ];
+
+      expect(ruleFor(rules, { namespace, deployment }, undefined as never).name).toBe(name);
+    },
+  );
 
   it('fetches a warm-up of for: or MIN_POD_AGE before --from, whichever is longer', () => {
     const request = backtestRequest(['--from', '1d', '--to', 'now', '--for', '30m'], config, now);

@@ -36,6 +36,10 @@ describe('the Prometheus rules in rules/', () => {
     expectSuccess(runTool(PROMTOOL, ['check', 'rules', ...files]));
   });
 
+  it('include override examples that pass promtool check rules too', () => {
+    expectSuccess(runTool(PROMTOOL, ['check', 'rules', 'rules/examples/overrides.rules.yml']));
+  });
+
   it('pass every promtool unit test in rules/tests/', () => {
     const files = listRuleTestFiles();
     expect(files.length).toBeGreaterThan(0);

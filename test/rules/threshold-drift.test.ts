@@ -1,74 +1,104 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
-import { DEFAULT_CPU_STDDEV_THRESHOLD, DEFAULT_MIN_PODS, SETTINGS } from '../../src/config.js';
+import { SETTINGS } from '../../src/config.js';
 import { parseDuration } from '../../src/core/duration.js';
-import { readRuleGroups, repoRoot } from './tools.js';
+import { policyFromAnnotations, POLICY_ANNOTATIONS } from '../../src/core/policy.js';
+import { expressionPolicy } from '../../src/operator/rule-file.js';
+import { listRuleFiles, readRuleGroups, type Rule } from './tools.js';
 
-// The rule decides when Alertmanager calls the service; the service re-checks with its own
-// defaults. If the two disagreed, every alert would end in `below-threshold` (service stricter)
-// or the service would act on spreads the rule never reports (service looser).
+// The rule decides when Alertmanager calls the service, and its annotations tell the service
+// what to verify against. Inside one rule the two must say the same: if the expression fired at
+// 0.3 and the annotation said 0.8, every alert would end in below-threshold (or the service
+// would act on spreads the rule's author never meant).
 
-const RULE_FILE = 'rules/pod-rebalancer.rules.yml';
+const EXAMPLES = ['rules/examples/overrides.rules.yml'];
+const RULE_FILES = [...listRuleFiles(), ...EXAMPLES];
 const RECORDING = 'namespace_deployment_pod:cpu_usage:rate';
+const ALERT = 'DeploymentCPUImbalance';
 
-function imbalanceRule() {
-  const rules = readRuleGroups(RULE_FILE).flatMap((group) => group.rules);
-  const rule = rules.find((candidate) => candidate.alert === 'DeploymentCPUImbalance');
-  if (!rule) throw new Error(`${RULE_FILE} has no DeploymentCPUImbalance alert`);
-  return rule;
+const rulesOf = (file: string) => readRuleGroups(file).flatMap((group) => group.rules);
+const alerts = RULE_FILES.flatMap((file) =>
+  rulesOf(file)
+    .filter((rule) => rule.alert === ALERT)
+    .map((rule): [string, Rule] => [
+      `${file}: ${rule.labels?.pod_rebalancer_rule ?? 'default'}`,
+      rule,
+    ]),
+);
+
+/** The namespace and Deployment an override's expression selects. */
+function selectorOf(expr: string): { namespace?: string; deployment?: string } {
+  const selector = /cpu_usage:rate\{([^}]*)\}/.exec(expr)?.[1] ?? '';
+  const label = (name: string) => new RegExp(`\\b${name}="([^"]*)"`).exec(selector)?.[1];
+  return { namespace: label('namespace'), deployment: label('deployment') };
 }
 
-function recordingRule() {
-  const rules = readRuleGroups(RULE_FILE).flatMap((group) => group.rules);
-  const rule = rules.find((candidate) => candidate.record === RECORDING);
-  if (!rule) throw new Error(`${RULE_FILE} has no ${RECORDING} recording rule`);
-  return rule;
-}
+describe.each(alerts)('the %s rule', (_name, rule) => {
+  const annotations = rule.annotations ?? {};
+  const written = expressionPolicy(rule.expr);
 
-/** The number a pattern captures in an expression, failing with the pattern when it is absent. */
-function capture(expr: string, pattern: RegExp): string {
-  const match = pattern.exec(expr);
-  if (!match?.[1]) throw new Error(`expected ${pattern} in the expression:\n${expr}`);
-  return match[1];
-}
-
-describe('the DeploymentCPUImbalance rule and the service defaults', () => {
-  it('use the same CPU standard deviation threshold (cores)', () => {
-    const threshold = capture(
-      imbalanceRule().expr,
-      /stddev by \(namespace, deployment\) \(namespace_deployment_pod:cpu_usage:rate\)\s*>\s*([0-9.]+)/,
-    );
-
-    expect(Number(threshold)).toBe(DEFAULT_CPU_STDDEV_THRESHOLD);
+  it('carries its whole policy in annotations the service can parse', () => {
+    for (const name of Object.values(POLICY_ANNOTATIONS)) expect(annotations[name]).toBeDefined();
+    expect(policyFromAnnotations(annotations, { threshold: 1, minPods: 2 })).toMatchObject({
+      ok: true,
+    });
   });
 
-  it('use the same minimum number of pods', () => {
-    const minPods = capture(
-      imbalanceRule().expr,
-      /count by \(namespace, deployment\) \(namespace_deployment_pod:cpu_usage:rate\)\s*>=\s*(\d+)/,
-    );
-
-    expect(Number(minPods)).toBe(DEFAULT_MIN_PODS);
+  it('has the same threshold and measure in its expression and its annotations', () => {
+    expect(written.threshold).toBeDefined();
+    expect(Number(annotations[POLICY_ANNOTATIONS.threshold])).toBe(written.threshold);
+    expect(annotations[POLICY_ANNOTATIONS.measure]).toBe(written.measure);
   });
 
-  it('measure CPU over the same rate() window', () => {
-    const window = capture(
-      recordingRule().expr,
-      /rate\(container_cpu_usage_seconds_total\{[^}]*\}\[(\w+)\]\)/,
-    );
-
-    expect(parseDuration(window)).toBe(parseDuration(SETTINGS.METRICS_WINDOW.default ?? ''));
+  it('has the same minimum number of pods in its expression and its annotations', () => {
+    expect(written.minPods).toBeDefined();
+    expect(Number(annotations[POLICY_ANNOTATIONS.minPods])).toBe(written.minPods);
   });
+});
 
-  it('write the threshold in one place only: the alert expression', () => {
-    const text = readFileSync(join(repoRoot, RULE_FILE), 'utf8');
-    const literal = new RegExp(
-      `(?<![\\d.])${String(DEFAULT_CPU_STDDEV_THRESHOLD).replace('.', '\\.')}(?!\\d)`,
-      'g',
+describe('overrides never double an alert', () => {
+  const markers = RULE_FILES.flatMap(rulesOf).filter((rule) =>
+    rule.record?.startsWith('pod_rebalancer:'),
+  );
+  const marked = (record: string, labels: Record<string, string | undefined>) =>
+    markers.some(
+      (m) =>
+        m.record === record &&
+        Object.entries(labels).every(([key, value]) => m.labels?.[key] === value),
     );
 
-    expect(text.match(literal)).toHaveLength(1);
-    expect(imbalanceRule().expr).toMatch(literal);
+  it.each(alerts.filter(([, rule]) => selectorOf(rule.expr).namespace !== undefined))(
+    '%s is marked as an override, so the broader rules leave what it selects alone',
+    (_name, rule) => {
+      const { namespace, deployment } = selectorOf(rule.expr);
+
+      if (deployment !== undefined) {
+        expect(marked('pod_rebalancer:deployment_override', { namespace, deployment })).toBe(true);
+      } else {
+        expect(marked('pod_rebalancer:namespace_override', { namespace })).toBe(true);
+        expect(rule.expr).toMatch(
+          /unless on \(namespace, deployment\) pod_rebalancer:deployment_override/,
+        );
+      }
+    },
+  );
+
+  it('the default rule leaves every Deployment and namespace override alone', () => {
+    const [, defaultRule] = alerts.find(([name]) => name.endsWith(': default'))!;
+
+    expect(defaultRule.expr).toMatch(
+      /unless on \(namespace, deployment\) pod_rebalancer:deployment_override/,
+    );
+    expect(defaultRule.expr).toMatch(/unless on \(namespace\) pod_rebalancer:namespace_override/);
+  });
+});
+
+describe('the verification query and the recording rule', () => {
+  it('measure CPU over the same rate() window (METRICS_WINDOW)', () => {
+    const recording = rulesOf('rules/pod-rebalancer.rules.yml').find((r) => r.record === RECORDING);
+    const window = /rate\(container_cpu_usage_seconds_total\{[^}]*\}\[(\w+)\]\)/.exec(
+      recording?.expr ?? '',
+    )?.[1];
+
+    expect(parseDuration(window ?? '')).toBe(parseDuration(SETTINGS.METRICS_WINDOW.default ?? ''));
   });
 });

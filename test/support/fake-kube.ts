@@ -29,6 +29,11 @@ export interface Fault {
   times?: number;
   /** Drop the connection without answering. */
   destroy?: boolean;
+  /**
+   * Only requests about an object whose name matches: the last path segment, or for a create the
+   * body's metadata.name (two Leases in one namespace are created at the same path).
+   */
+  name?: RegExp;
 }
 
 /** A collection the fake can list and watch. */
@@ -307,7 +312,7 @@ export class FakeKubeApiServer extends LoopbackServer {
     const method = req.method ?? 'GET';
     const body = await readBody(req);
     this.requests.push({ method, path: url.pathname, query: url.search, body });
-    const fault = this.takeFault(method, url.pathname);
+    const fault = this.takeFault(method, url.pathname, body);
     if (fault?.delayMs) await this.sleep(fault.delayMs);
     if (fault?.destroy) return void req.socket.destroy();
     if (fault?.rawBody !== undefined) return send(res, fault.status ?? 200, fault.rawBody);
@@ -332,8 +337,12 @@ export class FakeKubeApiServer extends LoopbackServer {
     this.afterRequest(method, url.pathname);
   }
 
-  private takeFault(method: string, path: string): Fault | undefined {
-    const index = this.faults.findIndex((f) => f.method === method && f.path.test(path));
+  private takeFault(method: string, path: string, body: Json | undefined): Fault | undefined {
+    const created = (body as { metadata?: { name?: unknown } } | undefined)?.metadata?.name;
+    const name = method === 'POST' && typeof created === 'string' ? created : path.split('/').pop();
+    const index = this.faults.findIndex(
+      (f) => f.method === method && f.path.test(path) && (!f.name || f.name.test(name ?? '')),
+    );
     if (index < 0) return undefined;
     const fault = this.faults[index]!;
     if (--fault.times! <= 0) this.faults.splice(index, 1);

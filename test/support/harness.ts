@@ -102,6 +102,9 @@ export interface SeedOptions {
     { phase?: string; ready?: boolean; startedAgoMs?: number; terminating?: boolean }
   >;
   rolloutInProgress?: boolean;
+  /** The pod template's priorityClassName (and the priority admission resolves it to). */
+  priorityClassName?: string;
+  priority?: number;
 }
 
 const TEMPLATE_HASH = '7d9f5c';
@@ -136,7 +139,18 @@ export function seedDeployment(h: Pick<Harness, 'kube' | 'prom'>, options: SeedO
       generation: 2,
       annotations: options.annotations ?? {},
     },
-    spec: { replicas, selector: { matchLabels: { app: name } } },
+    spec: {
+      replicas,
+      selector: { matchLabels: { app: name } },
+      template: {
+        metadata: { labels: { app: name } },
+        spec: {
+          containers: [{ name: 'app', image: 'app' }],
+          priorityClassName: options.priorityClassName,
+          priority: options.priority,
+        },
+      },
+    },
     status: {
       observedGeneration: 2,
       replicas,

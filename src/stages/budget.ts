@@ -1,0 +1,137 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '../adapters/logger.js';
+import { claimSlot, releaseSlot, type ActionBudget } from '../core/budget.js';
+import { formatDuration } from '../core/duration.js';
+import type { DeploymentFacts } from '../core/types.js';
+import { UpstreamError } from '../errors.js';
+import type { Metrics } from '../metrics.js';
+import type { ActionBudgetStore, Cluster } from '../ports.js';
+import { recordActionEvent } from './act.js';
+import { onceEventName } from './guard.js';
+
+export interface BudgetDeps {
+  actionBudget: ActionBudgetStore;
+  cluster: Cluster;
+  telemetry: Metrics;
+  logger: Logger;
+  identity: string;
+}
+
+/** A slot taken (and how to hand it back), or the skip that says the budget is used up. */
+export type Slot =
+  | { taken: true; release(): Promise<void> }
+  | { taken: false; gate: { reason: 'budget-exhausted'; detail: string } };
+
+/** Compare-and-swap attempts before giving up with a retryable error (503). */
+const MAX_ATTEMPTS = 8;
+
+const queues = new WeakMap<ActionBudgetStore, Promise<unknown>>();
+
+/**
+ * Runs budget updates of one store (one process) one after another. Targets of one payload are
+ * handled several at once; without this they would all read the same version and all but one
+ * lose the compare-and-swap, again and again. Across replicas the Lease's CAS still decides.
+ */
+function oneAtATime<T>(store: ActionBudgetStore, task: () => Promise<T>): Promise<T> {
+  const previous = queues.get(store) ?? Promise.resolve();
+  const run = previous.then(task, task);
+  queues.set(
+    store,
+    run.catch(() => undefined),
+  );
+  return run;
+}
+const NO_BUDGET: Slot = { taken: true, release: async () => undefined };
+
+/**
+ * Takes one slot of the cluster-wide action budget for an action on `deployment`, before the
+ * per-Deployment cooldown Lease. Dry runs take a slot too, so a DRY_RUN burn-in shows when the
+ * budget would have bitten. When it is used up, the Deployment gets a Warning Event, once per
+ * budget window whatever the number of notifications and replicas.
+ */
+export async function takeActionSlot(
+  deployment: DeploymentFacts,
+  budget: ActionBudget | undefined,
+  action: { now: Date; dryRun: boolean },
+  deps: BudgetDeps,
+): Promise<Slot> {
+  if (!budget) return NO_BUDGET;
+  return oneAtATime(deps.actionBudget, () => claimOne(deployment, budget, action, deps));
+}
+
+async function claimOne(
+  deployment: DeploymentFacts,
+  budget: ActionBudget,
+  action: { now: Date; dryRun: boolean },
+  deps: BudgetDeps,
+): Promise<Slot> {
+  const claim = {
+    id: randomUUID(),
+    at: action.now,
+    deployment: `${deployment.namespace}/${deployment.name}`,
+    dryRun: action.dryRun,
+  };
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const record = await deps.actionBudget.read();
+    const answer = claimSlot(record?.entries ?? [], budget, claim);
+    if (!answer.granted) {
+      deps.telemetry.actionBudgetRemaining.set(0);
+      return refuse(deployment, budget, { now: action.now, freesAt: answer.freesAt }, deps);
+    }
+    if (await deps.actionBudget.write(record, answer.entries, deps.identity)) {
+      deps.telemetry.actionBudgetRemaining.set(answer.remaining);
+      const release = () => oneAtATime(deps.actionBudget, () => releaseClaim(claim.id, deps));
+      return { taken: true, release };
+    }
+  }
+  throw new UpstreamError(
+    'kubernetes',
+    'conflict',
+    true,
+    `the action budget Lease changed under us ${MAX_ATTEMPTS} times in a row`,
+  );
+}
+
+async function refuse(
+  deployment: DeploymentFacts,
+  budget: ActionBudget,
+  at: { now: Date; freesAt: Date },
+  deps: BudgetDeps,
+): Promise<Slot> {
+  const detail =
+    `ACTION_BUDGET ${budget.text} is used up: ${budget.limit} actions (dry runs included) ` +
+    `in the last ${formatDuration(budget.windowMs)} across all replicas; the next slot frees at ${at.freesAt.toISOString()}`;
+  await recordActionEvent(
+    {
+      deployment,
+      type: 'Warning',
+      reason: 'ActionBudgetExhausted',
+      action: 'Refuse',
+      message: `Not rebalanced: ${detail}`,
+      at: at.now,
+      name: onceEventName(deployment, 'ActionBudgetExhausted', budget.windowMs, at.now),
+    },
+    deps,
+  );
+  return { taken: false, gate: { reason: 'budget-exhausted', detail } };
+}
+
+/**
+ * Hands a slot back when the action did not happen after all (the cooldown Lease went to
+ * another replica). Best effort: if it fails, the slot stays used until it leaves the window,
+ * which errs towards doing less.
+ */
+async function releaseClaim(id: string, deps: BudgetDeps): Promise<void> {
+  try {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const record = await deps.actionBudget.read();
+      if (!record || !record.entries.some((entry) => entry.id === id)) return;
+      if (await deps.actionBudget.write(record, releaseSlot(record.entries, id), deps.identity))
+        return;
+    }
+  } catch (error) {
+    deps.logger.warn('could not hand back an action budget slot', {
+      error: (error as Error).message,
+    });
+  }
+}

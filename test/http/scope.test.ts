@@ -1,0 +1,102 @@
+import request from 'supertest';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import {
+  seedDeployment,
+  seedImbalanced,
+  startHarness,
+  TOKEN,
+  type Harness,
+} from '../support/harness.js';
+import { payload } from './payload.js';
+
+let h: Harness;
+afterEach(() => h?.stop());
+
+const post = (namespace: string, deployment: string) =>
+  request(h.service.app)
+    .post('/webhook')
+    .set('Authorization', `Bearer ${TOKEN}`)
+    .send(payload([{ labels: { alertname: 'DeploymentCPUImbalance', namespace, deployment } }]));
+
+/** The imbalanced CPU of seedImbalanced, for a Deployment seeded with other options. */
+const IMBALANCED = { 'x-hot': 1.8, 'x-a': 0.6, 'x-b': 0.62, 'x-c': 0.58, 'x-cold': 0.05 };
+
+/** No Prometheus query, no Lease write, nothing removed. */
+function expectUntouched(): void {
+  expect(h.prom.queries).toEqual([]);
+  expect(h.kube.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+  expect(h.kube.leases.size).toBe(0);
+  expect(h.kube.removals).toEqual([]);
+}
+
+describe('out-of-scope: decided before any Prometheus query or write, naming the rule', () => {
+  it('when the Deployment is in kube-system (EXCLUDE_NAMESPACES by default), then skipped without even reading it', async () => {
+    h = await startHarness();
+    seedImbalanced(h, 'kube-system', 'coredns');
+
+    const res = await post('kube-system', 'coredns');
+
+    expect(res.status).toBe(200);
+    expect(res.body.results[0]).toMatchObject({
+      outcome: 'skipped',
+      reason: 'out-of-scope',
+      detail: 'namespace kube-system is in EXCLUDE_NAMESPACES',
+    });
+    expect(h.kube.requests).toEqual([]);
+    expectUntouched();
+  });
+
+  it('when NAMESPACES does not list the namespace, then out-of-scope; a listed one is acted on', async () => {
+    h = await startHarness({ NAMESPACES: 'payments' });
+    seedImbalanced(h, 'shop', 'web');
+    seedImbalanced(h, 'payments', 'api');
+
+    const outside = await post('shop', 'web');
+    expect(outside.body.results[0]).toMatchObject({
+      reason: 'out-of-scope',
+      detail: 'namespace shop is not in NAMESPACES',
+    });
+    expectUntouched();
+
+    const inside = await post('payments', 'api');
+    expect(inside.body.results[0]).toMatchObject({ outcome: 'rebalanced' });
+  });
+
+  it('when REQUIRE_OPT_IN=true, then only a Deployment annotated pod-rebalancer.io/enabled: "true" is acted on', async () => {
+    h = await startHarness({ REQUIRE_OPT_IN: 'true' });
+    seedDeployment(h, { namespace: 'payments', name: 'plain', cpu: IMBALANCED });
+
+    const refused = await post('payments', 'plain');
+    expect(refused.body.results[0]).toMatchObject({
+      reason: 'out-of-scope',
+      detail: expect.stringContaining('REQUIRE_OPT_IN is true'),
+    });
+    expectUntouched();
+
+    seedDeployment(h, {
+      namespace: 'payments',
+      name: 'opted',
+      cpu: Object.fromEntries(Object.entries(IMBALANCED).map(([k, v]) => [`o${k}`, v])),
+      annotations: { 'pod-rebalancer.io/enabled': 'true' },
+    });
+    const accepted = await post('payments', 'opted');
+    expect(accepted.body.results[0]).toMatchObject({ outcome: 'rebalanced' });
+  });
+
+  it.each([
+    ['priorityClassName system-cluster-critical', { priorityClassName: 'system-cluster-critical' }],
+    ['priorityClassName system-node-critical', { priorityClassName: 'system-node-critical' }],
+    ['priority 2000000000', { priority: 2_000_000_000 }],
+  ])('when the pod template has %s, then out-of-scope as system-critical', async (_name, facts) => {
+    h = await startHarness();
+    seedDeployment(h, { namespace: 'payments', name: 'agent', cpu: IMBALANCED, ...facts });
+
+    const res = await post('payments', 'agent');
+
+    expect(res.body.results[0]).toMatchObject({
+      reason: 'out-of-scope',
+      detail: expect.stringContaining('system-critical'),
+    });
+    expectUntouched();
+  });
+});
