@@ -30,6 +30,7 @@ export interface Config {
   dryRun: boolean;
   activeWindow: ActiveWindow | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
+  shutdownDelayMs: number;
   tlsCertFile: string | undefined;
   tlsKeyFile: string | undefined;
   tlsClientCaFile: string | undefined;
@@ -187,6 +188,16 @@ export const SETTINGS = {
   DRY_RUN: setting({ doc: 'decide and record, remove nothing', default: 'false', parse: boolean }),
   ACTIVE_WINDOW: setting({ doc: 'e.g. Mon-Fri 09:00-17:00 Europe/Berlin', parse: activeWindow }),
   LOG_LEVEL: setting({ doc: 'winston level', default: 'info', parse: oneOf(LOG_LEVELS) }),
+  SHUTDOWN_DELAY: setting({
+    doc: 'after SIGTERM: not ready at once, but keep serving this long while endpoints are removed, then drain',
+    default: '5s',
+    parse: (value: string) => {
+      const ms = duration(0)(value);
+      // The pod's terminationGracePeriodSeconds (30s) must cover the delay and the drain after it.
+      if (ms > 20_000) throw new Error('expected at most 20s');
+      return ms;
+    },
+  }),
   TLS_CERT_FILE: setting({ doc: 'serve HTTPS with this certificate', parse: text }),
   TLS_KEY_FILE: setting({ doc: 'the private key of TLS_CERT_FILE', parse: text }),
   TLS_CLIENT_CA_FILE: setting({
@@ -284,6 +295,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     dryRun: v.DRY_RUN!,
     activeWindow: v.ACTIVE_WINDOW,
     logLevel: v.LOG_LEVEL!,
+    shutdownDelayMs: v.SHUTDOWN_DELAY!,
     tlsCertFile: v.TLS_CERT_FILE,
     tlsKeyFile: v.TLS_KEY_FILE,
     tlsClientCaFile: v.TLS_CLIENT_CA_FILE,

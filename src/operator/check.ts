@@ -1,8 +1,18 @@
 import { KubeConfig } from '@kubernetes/client-node';
+import { describeCluster } from '../adapters/kubeconfig.js';
 import { createKubeApis, toUpstreamError, type KubeApis } from '../adapters/kubernetes.js';
 import { ConfigError, loadConfig, readSecretFile, SETTINGS } from '../config.js';
 import { realAdapters } from '../main.js';
-import { BadInput, EXIT, parseFlags, type ExitCode, type OperatorIo } from './command.js';
+import {
+  CLUSTER_FLAGS,
+  CLUSTER_FLAGS_USAGE,
+  clusterKubeConfig,
+  EXIT,
+  parseFlags,
+  rejectPositionals,
+  type ExitCode,
+  type OperatorIo,
+} from './command.js';
 import { PrometheusHistory } from './history.js';
 
 export const CHECK_USAGE = `usage: pod-rebalancer check [flags]
@@ -11,7 +21,11 @@ Validates the configuration, reaches Prometheus and the Kubernetes API, and veri
 permission the service needs. One line per check: ok or FAIL, and what to do.
 
   --namespace NS   check the permissions in this namespace (default: all namespaces)
-  --json           print the checks as JSON`;
+  --json           print the checks as JSON
+${CLUSTER_FLAGS_USAGE}`;
+
+/** `--kubeconfig` and `--context`, for the commands that reach the cluster. */
+type ClusterFlags = { kubeconfig?: string; context?: string };
 
 /** One line of `check`: what was checked, whether it holds, and what to do when it does not. */
 export interface CheckResult {
@@ -180,35 +194,27 @@ async function allowed(
   return review.status?.allowed === true;
 }
 
-function kubeConfigOf(io: OperatorIo): KubeConfig {
-  if (io.kubeConfig) return io.kubeConfig;
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
-  return kubeConfig;
-}
-
 /** Each permission through a SelfSubjectAccessReview; the first one also proves the API answers. */
 async function checkKubernetes(
   io: OperatorIo,
   namespace: string | undefined,
+  flags: ClusterFlags,
 ): Promise<CheckResult[]> {
   const where = namespace ? `in namespace ${namespace}` : 'in all namespaces';
   let kubeConfig: KubeConfig;
   let apis: KubeApis;
   try {
-    kubeConfig = kubeConfigOf(io);
+    kubeConfig = clusterKubeConfig(flags, io);
     apis = createKubeApis(kubeConfig, 5000);
   } catch (error) {
-    return [
-      {
-        check: 'kubernetes',
-        ok: false,
-        detail: (error as Error).message,
-        fix: 'set KUBECONFIG, or run in a pod with a service account',
-      },
-    ];
+    const problems = error instanceof ConfigError ? error.problems : [(error as Error).message];
+    return problems.map((detail) => ({
+      check: 'kubernetes',
+      ok: false,
+      detail,
+      fix: 'set KUBECONFIG or --kubeconfig (and --context), or run in a pod with a service account',
+    }));
   }
-  const server = kubeConfig.getCurrentCluster()?.server ?? '(unknown)';
   const results: CheckResult[] = [];
   for (const permission of PERMISSIONS) {
     let ok: boolean;
@@ -220,7 +226,7 @@ async function checkKubernetes(
         {
           check: 'kubernetes',
           ok: false,
-          detail: `${server}: ${failure.message}`,
+          detail: `${describeCluster(kubeConfig)}: ${failure.message}`,
           fix: 'check KUBECONFIG (or the in-cluster service account) and network policies',
         },
       ];
@@ -234,17 +240,21 @@ async function checkKubernetes(
     {
       check: 'kubernetes',
       ok: true,
-      detail: `API server ${server} reachable (context ${kubeConfig.getCurrentContext() || 'in-cluster'})`,
+      detail: `API server reachable: ${describeCluster(kubeConfig)}`,
     },
     ...results,
   ];
 }
 
 /** Every check, in order: configuration, Prometheus, Kubernetes. */
-export async function runChecks(io: OperatorIo, namespace?: string): Promise<CheckResult[]> {
+export async function runChecks(
+  io: OperatorIo,
+  namespace?: string,
+  flags: ClusterFlags = {},
+): Promise<CheckResult[]> {
   const [prometheus, kubernetes] = await Promise.all([
     checkPrometheus(io.env),
-    checkKubernetes(io, namespace),
+    checkKubernetes(io, namespace, flags),
   ]);
   return [...checkConfiguration(io), ...prometheus, ...kubernetes];
 }
@@ -268,10 +278,10 @@ export async function checkCommand(argv: string[], io: OperatorIo): Promise<Exit
   const { values, positionals } = parseFlags(argv, {
     namespace: { type: 'string' },
     json: { type: 'boolean', default: false },
+    ...CLUSTER_FLAGS,
   });
-  if (positionals.length > 0)
-    throw new BadInput(`unexpected argument "${positionals[0]}"; see pod-rebalancer check --help`);
-  const results = await runChecks(io, values.namespace);
+  rejectPositionals(positionals, 'check');
+  const results = await runChecks(io, values.namespace, values);
   const ok = results.every((r) => r.ok);
   io.stdout.write(
     values.json ? `${JSON.stringify({ ok, checks: results }, null, 2)}\n` : formatChecks(results),
