@@ -13,12 +13,15 @@ import {
   type ExitCode,
   type OperatorIo,
 } from './command.js';
+import type { CheckResult } from './check-result.js';
 import { PrometheusHistory } from './history.js';
+import { judgeAlertRules, loadedAlertRules, type RulesEndpoint } from './rule-loaded.js';
 
 export const CHECK_USAGE = `usage: pod-rebalancer check [flags]
 
-Validates the configuration, reaches Prometheus and the Kubernetes API, and verifies each
-permission the service needs. One line per check: ok or FAIL, and what to do.
+Validates the configuration, reaches Prometheus (the series the rule reads, and the alert rules
+of ALERT_NAMES loaded and healthy) and the Kubernetes API, and verifies each permission the
+service needs. One line per check: ok or FAIL, and what to do.
 
   --namespace NS   check the permissions in this namespace (default: all namespaces)
   --json           print the checks as JSON
@@ -27,13 +30,7 @@ ${CLUSTER_FLAGS_USAGE}`;
 /** `--kubeconfig` and `--context`, for the commands that reach the cluster. */
 type ClusterFlags = { kubeconfig?: string; context?: string };
 
-/** One line of `check`: what was checked, whether it holds, and what to do when it does not. */
-export interface CheckResult {
-  check: string;
-  ok: boolean;
-  detail: string;
-  fix?: string;
-}
+export type { CheckResult } from './check-result.js';
 
 /** One permission the service needs (deploy/base/clusterrole.yaml, SPEC's footprint). */
 export interface Permission {
@@ -105,8 +102,8 @@ function checkConfiguration(io: OperatorIo): CheckResult[] {
   }
 }
 
-/** The Prometheus client from the variables it needs, even when others are invalid. */
-function prometheusOf(env: NodeJS.ProcessEnv): PrometheusHistory | string {
+/** Where Prometheus is, from the variables it needs, even when others are invalid. */
+function prometheusOf(env: NodeJS.ProcessEnv): RulesEndpoint | string {
   try {
     const url = SETTINGS.PROMETHEUS_URL.parse(env.PROMETHEUS_URL ?? '');
     const timeoutMs = SETTINGS.PROMETHEUS_TIMEOUT.parse(env.PROMETHEUS_TIMEOUT || '10s');
@@ -114,7 +111,7 @@ function prometheusOf(env: NodeJS.ProcessEnv): PrometheusHistory | string {
       env.PROMETHEUS_BEARER_TOKEN_FILE,
       'PROMETHEUS_BEARER_TOKEN_FILE',
     );
-    return new PrometheusHistory({ url, timeoutMs, bearerToken });
+    return { url, timeoutMs, bearerToken };
   } catch (error) {
     return error instanceof ConfigError ? error.problems.join('; ') : (error as Error).message;
   }
@@ -142,20 +139,46 @@ async function seriesCheck(
   }
 }
 
-/** Prometheus answers a query, and holds the series the rule needs. */
+/** The alert rules of ALERT_NAMES, loaded and healthy in Prometheus (`/api/v1/rules`). */
+async function checkAlertRules(
+  env: NodeJS.ProcessEnv,
+  endpoint: RulesEndpoint,
+): Promise<CheckResult[]> {
+  let names: ReadonlySet<string>;
+  try {
+    names = SETTINGS.ALERT_NAMES.parse(env.ALERT_NAMES || SETTINGS.ALERT_NAMES.default!);
+  } catch {
+    return []; // The configuration line already says what is wrong with ALERT_NAMES.
+  }
+  try {
+    return judgeAlertRules(names, await loadedAlertRules(endpoint));
+  } catch (error) {
+    return [
+      {
+        check: 'prometheus alert rules',
+        ok: false,
+        detail: `cannot list the loaded rules: ${(error as Error).message}`,
+        fix: 'a Prometheus-compatible backend without /api/v1/rules (e.g. Thanos Query without rules): check the rule where it is evaluated',
+      },
+    ];
+  }
+}
+
+/** Prometheus answers a query, holds the series the rule needs, and has loaded the rule. */
 async function checkPrometheus(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
-  const prometheus = prometheusOf(env);
+  const endpoint = prometheusOf(env);
   const url = env.PROMETHEUS_URL ?? '(unset)';
-  if (typeof prometheus === 'string') {
+  if (typeof endpoint === 'string') {
     return [
       {
         check: 'prometheus',
         ok: false,
-        detail: `not checked: ${prometheus}`,
+        detail: `not checked: ${endpoint}`,
         fix: 'set PROMETHEUS_URL (and PROMETHEUS_BEARER_TOKEN_FILE if it needs a token)',
       },
     ];
   }
+  const prometheus = new PrometheusHistory(endpoint);
   try {
     await prometheus.instant('vector(1)');
   } catch (error) {
@@ -169,7 +192,8 @@ async function checkPrometheus(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
     ];
   }
   const series = await Promise.all(REQUIRED_SERIES.map((s) => seriesCheck(prometheus, s)));
-  return [{ check: 'prometheus', ok: true, detail: `reachable at ${url}` }, ...series];
+  const rules = await checkAlertRules(env, endpoint);
+  return [{ check: 'prometheus', ok: true, detail: `reachable at ${url}` }, ...series, ...rules];
 }
 
 function permissionText(permission: Permission): string {

@@ -24,6 +24,7 @@ describe('pod-rebalancer check', () => {
     kube = await new FakeKubeApiServer().start();
     prom = await new FakeSeriesPrometheus().start();
     for (const [name, count] of Object.entries(ALL_SERIES)) prom.series.set(name, count);
+    prom.alertRules.push({ name: 'DeploymentCPUImbalance', health: 'ok' });
     env = { PROMETHEUS_URL: prom.url, WEBHOOK_TOKEN: TOKEN };
   });
   afterEach(async () => {
@@ -50,6 +51,7 @@ describe('pod-rebalancer check', () => {
       'ok    prometheus series container_cpu_usage_seconds_total: 240 series',
       'ok    prometheus series kube_pod_owner: 80 series',
       'ok    prometheus series kube_replicaset_owner: 12 series',
+      'ok    prometheus alert rule DeploymentCPUImbalance: loaded (group fake), health ok',
       `ok    kubernetes: API server reachable: context fake, server ${kube.url}, user fake`,
       'ok    kubernetes may get pods: in all namespaces',
       'ok    kubernetes may list pods: in all namespaces',
@@ -61,7 +63,7 @@ describe('pod-rebalancer check', () => {
       'ok    kubernetes may create leases.coordination.k8s.io: in all namespaces',
       'ok    kubernetes may update leases.coordination.k8s.io: in all namespaces',
       'ok    kubernetes may create events: in all namespaces',
-      'all 16 checks passed',
+      'all 17 checks passed',
     ]);
   });
 
@@ -94,7 +96,7 @@ describe('pod-rebalancer check', () => {
       'FAIL  kubernetes may create pods/eviction: denied in all namespaces -> grant it to the service account: deploy/base/clusterrole.yaml holds every rule (kubectl apply -k deploy/)',
       'FAIL  kubernetes may update leases.coordination.k8s.io: denied in all namespaces -> grant it to the service account: deploy/base/clusterrole.yaml holds every rule (kubectl apply -k deploy/)',
     ]);
-    expect(lines.at(-1)).toBe('2 of 16 checks failed');
+    expect(lines.at(-1)).toBe('2 of 17 checks failed');
   });
 
   it('when --namespace is given, then the permissions are checked in that namespace', async () => {
@@ -194,7 +196,7 @@ describe('pod-rebalancer check', () => {
     const parsed = JSON.parse(out);
 
     expect(parsed.ok).toBe(false);
-    expect(parsed.checks).toHaveLength(16);
+    expect(parsed.checks).toHaveLength(17);
     expect(parsed.checks).toContainEqual({
       check: 'kubernetes may delete pods',
       ok: false,
@@ -221,6 +223,7 @@ describe('pod-rebalancer check, as a process', () => {
     kube = await new FakeKubeApiServer().start();
     prom = await new FakeSeriesPrometheus().start();
     for (const [name, count] of Object.entries(ALL_SERIES)) prom.series.set(name, count);
+    prom.alertRules.push({ name: 'DeploymentCPUImbalance', health: 'ok' });
     dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-check-'));
     writeFileSync(join(dir, 'kubeconfig'), kube.kubeConfigText());
     env = { PROMETHEUS_URL: prom.url, WEBHOOK_TOKEN: TOKEN, KUBECONFIG: join(dir, 'kubeconfig') };
@@ -237,7 +240,7 @@ describe('pod-rebalancer check, as a process', () => {
     expect(run.stdout).toContain(
       `ok    kubernetes: API server reachable: context fake, server ${kube.url}, user fake`,
     );
-    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('all 16 checks passed');
+    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('all 17 checks passed');
   });
 
   it('when a permission is missing, then it exits 1', async () => {
