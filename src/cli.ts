@@ -17,7 +17,7 @@ import { REPLAY_USAGE, replayCommand } from './operator/replay.js';
 
 const SERVE_USAGE = `usage: pod-rebalancer serve [flags]
 
-Runs the webhook service. Its configuration is the environment (README, Configuration).
+Runs the webhook service. Its configuration is the environment (docs/configuration.md).
 
 ${CLUSTER_FLAGS_USAGE}`;
 
@@ -40,7 +40,7 @@ commands:
   check      validate the configuration, reach Prometheus and the Kubernetes API, verify every
              permission the service needs
 
-Every command reads the service's configuration from the environment (see README).
+Every command reads the service's configuration from the environment (docs/configuration.md).
 \`pod-rebalancer <command> --help\` shows the command's flags; --version prints the version.
 
 exit codes:

@@ -97,7 +97,7 @@ function checkConfiguration(io: OperatorIo): CheckResult[] {
       check: 'configuration',
       ok: false,
       detail: problem,
-      fix: 'fix the variable (README, Configuration)',
+      fix: 'fix the variable (docs/configuration.md)',
     }));
   }
 }

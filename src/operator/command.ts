@@ -4,7 +4,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../adapters/kubeconfig.js';
 import { ConfigError, loadConfig, SETTINGS, type Config } from '../config.js';
 
-/** Exit codes of every subcommand: documented in `pod-rebalancer --help` and the README. */
+/** Exit codes of every subcommand: documented in `pod-rebalancer --help` and docs/cli.md. */
 export const EXIT = { done: 0, failure: 1, badInput: 2 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 

@@ -171,8 +171,8 @@ describe('pod-rebalancer check', () => {
 
     expect(code).toBe(EXIT.failure);
     expect(lines.slice(0, 2)).toEqual([
-      'FAIL  configuration: COOLDOWN: expected a duration such as 30s, 15m or 1h30m (got "soon") -> fix the variable (README, Configuration)',
-      'FAIL  configuration: WEBHOOK_TOKEN: required (or WEBHOOK_TOKEN_FILE, a file of tokens, one a line) -> fix the variable (README, Configuration)',
+      'FAIL  configuration: COOLDOWN: expected a duration such as 30s, 15m or 1h30m (got "soon") -> fix the variable (docs/configuration.md)',
+      'FAIL  configuration: WEBHOOK_TOKEN: required (or WEBHOOK_TOKEN_FILE, a file of tokens, one a line) -> fix the variable (docs/configuration.md)',
     ]);
     expect(lines).toContain(`ok    prometheus: reachable at ${prom.url}`);
     expect(lines).toContain('ok    kubernetes may list pods: in all namespaces');
@@ -185,7 +185,7 @@ describe('pod-rebalancer check', () => {
     });
 
     expect(lines[0]).toBe(
-      'FAIL  configuration: WEBHOOK_TOKEN_FILE: cannot read the file (ENOENT) -> fix the variable (README, Configuration)',
+      'FAIL  configuration: WEBHOOK_TOKEN_FILE: cannot read the file (ENOENT) -> fix the variable (docs/configuration.md)',
     );
   });
 
