@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../adapters/kubeconfig.js';
 import { ConfigError, loadConfig, SETTINGS, type Config } from '../config.js';
+export { packageVersion } from '../version.js';
 
 /** Exit codes of every subcommand: documented in `pod-rebalancer --help` and docs/cli.md. */
 export const EXIT = { done: 0, failure: 1, badInput: 2 } as const;
@@ -24,12 +24,6 @@ export class BadInput extends Error {
     super(message);
     this.name = 'BadInput';
   }
-}
-
-/** The package's version, from its own package.json (two folders up from src/ and dist/). */
-export function packageVersion(): string {
-  const manifest = new URL('../../package.json', import.meta.url);
-  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
 }
 
 /**

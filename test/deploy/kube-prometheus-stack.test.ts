@@ -76,7 +76,7 @@ describe('the user overlay example', () => {
   it("references pod-rebalancer only as a remote base pinned with ?ref=, never this checkout's files", () => {
     const references = [...kustomization.resources, ...kustomization.components];
 
-    expect(references.length).toBe(2);
+    expect(references.length).toBe(3);
     expect(references.filter((r) => !new RegExp(REMOTE_BASE.source).test(r))).toEqual([]);
     expect(new Set(references.map((r) => new URL(r).searchParams.get('ref'))).size).toBe(1);
   });
