@@ -181,7 +181,7 @@ describe('the dashboard as shipped', () => {
   it('is rendered by the user overlay as a ConfigMap the Grafana sidecar picks up', () => {
     const configMap = renderKustomization(USER_OVERLAY).find(
       (o) => o.kind === 'ConfigMap' && o.metadata.name === 'pod-rebalancer-dashboard',
-    ) as { metadata: { labels: Record<string, string> }; data: Record<string, string> };
+    ) as unknown as { metadata: { labels: Record<string, string> }; data: Record<string, string> };
 
     expect(configMap.metadata.labels.grafana_dashboard).toBe('1');
     expect(JSON.parse(configMap.data['pod-rebalancer.json']!)).toEqual(dashboard);
