@@ -21,7 +21,7 @@ Runs the webhook service. Its configuration is the environment (docs/configurati
 
 ${CLUSTER_FLAGS_USAGE}`;
 
-/** \`pod-rebalancer serve\`: flags first, so that a stray word never starts a live service. */
+/** `pod-rebalancer serve`: flags first, so that a stray word never starts a live service. */
 async function serveCommand(argv: string[]): Promise<ExitCode> {
   const { values, positionals } = parseFlags(argv, CLUSTER_FLAGS);
   rejectPositionals(positionals, 'serve');

@@ -20,7 +20,7 @@ export const KUSTOMIZATIONS = ['deploy', 'deploy/overlays/dry-run', USER_OVERLAY
 
 /** How a user's overlay names this repository: a kustomize remote URL pinned with `?ref=`. */
 export const REMOTE_BASE =
-  /https:\/\/github\.com\/example\/pod-rebalancer\/\/([\w/.-]+)\?ref=[\w.-]+/g;
+  /https:\/\/github\.com\/pod-rebalancer\/pod-rebalancer\/\/([\w/.-]+)\?ref=[\w.-]+/g;
 
 /** One rendered Kubernetes object, before we know its kind. */
 export interface KubeObject {
