@@ -64,6 +64,7 @@ function inMemory() {
   return createService(config, {
     cluster,
     metrics,
+    guards: metrics,
     cooldown: new InMemoryCooldownStore(),
     clock: { now: () => new Date() },
     logger: createLogger('info'),

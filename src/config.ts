@@ -29,6 +29,7 @@ export interface Config {
   action: 'evict' | 'delete';
   dryRun: boolean;
   activeWindow: ActiveWindow | undefined;
+  guardQuery: string | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
   shutdownDelayMs: number;
   tlsCertFile: string | undefined;
@@ -124,6 +125,12 @@ function alertNames(value: string): ReadonlySet<string> {
   return new Set(names);
 }
 
+function promql(value: string): string {
+  // Prometheus alone can say whether it parses (`check` asks it); here only that it is there.
+  if (value.trim() === '') throw new Error('expected a PromQL expression');
+  return value.trim();
+}
+
 function activeWindow(value: string): ActiveWindow {
   return parseActiveWindow(value);
 }
@@ -187,6 +194,10 @@ export const SETTINGS = {
   }),
   DRY_RUN: setting({ doc: 'decide and record, remove nothing', default: 'false', parse: boolean }),
   ACTIVE_WINDOW: setting({ doc: 'e.g. Mon-Fri 09:00-17:00 Europe/Berlin', parse: activeWindow }),
+  GUARD_QUERY: setting({
+    doc: 'PromQL; while it returns any series, no Deployment is acted on, e.g. ALERTS{alertstate="firing",severity="critical"}',
+    parse: promql,
+  }),
   LOG_LEVEL: setting({ doc: 'winston level', default: 'info', parse: oneOf(LOG_LEVELS) }),
   SHUTDOWN_DELAY: setting({
     doc: 'after SIGTERM: not ready at once, but keep serving this long while endpoints are removed, then drain',
@@ -294,6 +305,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     action: v.ACTION!,
     dryRun: v.DRY_RUN!,
     activeWindow: v.ACTIVE_WINDOW,
+    guardQuery: v.GUARD_QUERY,
     logLevel: v.LOG_LEVEL!,
     shutdownDelayMs: v.SHUTDOWN_DELAY!,
     tlsCertFile: v.TLS_CERT_FILE,

@@ -49,14 +49,16 @@ export function realAdapters(
 ): Adapters {
   const apis = createKubeApis(kubeConfig, KUBERNETES_TIMEOUT_MS);
   const identity = env.POD_NAME ?? hostname();
+  const prometheus = new PrometheusMetricsSource({
+    url: config.prometheusUrl,
+    timeoutMs: config.prometheusTimeoutMs,
+    bearerToken: readSecretFile(config.prometheusBearerTokenFile, 'PROMETHEUS_BEARER_TOKEN_FILE'),
+  });
   return {
     cluster: new KubernetesCluster(apis, identity),
     cooldown: new LeaseCooldownStore(apis),
-    metrics: new PrometheusMetricsSource({
-      url: config.prometheusUrl,
-      timeoutMs: config.prometheusTimeoutMs,
-      bearerToken: readSecretFile(config.prometheusBearerTokenFile, 'PROMETHEUS_BEARER_TOKEN_FILE'),
-    }),
+    metrics: prometheus,
+    guards: prometheus,
     clock: { now: () => new Date() },
     logger: createLogger(config.logLevel),
     tokens: tokenSource(config),

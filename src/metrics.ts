@@ -1,6 +1,9 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { GuardKind } from './core/guard.js';
 import { FAILURE_REASONS, SKIP_REASONS } from './core/types.js';
 import { currentBuild, type BuildInfo } from './version.js';
+
+const GUARD_KINDS: readonly GuardKind[] = ['global', 'rule'];
 
 /**
  * The service's own metrics, registered on the registry it is given (never the global one,
@@ -17,6 +20,7 @@ export function createMetrics(registry: Registry, build: BuildInfo = currentBuil
   for (const outcome of ['rebalanced', 'dry-run'])
     metrics.alerts.inc({ outcome, reason: 'imbalanced' }, 0);
   for (const effect of ['effective', 'ineffective']) metrics.actionsJudged.inc({ effect }, 0);
+  for (const guard of GUARD_KINDS) metrics.guarded.inc({ guard }, 0);
   return metrics;
 }
 
@@ -81,6 +85,12 @@ function defineMetrics(registry: Registry) {
       name: 'pod_rebalancer_deployment_cooldown_seconds',
       help: 'The cooldown in force after the last action on a Deployment (doubles after ineffective ones).',
       labelNames: ['namespace', 'deployment'] as const,
+      registers,
+    }),
+    guarded: new Counter({
+      name: 'pod_rebalancer_guarded_total',
+      help: 'Actions held back because a guard returned series, by guard (global: GUARD_QUERY, rule: the alert annotation pod_rebalancer_guard).',
+      labelNames: ['guard'] as const,
       registers,
     }),
     upstreamErrors: new Counter({

@@ -7,10 +7,18 @@ import type { ChosenPod, DeploymentFacts, Policy, Stats, Target } from './core/t
 import type { ActiveWindow } from './core/window.js';
 import { UpstreamError } from './errors.js';
 import type { Metrics } from './metrics.js';
-import type { Clock, Cluster, CooldownRecord, CooldownStore, MetricsSource } from './ports.js';
+import type {
+  Clock,
+  Cluster,
+  CooldownRecord,
+  CooldownStore,
+  GuardSource,
+  MetricsSource,
+} from './ports.js';
 import type { AlertReport, PodReport, Report, TargetReport } from './report.js';
 import { anyRemoved, plannedRemovals, recordActionEvent, removePods } from './stages/act.js';
 import { assess, recordAssessment, stopMessage, type Assessment } from './stages/backoff.js';
+import { checkGuards, sayHeldBack, type Held } from './stages/guard.js';
 import { recordDecision, recordDismissal } from './stages/record.js';
 import { verify } from './stages/verify.js';
 
@@ -22,6 +30,8 @@ export interface PipelineSettings {
   action: 'evict' | 'delete';
   dryRun: boolean;
   activeWindow: ActiveWindow | undefined;
+  /** GUARD_QUERY: while it returns series, nothing is acted on. */
+  guardQuery: string | undefined;
   effect: EffectPolicy;
 }
 
@@ -30,6 +40,7 @@ export interface PipelineDeps {
   settings: PipelineSettings;
   cluster: Cluster;
   metrics: MetricsSource;
+  guards: GuardSource;
   cooldown: CooldownStore;
   clock: Clock;
   telemetry: Metrics;
@@ -162,6 +173,9 @@ async function runStages(
   stopTimer();
   const decision = decide(pods, samples, settings.policy, now);
   if (!decision.act) return skipped(target, decision, decision.stats);
+  // With the fresh verification and before any Lease is written: a held action leaves no trace.
+  const held = await checkGuards(target, settings.guardQuery, deps, at);
+  if (held) return holdBack(deployment, held, { target, context, stats: decision.stats }, deps);
 
   const assessment = assess(record, decision.stats, alertStart(target), settings.effect);
   if (assessment.backoff.stopped) {
@@ -171,6 +185,20 @@ async function runStages(
     return acted(deployment, decision, plannedRemovals(decision.pods, settings.action), true);
   }
   return act(deployment, record, { decision, assessment }, deps);
+}
+
+/** A guard held the action back (or could not be read): the skip, and once per cooldown an Event. */
+async function holdBack(
+  deployment: DeploymentFacts,
+  held: Held,
+  skip: { target: TargetAlert; context: RequestContext; stats: Stats },
+  deps: PipelineDeps,
+): Promise<TargetReport> {
+  if (held.reason === 'guarded' && !skip.context.observeOnly) {
+    const context = { cooldownMs: deps.settings.effect.baseCooldownMs, now: deps.clock.now() };
+    await sayHeldBack(deployment, held, context, deps);
+  }
+  return skipped(skip.target, { reason: held.reason, detail: held.detail }, skip.stats);
 }
 
 function alertStart(target: TargetAlert): Date | undefined {

@@ -2,6 +2,7 @@
  * The small interfaces through which the pipeline touches the world. main.ts wires the real
  * adapters; the demo and the tests wire their own behind the same shapes.
  */
+import type { GuardAnswer } from './core/guard.js';
 import type { CpuSamples, DeploymentFacts, PodFacts, Target } from './core/types.js';
 
 export interface Clock {
@@ -21,6 +22,15 @@ export interface MetricsSource {
   podCpu(query: PodCpuQuery): Promise<CpuSamples>;
 }
 
+/**
+ * Evaluates guard expressions (GUARD_QUERY, an alert's guard), now or at `at` (a replay of the
+ * past): the series they return, or `rejected` when Prometheus refused the expression itself (a
+ * syntax error, 400 bad_data), which no retry fixes. Unreachable or failing: throws UpstreamError.
+ */
+export interface GuardSource {
+  guardSeries(expr: string, at?: Date): Promise<GuardAnswer>;
+}
+
 export interface PodRef {
   namespace: string;
   name: string;
@@ -32,6 +42,11 @@ export type RemovalResult = 'removed' | 'pdb-blocked' | 'gone';
 
 export interface DeploymentEvent {
   deployment: DeploymentFacts;
+  /**
+   * A deterministic name for an Event said once per window (see onceEventName): creating it
+   * again is "already said" (409), not an error. Absent: a fresh name each time.
+   */
+  name?: string;
   type: 'Normal' | 'Warning';
   reason: string;
   action: string;

@@ -7,12 +7,13 @@ import type { WebhookLimits } from './http/limits.js';
 import type { TokenSource } from './http/tokens.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline, type Pipeline, type PipelineSettings } from './pipeline.js';
-import type { Clock, Cluster, CooldownStore, MetricsSource } from './ports.js';
+import type { Clock, Cluster, CooldownStore, GuardSource, MetricsSource } from './ports.js';
 
 /** The world as the service sees it: real adapters in main.ts, simulated ones in the demo. */
 export interface Adapters {
   cluster: Cluster;
   metrics: MetricsSource;
+  guards: GuardSource;
   cooldown: CooldownStore;
   clock: Clock;
   logger: Logger;
@@ -48,6 +49,7 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
     action: config.action,
     dryRun: config.dryRun,
     activeWindow: config.activeWindow,
+    guardQuery: config.guardQuery,
     effect: {
       baseCooldownMs: config.cooldownMs,
       maxCooldownMs: config.maxCooldownMs,

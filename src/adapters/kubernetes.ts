@@ -243,7 +243,10 @@ export class KubernetesCluster implements Cluster {
       await this.apis.core.createNamespacedEvent({
         namespace: deployment.namespace,
         body: {
-          metadata: { generateName: `${deployment.name}.`, namespace: deployment.namespace },
+          metadata: {
+            ...(event.name ? { name: event.name } : { generateName: `${deployment.name}.` }),
+            namespace: deployment.namespace,
+          },
           involvedObject: {
             apiVersion: 'apps/v1',
             kind: 'Deployment',
@@ -265,6 +268,8 @@ export class KubernetesCluster implements Cluster {
         },
       });
     } catch (error) {
+      // A named Event that exists was already said (by us or another replica) in this window.
+      if (event.name && statusOf(error) === 409) return;
       throw toUpstreamError(
         error,
         `recording an Event on ${deployment.namespace}/${deployment.name}`,

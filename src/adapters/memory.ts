@@ -1,3 +1,4 @@
+import type { GuardAnswer, Series } from '../core/guard.js';
 import type { CpuSamples, DeploymentFacts, PodFacts, Target } from '../core/types.js';
 import type {
   Cluster,
@@ -5,6 +6,7 @@ import type {
   CooldownStart,
   CooldownStore,
   DeploymentEvent,
+  GuardSource,
   MetricsSource,
   PodCpuQuery,
   PodRef,
@@ -50,6 +52,8 @@ export class InMemoryCluster implements Cluster {
   }
 
   async recordEvent(event: DeploymentEvent): Promise<void> {
+    // A named Event exists once, as in the API server (the second create is a 409: already said).
+    if (event.name !== undefined && this.events.some((e) => e.name === event.name)) return;
     this.events.push(event);
   }
 
@@ -66,9 +70,11 @@ export class InMemoryCluster implements Cluster {
   }
 }
 
-/** Per-pod CPU from a table the caller controls. */
-export class StaticMetricsSource implements MetricsSource {
+/** Per-pod CPU, and the series of guard expressions, from tables the caller controls. */
+export class StaticMetricsSource implements MetricsSource, GuardSource {
   readonly cpu = new Map<string, number>();
+  /** Series by guard expression; an expression not in the table returns none. */
+  readonly guardAnswers = new Map<string, Series[]>();
   queries = 0;
 
   async podCpu(query: PodCpuQuery): Promise<CpuSamples> {
@@ -79,6 +85,10 @@ export class StaticMetricsSource implements MetricsSource {
       if (value !== undefined) samples.set(pod, value);
     }
     return samples;
+  }
+
+  async guardSeries(expr: string): Promise<GuardAnswer> {
+    return { series: this.guardAnswers.get(expr) ?? [] };
   }
 }
 

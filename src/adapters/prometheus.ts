@@ -2,7 +2,8 @@ import { PrometheusDriver } from 'prometheus-query';
 import { formatDuration } from '../core/duration.js';
 import type { CpuSamples } from '../core/types.js';
 import { UpstreamError } from '../errors.js';
-import type { MetricsSource, PodCpuQuery } from '../ports.js';
+import type { GuardAnswer, Series } from '../core/guard.js';
+import type { GuardSource, MetricsSource, PodCpuQuery } from '../ports.js';
 
 /** Escapes a pod name for a PromQL regex inside a double-quoted string. */
 function podAlternation(pods: readonly string[]): string {
@@ -107,8 +108,40 @@ export function createPrometheusDriver(options: PrometheusOptions): PrometheusDr
   });
 }
 
+/**
+ * Prometheus refusing the expression itself (400 with errorType bad_data: a PromQL syntax error):
+ * its message, or undefined for any other failure.
+ */
+export function rejectedExpression(reason: unknown): string | undefined {
+  const { httpStatus, prometheus } = (reason ?? {}) as PromError & {
+    prometheus?: { errorType?: string; error?: string };
+  };
+  if (httpStatus !== 400 || prometheus?.errorType !== 'bad_data') return undefined;
+  return prometheus.error ?? 'bad_data';
+}
+
+/**
+ * Checks a guard's answer at the boundary: a guard is a set of series, so only a vector is an
+ * answer; a scalar or a range vector is an expression that cannot be a guard (rejected).
+ */
+export function toGuardAnswer(resultType: string, result: readonly Sample[]): GuardAnswer {
+  if (resultType !== 'vector') {
+    return { rejected: `a guard must return an instant vector, this returns a ${resultType}` };
+  }
+  const series: Series[] = result.map((s) => {
+    const labels: Record<string, string> = {};
+    for (const [key, value] of Object.entries(s.metric?.labels ?? {})) {
+      if (typeof value === 'string') labels[key] = value;
+    }
+    const name = (s.metric as { name?: unknown } | undefined)?.name;
+    if (typeof name === 'string' && name !== '') labels.__name__ = name;
+    return { labels, value: Number(s.value?.value) };
+  });
+  return { series };
+}
+
 /** The MetricsSource over Prometheus's HTTP API (or anything that speaks it). */
-export class PrometheusMetricsSource implements MetricsSource {
+export class PrometheusMetricsSource implements MetricsSource, GuardSource {
   private readonly driver: PrometheusDriver;
 
   constructor(options: PrometheusOptions) {
@@ -124,5 +157,18 @@ export class PrometheusMetricsSource implements MetricsSource {
       throw toPrometheusError(reason);
     }
     return toSamples(answer.resultType, answer.result as Sample[]);
+  }
+
+  /** A guard, evaluated as an instant query (see GuardSource). */
+  async guardSeries(expr: string, at?: Date): Promise<GuardAnswer> {
+    let answer;
+    try {
+      answer = await this.driver.instantQuery(expr, at);
+    } catch (reason) {
+      const rejected = rejectedExpression(reason);
+      if (rejected !== undefined) return { rejected };
+      throw toPrometheusError(reason);
+    }
+    return toGuardAnswer(answer.resultType, answer.result as Sample[]);
   }
 }

@@ -6,6 +6,7 @@ export interface Alert {
   labels: Record<string, string>;
   fingerprint: string;
   startsAt?: string;
+  annotations?: Record<string, string>;
 }
 
 /** An alert that names a Deployment we should look at. */
@@ -13,6 +14,8 @@ export interface TargetAlert extends Target {
   fingerprint: string;
   alertname: string;
   startsAt?: string;
+  /** The alert's annotations: the policy the rule in Git attached to it (see SPEC). */
+  annotations: Record<string, string>;
 }
 
 /** An alert acknowledged without looking at any Deployment. */
@@ -65,6 +68,7 @@ export function targetsFromAlerts(
       namespace: namespace!,
       deployment: deployment!,
       startsAt: alert.startsAt,
+      annotations: alert.annotations ?? {},
     };
     const key = targetKey(target);
     (seen.has(key) ? result.duplicates : result.targets).push(target);

@@ -17,6 +17,8 @@ export const SKIP_REASONS = [
   'outside-window',
   'pdb-blocked',
   'ineffective',
+  'invalid-policy',
+  'guarded',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 

@@ -132,6 +132,7 @@ async function main(): Promise<void> {
   const service = createService(config, {
     cluster,
     metrics,
+    guards: metrics,
     cooldown: new InMemoryCooldownStore(),
     clock: { now: () => new Date() },
     logger: createLogger('warn', new winston.transports.Console({ silent: true })),

@@ -1,5 +1,6 @@
 import { formatDuration } from '../core/duration.js';
 import type { BacktestResult } from './backtest.js';
+import { describeGuards, guardedJson, guardLines } from './backtest-guards.js';
 import type { RuleParameters } from './rule-file.js';
 import type { ServiceModel, ThresholdResult } from './simulate.js';
 
@@ -26,6 +27,7 @@ export function backtestJson(result: BacktestResult) {
       minAverage: Number.isFinite(request.rule.minAverage) ? request.rule.minAverage : null,
     },
     service: { ...request.service, activeWindow: request.service.activeWindow?.text ?? null },
+    guards: { global: request.guards.global ?? null, rule: request.guards.ruleTemplate ?? null },
     notes: [NOT_COUNTERFACTUAL, READINESS_APPROXIMATION],
     deployments: result.deployments.map((d) => ({
       namespace: d.namespace,
@@ -49,6 +51,7 @@ export function backtestJson(result: BacktestResult) {
         })),
         skipped: r.skipped,
       })),
+      ...(d.guarded ? { guarded: guardedJson(d.guarded) } : {}),
     })),
   };
 }
@@ -141,6 +144,7 @@ export function formatBacktest(result: BacktestResult): string {
     `pod-rebalancer backtest ${iso(request.fromMs)} .. ${iso(request.toMs)}, step ${formatDuration(request.stepMs)}`,
     `rule:    ${describeRule(request.rule)}`,
     `service: ${describeService(request.service)}`,
+    ...[describeGuards(request.guards) ?? []].flat(),
     '',
   ];
   if (result.deployments.length === 0)
@@ -151,6 +155,7 @@ export function formatBacktest(result: BacktestResult): string {
       ...thresholdTable(d.results),
     );
     for (const r of d.results) lines.push(...actionLines(r));
+    if (d.guarded) lines.push(...guardLines(d.results, d.guarded));
     lines.push('');
   }
   lines.push(

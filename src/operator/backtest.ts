@@ -13,6 +13,7 @@ import {
 } from './command.js';
 import { chunks, PrometheusHistory } from './history.js';
 import { backtestJson, formatBacktest } from './backtest-format.js';
+import { backtestGuards, guardHistory, type BacktestGuards } from './backtest-guards.js';
 import { renderReport } from './report-html.js';
 import {
   DEFAULT_RULE_FILE,
@@ -24,6 +25,7 @@ import {
   simulateThreshold,
   stepStats,
   type DeploymentHistory,
+  type GuardAt,
   type ServiceModel,
   type StepStats,
   type ThresholdResult,
@@ -65,7 +67,10 @@ Replays the alert rule and the service over past CPU history from Prometheus.
   --min-average X        override the rule's average-load guard (cores)
   --repeat-interval D    Alertmanager's repeat_interval (default 20m)
   --report FILE.html     write a self-contained HTML report with a chart
-  --json                 print the result as JSON`;
+  --json                 print the result as JSON
+
+GUARD_QUERY and the rule's pod_rebalancer_guard annotation, when set, are evaluated over the
+same history: the actions they would have held back are shown next to the run without them.`;
 
 /** Everything a backtest run was asked for, checked. */
 export interface BacktestRequest {
@@ -77,6 +82,8 @@ export interface BacktestRequest {
   thresholds: number[];
   rule: RuleParameters;
   service: ServiceModel;
+  /** GUARD_QUERY and the rule's guard: simulated side by side with the run without them. */
+  guards: BacktestGuards;
   report: string | undefined;
   json: boolean;
 }
@@ -87,6 +94,8 @@ export interface DeploymentResult {
   history: DeploymentHistory;
   stats: StepStats;
   results: ThresholdResult[];
+  /** With guards configured: the same thresholds with the guards applied. */
+  guarded?: ThresholdResult[];
 }
 
 export interface BacktestResult {
@@ -203,6 +212,11 @@ export function backtestRequest(
       activeWindow: config.activeWindow,
       effect: pipelineSettings(config).effect,
     },
+    guards: backtestGuards(
+      config.guardQuery,
+      values.rules ?? (existsSync(DEFAULT_RULE_FILE) ? DEFAULT_RULE_FILE : undefined),
+      config.alertNames,
+    ),
     report: values.report,
     json: values.json,
   };
@@ -260,21 +274,25 @@ async function targetsOf(
   });
 }
 
-/** Simulates every threshold over one Deployment's history. */
+/** Simulates every threshold over one Deployment's history, and again with the guards if any. */
 export function simulateDeployment(
   history: DeploymentHistory,
   request: BacktestRequest,
+  guardAt?: GuardAt,
 ): DeploymentResult {
   const stats = stepStats(history);
-  const results = request.thresholds.map((threshold) =>
-    simulateThreshold(
-      history,
-      stats,
-      { rule: { ...request.rule, threshold }, service: request.service },
-      request.fromMs,
-    ),
-  );
-  return { namespace: history.namespace, deployment: history.deployment, history, stats, results };
+  const run = (guard?: GuardAt) =>
+    request.thresholds.map((threshold) =>
+      simulateThreshold(
+        history,
+        stats,
+        { rule: { ...request.rule, threshold }, service: request.service, guardAt: guard },
+        request.fromMs,
+      ),
+    );
+  const { namespace, deployment } = history;
+  const results = run();
+  return { namespace, deployment, history, stats, results, guarded: guardAt && run(guardAt) };
 }
 
 /** Fetches the history of every Deployment asked for and simulates it. */
@@ -287,13 +305,14 @@ export async function runBacktest(
   const targets = await targetsOf(request, prometheus);
   const bar = progress(io, targets.length * chunks(timeline).length);
   const deployments: DeploymentResult[] = [];
+  const guards = guardHistory(prometheus, request.guards, timeline);
   for (const target of targets) {
     const history = await prometheus.podCpu(
       target,
       { timeline, rateWindowMs: request.rule.rateWindowMs },
       () => bar.tick(`${target.namespace}/${target.deployment}`),
     );
-    deployments.push(simulateDeployment(history, request));
+    deployments.push(simulateDeployment(history, request, await guards.forTarget(target)));
   }
   bar.done();
   return { request, deployments };

@@ -2,6 +2,8 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { describeCluster } from '../adapters/kubeconfig.js';
 import { createKubeApis, toUpstreamError, type KubeApis } from '../adapters/kubernetes.js';
 import { ConfigError, loadConfig, readSecretFile, SETTINGS } from '../config.js';
+import { PrometheusMetricsSource, type PrometheusOptions } from '../adapters/prometheus.js';
+import { formatSeries } from '../core/guard.js';
 import { realAdapters } from '../main.js';
 import {
   CLUSTER_FLAGS,
@@ -102,16 +104,21 @@ function checkConfiguration(io: OperatorIo): CheckResult[] {
   }
 }
 
+/** The Prometheus client settings from the variables they need, even when others are invalid. */
+function prometheusOptions(env: NodeJS.ProcessEnv): PrometheusOptions {
+  const url = SETTINGS.PROMETHEUS_URL.parse(env.PROMETHEUS_URL ?? '');
+  const timeoutMs = SETTINGS.PROMETHEUS_TIMEOUT.parse(env.PROMETHEUS_TIMEOUT || '10s');
+  const bearerToken = readSecretFile(
+    env.PROMETHEUS_BEARER_TOKEN_FILE,
+    'PROMETHEUS_BEARER_TOKEN_FILE',
+  );
+  return { url, timeoutMs, bearerToken };
+}
+
 /** Where Prometheus is, from the variables it needs, even when others are invalid. */
 function prometheusOf(env: NodeJS.ProcessEnv): RulesEndpoint | string {
   try {
-    const url = SETTINGS.PROMETHEUS_URL.parse(env.PROMETHEUS_URL ?? '');
-    const timeoutMs = SETTINGS.PROMETHEUS_TIMEOUT.parse(env.PROMETHEUS_TIMEOUT || '10s');
-    const bearerToken = readSecretFile(
-      env.PROMETHEUS_BEARER_TOKEN_FILE,
-      'PROMETHEUS_BEARER_TOKEN_FILE',
-    );
-    return { url, timeoutMs, bearerToken };
+    return prometheusOptions(env);
   } catch (error) {
     return error instanceof ConfigError ? error.problems.join('; ') : (error as Error).message;
   }
@@ -192,8 +199,45 @@ async function checkPrometheus(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
     ];
   }
   const series = await Promise.all(REQUIRED_SERIES.map((s) => seriesCheck(prometheus, s)));
-  const rules = await checkAlertRules(env, endpoint);
-  return [{ check: 'prometheus', ok: true, detail: `reachable at ${url}` }, ...series, ...rules];
+  return [
+    { check: 'prometheus', ok: true, detail: `reachable at ${url}` },
+    ...series,
+    ...(await checkAlertRules(env, endpoint)),
+    ...(await guardCheck(env)),
+  ];
+}
+
+/**
+ * GUARD_QUERY, evaluated once the way the service evaluates it: whether it holds now (then no
+ * Deployment is acted on, which is not a fault), or whether Prometheus refuses it (a fault:
+ * every alert would be `invalid-policy`). No line when it is not set.
+ */
+async function guardCheck(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
+  const expr = env.GUARD_QUERY?.trim();
+  if (!expr) return [];
+  const check = 'guard GUARD_QUERY';
+  try {
+    const answer = await new PrometheusMetricsSource(prometheusOptions(env)).guardSeries(expr);
+    if ('rejected' in answer) {
+      return [
+        {
+          check,
+          ok: false,
+          detail: `rejected by Prometheus: ${answer.rejected}`,
+          fix: 'fix the PromQL in GUARD_QUERY (try it in the Prometheus UI); until then every alert is skipped as invalid-policy',
+        },
+      ];
+    }
+    const [first] = answer.series;
+    const detail = first
+      ? `holds now (${answer.series.length} series, first ${formatSeries(first)}): no Deployment is acted on while it does`
+      : 'does not hold now (no series): actions are not held back';
+    return [{ check, ok: true, detail }];
+  } catch (error) {
+    return [
+      { check, ok: false, detail: (error as Error).message, fix: 'see the Prometheus check above' },
+    ];
+  }
 }
 
 function permissionText(permission: Permission): string {

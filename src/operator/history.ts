@@ -151,6 +151,22 @@ export class PrometheusHistory {
     return { ...target, timeline, pods: sorted };
   }
 
+  /**
+   * Any expression's series over the timeline (a guard's), in chunks: labels and the value at
+   * each step (NaN where the series has none).
+   */
+  async rangeSeries(
+    query: string,
+    timeline: Timeline,
+  ): Promise<{ labels: Record<string, string>; values: Float64Array }[]> {
+    const series = new Map<string, LabelledSeries>();
+    for (const [start, end] of chunks(timeline)) {
+      const answer = await this.range(query, start, end, timeline.stepMs);
+      for (const s of answer) addLabelledSeries(series, s, timeline);
+    }
+    return [...series.values()];
+  }
+
   private async range(
     query: string,
     start: number,
@@ -166,6 +182,32 @@ export class PrometheusHistory {
     if (answer.resultType !== 'matrix')
       throw badResponse(`expected a matrix, got ${answer.resultType}`);
     return answer.result as RangeSeries[];
+  }
+}
+
+interface LabelledSeries {
+  labels: Record<string, string>;
+  values: Float64Array;
+}
+
+/** Files one chunk's samples of a series under its labels (name included), by step. */
+function addLabelledSeries(
+  series: Map<string, LabelledSeries>,
+  answer: RangeSeries,
+  timeline: Timeline,
+): void {
+  const labels = stringLabels(answer.metric?.labels);
+  const name = (answer.metric as { name?: unknown } | undefined)?.name;
+  if (typeof name === 'string' && name) labels.__name__ = name;
+  const key = JSON.stringify(Object.entries(labels).sort());
+  let entry = series.get(key);
+  if (!entry) {
+    entry = { labels, values: new Float64Array(timeline.length).fill(NaN) };
+    series.set(key, entry);
+  }
+  for (const sample of answer.values ?? []) {
+    const index = stepIndex(sample.time, timeline);
+    if (index >= 0) entry.values[index] = Number(sample.value);
   }
 }
 

@@ -73,6 +73,8 @@ export function fromApiV2(alerts: readonly ApiV2Alert[], includeSuppressed: bool
     alerts: kept.map((alert) => ({
       status: 'firing',
       labels: alert.labels,
+      // The rule's policy travels in the annotations (pod_rebalancer_guard among them).
+      annotations: alert.annotations ?? {},
       fingerprint: alert.fingerprint,
       startsAt: alert.startsAt,
     })),

@@ -5,6 +5,8 @@ import { Registry } from 'prom-client';
 import winston from 'winston';
 import { describeCluster } from '../adapters/kubeconfig.js';
 import { createLogger, type Logger } from '../adapters/logger.js';
+import { GUARD_ANNOTATION } from '../core/guard.js';
+import type { Alert } from '../core/targets.js';
 import type { Config } from '../config.js';
 import { parseTokenFile } from '../http/tokens.js';
 import { realAdapters } from '../main.js';
@@ -282,16 +284,37 @@ function alertBlock(result: AlertReport): string[] {
   return lines;
 }
 
+/**
+ * Which guards a local replay applies, said before the decisions: GUARD_QUERY and the alerts'
+ * own `pod_rebalancer_guard`. A running service (--url) applies its own GUARD_QUERY.
+ */
+export function describeGuards(
+  mode: ReplayMode,
+  guardQuery: string | undefined,
+  alerts: readonly Alert[],
+): string {
+  if (mode === 'remote') {
+    return `guards: the running service applies its own GUARD_QUERY and each alert's ${GUARD_ANNOTATION}`;
+  }
+  const own = alerts.filter((a) => a.annotations?.[GUARD_ANNOTATION] !== undefined).length;
+  const parts = [
+    guardQuery ? `GUARD_QUERY ${guardQuery}` : 'no GUARD_QUERY',
+    `${own} of ${alerts.length} alert${alerts.length === 1 ? '' : 's'} carry ${GUARD_ANNOTATION}`,
+  ];
+  return `guards: applied (${parts.join('; ')}); a guard that returns series skips the alert as guarded`;
+}
+
 /** The readable report: what was replayed and how, then one block per alert. */
 export function formatReplay(
   report: Report,
-  context: { source: string; mode: ReplayMode; url?: string },
+  context: { source: string; mode: ReplayMode; url?: string; guards?: string },
 ): string {
   const where = context.mode === 'remote' ? ` (${context.url})` : '';
   const count = `${report.results.length} alert${report.results.length === 1 ? '' : 's'}`;
   const lines = [
     `replay of ${context.source === '-' ? 'stdin' : context.source}: ${count}`,
     `${MODE_LINES[context.mode]}${where}`,
+    ...(context.guards ? [context.guards] : []),
     '',
   ];
   for (const result of report.results) lines.push(...alertBlock(result), '');
@@ -307,10 +330,12 @@ export async function replayCommand(argv: string[], io: OperatorIo): Promise<Exi
     request.mode === 'remote'
       ? await replayRemotely(input, request, io)
       : await replayLocally(input, request, io);
+  const guardQuery = request.mode === 'remote' ? undefined : loadOperatorConfig(io.env).guardQuery;
+  const guards = describeGuards(request.mode, guardQuery, input.payload.alerts);
   io.stdout.write(
     request.json
-      ? `${JSON.stringify({ mode: request.mode, ...report }, null, 2)}\n`
-      : formatReplay(report, request),
+      ? `${JSON.stringify({ mode: request.mode, guards, ...report }, null, 2)}\n`
+      : formatReplay(report, { ...request, guards }),
   );
   return report.results.some((r) => r.outcome === 'failed') ? EXIT.failure : EXIT.done;
 }

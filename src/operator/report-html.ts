@@ -158,6 +158,20 @@ function summaryTable(d: DeploymentResult): string {
   return `<table><tr><th>threshold</th><th>fired</th><th>above</th><th>firing</th><th>notified</th><th>actions</th><th>pods</th></tr>${rows.join('')}</table>`;
 }
 
+/** With guards: actions without and with them per threshold, and what they held back. */
+function guardTable(d: DeploymentResult): string {
+  if (!d.guarded) return '';
+  const rows = d.guarded.map((g, i) => {
+    const held = g.heldBack ?? [];
+    const listed = held
+      .slice(0, 20)
+      .map((h) => `${new Date(h.at).toISOString()} by ${h.detail}`)
+      .join('; ');
+    return `<tr><td>${g.threshold} cores</td><td>${d.results[i]!.actions.length}</td><td>${g.actions.length}</td><td>${held.length}</td><td>${escapeHtml(listed || '-')}</td></tr>`;
+  });
+  return `<h3>With the guards</h3><table><tr><th>threshold</th><th>actions without guards</th><th>with guards</th><th>held back</th><th>held back when, by what</th></tr>${rows.join('')}</table>`;
+}
+
 /** The data behind the charts, for the hover readout and for anyone who wants the numbers. */
 function embeddedData(result: BacktestResult): string {
   const data = result.deployments.map((d) => ({
@@ -220,7 +234,7 @@ export function renderReport(result: BacktestResult): string {
 ${legend(d)}
 ${chart(d, result)}
 <div class="readout"></div>
-${summaryTable(d)}</section>`,
+${summaryTable(d)}${guardTable(d)}</section>`,
   );
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>pod-rebalancer backtest</title><style>${STYLE}</style></head>

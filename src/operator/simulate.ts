@@ -73,6 +73,18 @@ export interface SimulatedAction {
   cooldownMs: number;
 }
 
+/** An action a guard would have held back: when, by what, and what it would have removed. */
+export interface HeldBackAction {
+  at: number;
+  /** The guard and the first series it returned. */
+  detail: string;
+  stats: Stats;
+  pods: ChosenPod[];
+}
+
+/** At a notification time: the guard that holds then (its detail), or undefined. */
+export type GuardAt = (t: number) => string | undefined;
+
 export interface ThresholdResult {
   threshold: number;
   episodes: Episode[];
@@ -82,6 +94,8 @@ export interface ThresholdResult {
   notifications: number;
   actions: SimulatedAction[];
   skipped: Partial<Record<SkipReason, number>>;
+  /** With guards: the actions they held back (skipped as `guarded`). */
+  heldBack?: HeldBackAction[];
 }
 
 /** The per-step statistics the rule sees: every pod with a sample, no eligibility filter. */
@@ -209,17 +223,31 @@ interface ServiceState {
   record: CooldownRecord | undefined;
   actions: SimulatedAction[];
   skipped: Partial<Record<SkipReason, number>>;
+  heldBack: HeldBackAction[];
 }
 
 function skip(state: ServiceState, reason: SkipReason): void {
   state.skipped[reason] = (state.skipped[reason] ?? 0) + 1;
 }
 
+/** As in the pipeline: guards after decide, before any Lease (so no cooldown starts). */
+function heldBack(
+  guardAt: GuardAt | undefined,
+  t: number,
+  decision: { stats: Stats; pods: ChosenPod[] },
+  state: ServiceState,
+): boolean {
+  const detail = guardAt?.(t);
+  if (detail === undefined) return false;
+  state.heldBack.push({ at: t, detail, stats: decision.stats, pods: decision.pods });
+  return true;
+}
+
 /** One notification handled as the pipeline would: window, stop mark, cooldown, decide, backoff. */
 function handleNotification(
   history: DeploymentHistory,
   at: { t: number; episode: Episode; threshold: number },
-  service: ServiceModel & { first: Map<string, number> },
+  service: ServiceModel & { first: Map<string, number>; guardAt?: GuardAt },
   state: ServiceState,
 ): void {
   const now = new Date(at.t);
@@ -235,6 +263,7 @@ function handleNotification(
   };
   const decision = decide(pods, samples, policy, now);
   if (!decision.act) return skip(state, decision.reason);
+  if (heldBack(service.guardAt, at.t, decision, state)) return skip(state, 'guarded');
   const { backoff } = assess(
     state.record,
     decision.stats,
@@ -294,15 +323,15 @@ function firingTime(
 export function simulateThreshold(
   history: DeploymentHistory,
   stats: StepStats,
-  models: { rule: RuleModel; service: ServiceModel },
+  models: { rule: RuleModel; service: ServiceModel; guardAt?: GuardAt },
   fromMs: number,
 ): ThresholdResult {
   const { timeline } = history;
   const { rule, service } = models;
   const range = { fromMs, endMs: timeline.startMs + (timeline.length - 1) * timeline.stepMs };
   const { episodes, aboveMs } = simulateRule(stats, timeline, rule, fromMs);
-  const state: ServiceState = { record: undefined, actions: [], skipped: {} };
-  const context = { ...service, first: firstSamples(history) };
+  const state: ServiceState = { record: undefined, actions: [], skipped: {}, heldBack: [] };
+  const context = { ...service, first: firstSamples(history), guardAt: models.guardAt };
   let notifications = 0;
   for (const episode of episodes) {
     for (const t of notificationTimes(episode, service.repeatIntervalMs, range)) {
@@ -318,5 +347,6 @@ export function simulateThreshold(
     notifications,
     actions: state.actions,
     skipped: state.skipped,
+    ...(models.guardAt ? { heldBack: state.heldBack } : {}),
   };
 }

@@ -1,34 +1,17 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { createLogger } from '../../src/adapters/logger.js';
-import { loadConfig } from '../../src/config.js';
-import { realAdapters } from '../../src/main.js';
-import { createService } from '../../src/service.js';
 import { FakeKubeApiServer } from '../support/fake-kube.js';
-import { CapturedLogs, seedDeployment, TOKEN } from '../support/harness.js';
-import {
-  freePort,
-  requireProgram,
-  startProgram,
-  waitFor,
-  waitForReady,
-  type Program,
-} from '../support/processes.js';
+import { CapturedLogs, seedDeployment } from '../support/harness.js';
+import { waitFor } from '../support/processes.js';
+import { decisionsOf, startChain, type Chain } from './chain.js';
 import { SyntheticExporter } from './synthetic-exporter.js';
-
-const RULES = new URL('../../rules/pod-rebalancer.rules.yml', import.meta.url);
 
 /**
  * The whole chain with the real programs: a synthetic exporter → a real Prometheus evaluating
  * rules/ → a real Alertmanager → the service's webhook (Bearer token) → the fake Kubernetes API.
  *
- * Only the timing is shortened, in the test's own configuration: 1s scrape and evaluation
- * intervals, Alertmanager timers of seconds, and in a temporary copy of the rules `for: 10m` → 5s
- * and the rate window 5m → 20s (the service's METRICS_WINDOW with it). A window longer than the
- * data divides a few seconds of increase by five minutes, so every rate would read ~10x low.
+ * Only the timing is shortened, in the test's own configuration (see startChain in chain.ts):
+ * 1s scrape and evaluation intervals, Alertmanager timers of seconds, and in a temporary copy of
+ * the rules `for: 10m` → 5s and the rate window 5m → 20s (the service's METRICS_WINDOW with it).
  * The expressions, the threshold and the guards are the ones in rules/.
  */
 describe('end to end: Prometheus → Alertmanager → pod-rebalancer → Kubernetes API', () => {
@@ -45,22 +28,13 @@ describe('end to end: Prometheus → Alertmanager → pod-rebalancer → Kuberne
   // Balanced application containers; only the pod-level and pause series are skewed.
   const webCpu = { 'web-a': 0.5, 'web-b': 0.52, 'web-c': 0.48, 'web-d': 0.5 };
 
-  let dir: string;
   let kube: FakeKubeApiServer;
   let exporter: SyntheticExporter;
-  let prometheus: Program | undefined;
-  let alertmanager: Program | undefined;
-  let server: Server | undefined;
+  let chain: Chain | undefined;
   const logs = new CapturedLogs();
-  const decisions = (deployment: string, reason: string) =>
-    logs.entries.filter(
-      (e) => e.message === 'decision' && e.deployment === deployment && e.reason === reason,
-    );
+  const decisions = (deployment: string, reason: string) => decisionsOf(logs, deployment, reason);
 
   beforeAll(async () => {
-    requireProgram('prometheus', 'prometheus');
-    requireProgram('prometheus-alertmanager', 'prometheus-alertmanager');
-    dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-e2e-'));
     kube = await new FakeKubeApiServer().start();
     exporter = await new SyntheticExporter().start();
 
@@ -81,81 +55,12 @@ describe('end to end: Prometheus → Alertmanager → pod-rebalancer → Kuberne
         pauseCpu: pod === 'web-b' ? 2 : 0.001,
       });
     }
-    // An evicted pod disappears from the cluster, so cAdvisor and kube-state-metrics forget it.
-    kube.afterRequest = (method, path) => {
-      const evicted = /namespaces\/([^/]+)\/pods\/([^/]+)\/eviction$/.exec(path);
-      if (method === 'POST' && evicted) exporter.pods.delete(`${evicted[1]}/${evicted[2]}`);
-    };
-
-    const [servicePort, promPort, amPort] = [await freePort(), await freePort(), await freePort()];
-    const promUrl = `http://127.0.0.1:${promPort}`;
-    const env = {
-      PROMETHEUS_URL: promUrl,
-      WEBHOOK_TOKEN: TOKEN,
-      COOLDOWN: '10m',
-      METRICS_WINDOW: '20s',
-    };
-    const config = loadConfig(env);
-    const service = createService(config, {
-      ...realAdapters(config, env, kube.kubeConfig()),
-      logger: createLogger('info', logs.transport()),
-    });
-    server = service.app.listen(servicePort, '127.0.0.1');
-
-    const rules = readFileSync(RULES, 'utf8');
-    expect(rules).toMatch(/for: 10m/);
-    expect(rules).toMatch(/\[5m\]/);
-    writeFileSync(
-      join(dir, 'rules.yml'),
-      rules.replace(/for: 10m/g, 'for: 5s').replace(/\[5m\]/g, '[20s]'),
-    );
-    writeFileSync(
-      join(dir, 'prometheus.yml'),
-      [
-        'global: {scrape_interval: 1s, evaluation_interval: 1s}',
-        `rule_files: ['${join(dir, 'rules.yml')}']`,
-        `alerting: {alertmanagers: [{static_configs: [{targets: ['127.0.0.1:${amPort}']}]}]}`,
-        `scrape_configs: [{job_name: synthetic, static_configs: [{targets: ['${exporter.url}']}]}]`,
-      ].join('\n'),
-    );
-    writeFileSync(join(dir, 'token'), TOKEN);
-    writeFileSync(
-      join(dir, 'alertmanager.yml'),
-      [
-        'route:',
-        '  receiver: pod-rebalancer',
-        '  group_by: [namespace, deployment]',
-        '  group_wait: 1s',
-        '  group_interval: 2s',
-        '  repeat_interval: 3s',
-        'receivers:',
-        '  - name: pod-rebalancer',
-        '    webhook_configs:',
-        `      - url: http://127.0.0.1:${servicePort}/webhook`,
-        '        send_resolved: true',
-        `        http_config: {authorization: {type: Bearer, credentials_file: '${join(dir, 'token')}'}}`,
-      ].join('\n'),
-    );
-    alertmanager = startProgram('prometheus-alertmanager', [
-      `--config.file=${join(dir, 'alertmanager.yml')}`,
-      `--storage.path=${join(dir, 'am-data')}`,
-      `--web.listen-address=127.0.0.1:${amPort}`,
-      '--cluster.listen-address=',
-    ]);
-    prometheus = startProgram('prometheus', [
-      `--config.file=${join(dir, 'prometheus.yml')}`,
-      `--storage.tsdb.path=${join(dir, 'prom-data')}`,
-      `--web.listen-address=127.0.0.1:${promPort}`,
-    ]);
-    await waitForReady(`http://127.0.0.1:${amPort}/-/ready`, alertmanager);
-    await waitForReady(`${promUrl}/-/ready`, prometheus);
+    chain = await startChain({ kube, exporter, logs, env: { COOLDOWN: '10m' } });
   }, 60_000);
 
   afterAll(async () => {
-    await Promise.all([prometheus?.stop(), alertmanager?.stop()]);
-    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    await chain?.stop();
     await Promise.all([kube?.stop(), exporter?.stop()]);
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it("removes exactly the imbalanced Deployment's highest- and lowest-CPU pods, and nothing of the balanced one", async () => {

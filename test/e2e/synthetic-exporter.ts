@@ -21,6 +21,8 @@ export interface SyntheticPod {
  */
 export class SyntheticExporter {
   readonly pods = new Map<string, SyntheticPod>();
+  /** Further series, as `name{labels}` → value (e.g. a broker's health, for a guard to read). */
+  readonly gauges = new Map<string, number>();
   private readonly firstSeen = new Map<string, number>();
   private server: Server | undefined;
   url = '';
@@ -68,6 +70,14 @@ export class SyntheticExporter {
         `kube_replicaset_owner{namespace="${p.namespace}",replicaset="${replicaSet}",owner_kind="Deployment",owner_name="${p.deployment}",owner_is_controller="true"} 1`,
       );
     }
-    return [...cpu, ...podOwner, '# TYPE kube_replicaset_owner gauge', ...rsOwner, ''].join('\n');
+    const gauges = [...this.gauges].map(([series, value]) => `${series} ${value}`);
+    return [
+      ...cpu,
+      ...podOwner,
+      '# TYPE kube_replicaset_owner gauge',
+      ...rsOwner,
+      ...gauges,
+      '',
+    ].join('\n');
   }
 }

@@ -205,6 +205,7 @@ describe('the service merges CPU queries', () => {
       {
         cluster,
         metrics,
+        guards: metrics,
         cooldown: new InMemoryCooldownStore(),
         clock: { now: () => new Date() },
         logger: silent(),

@@ -127,6 +127,7 @@ function inMemoryService(logs: CapturedLogs, options: ServiceOptions = {}) {
     {
       cluster,
       metrics,
+      guards: metrics,
       cooldown: new InMemoryCooldownStore(),
       clock: { now: () => new Date() },
       logger: createLogger('info', logs.transport()),

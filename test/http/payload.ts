@@ -1,6 +1,11 @@
 /** An Alertmanager v4 payload for the given alerts (defaults: one firing DeploymentCPUImbalance). */
 export function payload(
-  alerts: { labels?: Record<string, string>; status?: string; fingerprint?: string }[] = [{}],
+  alerts: {
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    status?: string;
+    fingerprint?: string;
+  }[] = [{}],
 ): Record<string, unknown> {
   return {
     version: '4',
@@ -15,7 +20,7 @@ export function payload(
         namespace: 'payments',
         deployment: 'api',
       },
-      annotations: {},
+      annotations: a.annotations ?? {},
       startsAt: '2026-11-28T16:44:56.709Z',
       endsAt: '0001-01-01T00:00:00Z',
       fingerprint: a.fingerprint ?? `f${i}`,

@@ -33,7 +33,7 @@ export interface Fault {
 
 const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
-function status(code: number, reason: string, message: string): Json {
+function status(code: number, reason: string, message: string, details?: Json): Json {
   return {
     kind: 'Status',
     apiVersion: 'v1',
@@ -41,6 +41,7 @@ function status(code: number, reason: string, message: string): Json {
     status: 'Failure',
     message,
     reason,
+    ...(details ? { details } : {}),
     code,
   };
 }
@@ -352,6 +353,12 @@ export class FakeKubeApiServer extends LoopbackServer {
     }
     const name =
       body.metadata?.name ?? `${body.metadata?.generateName ?? 'event.'}${this.nextVersion()}`;
+    if (this.events.some((e) => e.metadata.namespace === namespace && e.metadata.name === name)) {
+      return [
+        409,
+        status(409, 'AlreadyExists', `events "${name}" already exists`, { name, kind: 'events' }),
+      ];
+    }
     const stored = {
       ...body,
       metadata: { ...body.metadata, name, namespace, resourceVersion: this.nextVersion() },

@@ -16,9 +16,45 @@ export interface PrometheusFault {
   match?: RegExp;
 }
 
+/**
+ * The first syntax error Prometheus's parser would report for an expression, in its words
+ * (`1:COL: parse error: ...`), or undefined. Only what the tests need: unbalanced brackets and
+ * unterminated strings, which is where a hand-written or badly templated guard breaks.
+ */
+export function promqlSyntaxError(query: string): string | undefined {
+  const closing: Record<string, string> = { '(': ')', '{': '}', '[': ']' };
+  const open: { char: string; at: number }[] = [];
+  for (let i = 0; i < query.length; i++) {
+    const c = query[i]!;
+    if (c === '"' || c === "'" || c === '`') {
+      const end = query.indexOf(c, i + 1);
+      if (end < 0) return `1:${i + 1}: parse error: unterminated quoted string`;
+      i = end;
+    } else if (closing[c]) {
+      open.push({ char: c, at: i });
+    } else if (c === ')' || c === '}' || c === ']') {
+      const last = open.pop();
+      if (!last || closing[last.char] !== c) return `1:${i + 1}: parse error: unexpected "${c}"`;
+    }
+  }
+  const unclosed = open.pop();
+  if (unclosed) {
+    const inside = { '(': 'parenthesis', '{': 'braces', '[': 'brackets' }[unclosed.char];
+    return `1:${query.length + 1}: parse error: unexpected end of input inside ${inside}`;
+  }
+  if (query.trim() === '') return '1:1: parse error: no expression found in input';
+  return undefined;
+}
+
 export class FakePrometheus extends LoopbackServer {
   /** CPU in cores by `namespace/pod`. */
   readonly cpu = new Map<string, number>();
+  /**
+   * What any other expression (a guard) returns, by the exact expression: labels (`__name__`
+   * included) and value. A well-formed expression not in the table returns no series, as a
+   * query for a metric Prometheus has never seen does.
+   */
+  readonly series = new Map<string, { labels: Record<string, string>; value: number }[]>();
   readonly queries: { query: string; time: string | null; authorization: string | undefined }[] =
     [];
   readonly faults: PrometheusFault[] = [];
@@ -57,6 +93,13 @@ export class FakePrometheus extends LoopbackServer {
       time: params.get('time'),
       authorization: req.headers.authorization,
     });
+    const syntaxError = promqlSyntaxError(query);
+    if (syntaxError) {
+      res.writeHead(400, { 'content-type': 'application/json' });
+      return void res.end(
+        JSON.stringify({ status: 'error', errorType: 'bad_data', error: syntaxError }),
+      );
+    }
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(
       JSON.stringify({
@@ -67,11 +110,13 @@ export class FakePrometheus extends LoopbackServer {
   }
 
   private answer(query: string, time: string | null) {
+    const at = Number(time ?? Date.now() / 1000);
+    const listed = this.series.get(query);
+    if (listed) return listed.map((s) => ({ metric: s.labels, value: [at, String(s.value)] }));
     const namespace = /namespace="([^"]+)"/.exec(query)?.[1];
     const podRegex = /pod=~"([^"]*)"/.exec(query)?.[1];
     if (!namespace || podRegex === undefined) return [];
     const pods = new RegExp(`^(?:${podRegex.replace(/\\\\/g, '\\')})$`);
-    const at = Number(time ?? Date.now() / 1000);
     return [...this.cpu.entries()]
       .map(([key, value]) => [key.split('/'), value] as const)
       .filter(([[ns, pod]]) => ns === namespace && pods.test(pod!))

@@ -1,0 +1,86 @@
+import type { Logger } from '../adapters/logger.js';
+import type { GateResult } from '../core/decide.js';
+import { guardGate, guardsFor } from '../core/guard.js';
+import type { TargetAlert } from '../core/targets.js';
+import type { DeploymentFacts } from '../core/types.js';
+import type { Metrics } from '../metrics.js';
+import type { Cluster, GuardSource } from '../ports.js';
+import { recordActionEvent } from './act.js';
+
+export interface GuardDeps {
+  guards: GuardSource;
+  telemetry: Metrics;
+}
+
+/** A guard that stopped the action: `guarded`, or `invalid-policy` when it was refused. */
+export type Held = NonNullable<GateResult>;
+
+/**
+ * Evaluates GUARD_QUERY, then the alert's own guard, each as an instant query at `at` (now when
+ * absent). The first that holds or is refused stops the action; one that cannot be evaluated
+ * (Prometheus unreachable) throws, so nothing is done and Alertmanager retries. Guarded skips
+ * are counted per guard.
+ */
+export async function checkGuards(
+  target: TargetAlert,
+  globalQuery: string | undefined,
+  deps: GuardDeps,
+  at?: Date,
+): Promise<Held | undefined> {
+  const guards = guardsFor(globalQuery, target.annotations);
+  if (!Array.isArray(guards)) return guards;
+  for (const guard of guards) {
+    const gate = guardGate(guard, await deps.guards.guardSeries(guard.expr, at));
+    if (!gate) continue;
+    if (gate.reason === 'guarded') deps.telemetry.guarded.inc({ guard: guard.kind });
+    return gate;
+  }
+  return undefined;
+}
+
+/**
+ * A name for an Event said at most once per window, the same in every replica: derived from the
+ * Deployment's uid, the reason and the window bucket. Creating it twice is a 409 (already said),
+ * so no state is needed to say it once. Kept a valid DNS subdomain of at most 253 characters.
+ */
+export function onceEventName(
+  deployment: Pick<DeploymentFacts, 'name' | 'uid'>,
+  reason: string,
+  windowMs: number,
+  now: Date,
+): string {
+  const bucket = Math.floor(now.getTime() / windowMs);
+  const name = deployment.name.slice(0, 180).replace(/[.-]+$/, '');
+  return `${name}.${reason.toLowerCase()}.${bucket}.${deployment.uid.toLowerCase()}`;
+}
+
+/** Event messages beyond 1 KiB are cut by kubectl and refused by events.k8s.io. */
+const EVENT_MESSAGE_LIMIT = 1024;
+
+function truncate(text: string, limit: number): string {
+  return text.length <= limit ? text : `${text.slice(0, limit - 1)}…`;
+}
+
+/**
+ * Says on the Deployment that an action was held back, and why: a Normal Event, once per
+ * cooldown (not per notification: Alertmanager repeats while the guard holds).
+ */
+export async function sayHeldBack(
+  deployment: DeploymentFacts,
+  held: Held,
+  context: { cooldownMs: number; now: Date },
+  deps: { cluster: Cluster; telemetry: Metrics; logger: Logger },
+): Promise<void> {
+  await recordActionEvent(
+    {
+      deployment,
+      name: onceEventName(deployment, 'RebalanceGuarded', context.cooldownMs, context.now),
+      type: 'Normal',
+      reason: 'RebalanceGuarded',
+      action: 'HoldBack',
+      message: truncate(`Rebalance held back: ${held.detail}`, EVENT_MESSAGE_LIMIT),
+      at: context.now,
+    },
+    deps,
+  );
+}
