@@ -3,6 +3,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
+import { SETTINGS } from '../../src/config.js';
 
 /** The sibling folder a user's clone does not have (spelled in two parts: see self-contained.test.ts). */
 const SHARED = ['..', 'shared', ''].join('/');
@@ -151,6 +152,12 @@ describe('the README', () => {
       .find((line) => line.startsWith('| `KUBECONFIG`'));
 
     expect(row).toMatch(/~\/\.kube\/config.*in-cluster/);
+  });
+
+  it('documents every configuration variable the service reads in docs/configuration.md', () => {
+    const documented = readFileSync(join(ROOT, 'docs/configuration.md'), 'utf8');
+
+    expect(Object.keys(SETTINGS).filter((name) => !documented.includes(`\`${name}\``))).toEqual([]);
   });
 
   it('links only to files that exist', () => {
