@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { clusterMatcher, parseMatchers, type CpuSeriesSettings } from './core/cpu-series.js';
 import { parseDuration } from './core/duration.js';
+import { redactCredentials } from './errors.js';
 import { parseActiveWindow, type ActiveWindow } from './core/window.js';
 
 /** The alert rule in rules/ uses the same number; test/rules/threshold-drift.test.ts keeps them equal. */
@@ -15,6 +17,18 @@ export interface Config {
   prometheusUrl: string;
   prometheusTimeoutMs: number;
   prometheusBearerTokenFile: string | undefined;
+  prometheusBasicAuthUser: string | undefined;
+  prometheusBasicAuthPasswordFile: string | undefined;
+  prometheusCaFile: string | undefined;
+  /** Extra request headers, e.g. X-Scope-OrgID for Mimir/Cortex. */
+  prometheusHeaders: Readonly<Record<string, string>>;
+  /** Which CPU series count (src/core/cpu-series.ts), cluster matcher included when enabled. */
+  cpuSeries: CpuSeriesSettings;
+  minSampleCoverage: number;
+  cluster: string | undefined;
+  clusterLabel: string;
+  clusterInQuery: boolean;
+  webhookDeadlineMs: number;
   webhookToken: string | undefined;
   webhookTokenFile: string | undefined;
   alertNames: ReadonlySet<string>;
@@ -110,6 +124,52 @@ function share(value: string): number {
   return n;
 }
 
+/** A share in (0, 1], where 1 means all. */
+function coverage(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0 && n <= 1))
+    throw new Error('expected a share above 0 and at most 1, e.g. 1 (every pod) or 0.9');
+  return n;
+}
+
+function labelName(value: string): string {
+  if (!/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(value))
+    throw new Error('expected a label name such as cluster');
+  return value;
+}
+
+function matchers(value: string): readonly string[] {
+  return parseMatchers(value);
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const RESERVED_HEADERS = new Set(['authorization', 'host', 'content-type', 'content-length']);
+
+/** `Name=value` pairs, comma-separated: X-Scope-OrgID=team-a. */
+function headers(value: string): Readonly<Record<string, string>> {
+  const result: Record<string, string> = {};
+  for (const pair of value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const at = pair.indexOf('=');
+    const name = pair.slice(0, at).trim();
+    const headerValue = pair.slice(at + 1).trim();
+    if (at <= 0 || !HEADER_NAME.test(name) || /[\r\n]/.test(headerValue)) {
+      throw new Error(
+        `expected Name=value pairs, comma-separated, e.g. X-Scope-OrgID=team-a (bad: ${name || pair})`,
+      );
+    }
+    if (RESERVED_HEADERS.has(name.toLowerCase())) {
+      throw new Error(
+        `${name} cannot be set here (credentials go in PROMETHEUS_BEARER_TOKEN_FILE or PROMETHEUS_BASIC_AUTH_*)`,
+      );
+    }
+    result[name] = headerValue;
+  }
+  return Object.freeze(result);
+}
+
 function boolean(value: string): boolean {
   if (value === 'true') return true;
   if (value === 'false') return false;
@@ -141,8 +201,52 @@ export const SETTINGS = {
   PROMETHEUS_URL: setting({ doc: 'Prometheus (or compatible) base URL', parse: httpUrl }),
   PROMETHEUS_TIMEOUT: setting({ doc: 'per-query timeout', default: '10s', parse: duration(100) }),
   PROMETHEUS_BEARER_TOKEN_FILE: setting({
-    doc: 'file holding a bearer token for Prometheus (sent as Authorization: Bearer)',
+    doc: 'file holding a bearer token for Prometheus (sent as Authorization: Bearer; re-read when it changes)',
     parse: text,
+  }),
+  PROMETHEUS_BASIC_AUTH_USER: setting({
+    doc: 'user name for basic auth towards Prometheus (with PROMETHEUS_BASIC_AUTH_PASSWORD_FILE)',
+    parse: text,
+  }),
+  PROMETHEUS_BASIC_AUTH_PASSWORD_FILE: setting({
+    doc: 'file holding the basic-auth password (re-read when it changes)',
+    parse: text,
+  }),
+  PROMETHEUS_CA_FILE: setting({
+    doc: 'PEM file of the CA that signed an https Prometheus (re-read when it changes)',
+    parse: text,
+  }),
+  PROMETHEUS_HEADERS: setting({
+    doc: 'extra request headers, Name=value comma-separated, e.g. X-Scope-OrgID=team-a',
+    parse: headers,
+  }),
+  CPU_SERIES_MATCHERS: setting({
+    doc: 'extra matchers for the CPU series, e.g. job="kubelet",metrics_path="/metrics/cadvisor"',
+    parse: matchers,
+  }),
+  MIN_SAMPLE_COVERAGE: setting({
+    doc: 'share (0-1] of eligible pods that must have a CPU sample',
+    default: '1',
+    parse: coverage,
+  }),
+  CLUSTER: setting({
+    doc: "this cluster's name; alerts labelled with another are skipped",
+    parse: text,
+  }),
+  CLUSTER_LABEL: setting({
+    doc: 'the alert label naming the cluster',
+    default: 'cluster',
+    parse: labelName,
+  }),
+  CLUSTER_IN_QUERY: setting({
+    doc: 'add CLUSTER_LABEL="CLUSTER" to the verification query (series carry the label)',
+    default: 'false',
+    parse: boolean,
+  }),
+  WEBHOOK_DEADLINE: setting({
+    doc: 'the webhook answers within this; set Alertmanager webhook_config.timeout above it',
+    default: '8s',
+    parse: duration(1000),
   }),
   WEBHOOK_TOKEN: setting({ doc: 'bearer token Alertmanager sends', parse: text, secret: true }),
   WEBHOOK_TOKEN_FILE: setting({ doc: 'file of bearer tokens, one a line', parse: text }),
@@ -220,11 +324,6 @@ export const SETTINGS = {
 type Name = keyof typeof SETTINGS;
 type Values = { [K in Name]: ReturnType<(typeof SETTINGS)[K]['parse']> | undefined };
 
-/** Hides a password in a URL-like value (user:password@host) before it is shown in an error. */
-function withoutCredentials(value: string): string {
-  return value.replace(/\/\/[^/@\s]*@/, '//***@');
-}
-
 /** Thrown when the environment is invalid; `problems` has one line per offending variable. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -242,7 +341,7 @@ function parseAll(env: NodeJS.ProcessEnv, problems: string[]): Values {
     try {
       values[name] = spec.parse(raw);
     } catch (error) {
-      const shown = spec.secret ? '' : ` (got "${withoutCredentials(raw)}")`;
+      const shown = spec.secret ? '' : ` (got "${redactCredentials(raw)}")`;
       problems.push(`${name}: ${(error as Error).message}${shown}`);
     }
   }
@@ -252,6 +351,10 @@ function parseAll(env: NodeJS.ProcessEnv, problems: string[]): Values {
 function crossCheck(v: Values, problems: string[]): void {
   checkRequired(v, problems);
   checkTls(v, problems);
+  checkPrometheusAuth(v, problems);
+  if (v.CLUSTER_IN_QUERY && v.CLUSTER === undefined) {
+    problems.push('CLUSTER_IN_QUERY: needs CLUSTER (the value the series carry)');
+  }
   if (v.COOLDOWN !== undefined && v.MAX_COOLDOWN !== undefined && v.MAX_COOLDOWN < v.COOLDOWN) {
     problems.push('MAX_COOLDOWN: expected at least COOLDOWN');
   }
@@ -263,6 +366,22 @@ function checkRequired(v: Values, problems: string[]): void {
   }
   if (v.WEBHOOK_TOKEN === undefined && v.WEBHOOK_TOKEN_FILE === undefined) {
     problems.push('WEBHOOK_TOKEN: required (or WEBHOOK_TOKEN_FILE, a file of tokens, one a line)');
+  }
+}
+
+function checkPrometheusAuth(v: Values, problems: string[]): void {
+  if (
+    (v.PROMETHEUS_BASIC_AUTH_USER === undefined) !==
+    (v.PROMETHEUS_BASIC_AUTH_PASSWORD_FILE === undefined)
+  ) {
+    problems.push(
+      'PROMETHEUS_BASIC_AUTH_USER: PROMETHEUS_BASIC_AUTH_USER and PROMETHEUS_BASIC_AUTH_PASSWORD_FILE go together',
+    );
+  }
+  if (v.PROMETHEUS_BASIC_AUTH_USER !== undefined && v.PROMETHEUS_BEARER_TOKEN_FILE !== undefined) {
+    problems.push(
+      'PROMETHEUS_BEARER_TOKEN_FILE: set either a bearer token or basic auth for Prometheus, not both',
+    );
   }
 }
 
@@ -291,6 +410,19 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     prometheusUrl: v.PROMETHEUS_URL!,
     prometheusTimeoutMs: v.PROMETHEUS_TIMEOUT!,
     prometheusBearerTokenFile: v.PROMETHEUS_BEARER_TOKEN_FILE,
+    prometheusBasicAuthUser: v.PROMETHEUS_BASIC_AUTH_USER,
+    prometheusBasicAuthPasswordFile: v.PROMETHEUS_BASIC_AUTH_PASSWORD_FILE,
+    prometheusCaFile: v.PROMETHEUS_CA_FILE,
+    prometheusHeaders: v.PROMETHEUS_HEADERS ?? {},
+    cpuSeries: {
+      extraMatchers: v.CPU_SERIES_MATCHERS ?? [],
+      clusterMatcher: v.CLUSTER_IN_QUERY ? clusterMatcher(v.CLUSTER_LABEL!, v.CLUSTER!) : undefined,
+    },
+    minSampleCoverage: v.MIN_SAMPLE_COVERAGE!,
+    cluster: v.CLUSTER,
+    clusterLabel: v.CLUSTER_LABEL!,
+    clusterInQuery: v.CLUSTER_IN_QUERY!,
+    webhookDeadlineMs: v.WEBHOOK_DEADLINE!,
     webhookToken: v.WEBHOOK_TOKEN,
     webhookTokenFile: v.WEBHOOK_TOKEN_FILE,
     alertNames: v.ALERT_NAMES!,

@@ -2,13 +2,23 @@
 export type Upstream = 'prometheus' | 'kubernetes';
 
 /**
- * Masks credentials an upstream might echo back in its error text (a proxy repeating the
- * Authorization header, a URL with a password), so they never reach a report, log or Event.
+ * Masks credentials in text that is about to be printed or logged: an Authorization value an
+ * upstream echoes back (Bearer/Basic), the `user:password@` of a URL, and secret-looking query
+ * parameters (`?token=`, `access_token`, `password`, `api_key`). The one masking function:
+ * errors, `check`, `replay --url` and the configuration's messages all go through it.
  */
 export function redactCredentials(text: string): string {
-  return text
-    .replace(/\b(Bearer|Basic)\s+[^\s"',;)]+/gi, '$1 ***')
-    .replace(/\/\/[^/@\s]+@/g, '//***@');
+  return (
+    text
+      .replace(/\b(Bearer|Basic)\s+[^\s"',;)]+/g, '$1 ***')
+      // In lower case, only what looks like a credential: "bearer token" in prose stays readable.
+      .replace(/\b(bearer|basic)\s+[A-Za-z0-9._~+/=:-]{8,}/gi, '$1 ***')
+      .replace(/\/\/[^/@\s"']+@/g, '//***@')
+      .replace(
+        /([?&](?:access_token|token|password|passwd|api_key|apikey|key|secret)=)[^&\s"']*/gi,
+        '$1***',
+      )
+  );
 }
 
 /**

@@ -7,7 +7,7 @@ import { LeaseCooldownStore } from './adapters/cooldown-lease.js';
 import { loadKubeConfig, type KubeConfigChoice } from './adapters/kubeconfig.js';
 import { createKubeApis, KubernetesCluster } from './adapters/kubernetes.js';
 import { createLogger, type Logger } from './adapters/logger.js';
-import { PrometheusMetricsSource } from './adapters/prometheus.js';
+import { prometheusConnection, PrometheusMetricsSource } from './adapters/prometheus.js';
 import { ConfigError, loadConfig, readSecretFile, type Config } from './config.js';
 import {
   logRefusedHandshakes,
@@ -41,19 +41,26 @@ function tokenSource(config: Readonly<Config>): TokenSource {
   return fileTokens(config.webhookTokenFile);
 }
 
+/**
+ * The Prometheus credential and CA files must be readable at start (a typo is a configuration
+ * problem naming the variable); afterwards they are re-read on change, never cached for good.
+ */
+function checkPrometheusFiles(config: Readonly<Config>): void {
+  readSecretFile(config.prometheusBearerTokenFile, 'PROMETHEUS_BEARER_TOKEN_FILE');
+  readSecretFile(config.prometheusBasicAuthPasswordFile, 'PROMETHEUS_BASIC_AUTH_PASSWORD_FILE');
+  readSecretFile(config.prometheusCaFile, 'PROMETHEUS_CA_FILE');
+}
+
 /** Builds the real adapters: Prometheus over HTTP and the Kubernetes API from the kubeconfig. */
 export function realAdapters(
   config: Readonly<Config>,
   env: NodeJS.ProcessEnv,
   kubeConfig: KubeConfig = loadKubeConfig({}, env),
 ): Adapters {
+  checkPrometheusFiles(config);
   const apis = createKubeApis(kubeConfig, KUBERNETES_TIMEOUT_MS);
   const identity = env.POD_NAME ?? hostname();
-  const prometheus = new PrometheusMetricsSource({
-    url: config.prometheusUrl,
-    timeoutMs: config.prometheusTimeoutMs,
-    bearerToken: readSecretFile(config.prometheusBearerTokenFile, 'PROMETHEUS_BEARER_TOKEN_FILE'),
-  });
+  const prometheus = new PrometheusMetricsSource(prometheusConnection(config), config.cpuSeries);
   return {
     cluster: new KubernetesCluster(apis, identity),
     cooldown: new LeaseCooldownStore(apis),

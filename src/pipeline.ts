@@ -1,10 +1,12 @@
 import type { Logger } from './adapters/logger.js';
+import { splitByCluster, type ClusterScope } from './core/cluster.js';
 import { gateCooldown, gateWindow } from './core/cooldown.js';
 import { gateStopped, type EffectPolicy } from './core/effect.js';
 import { decide, gateDeployment, type GateResult } from './core/decide.js';
 import { targetKey, targetsFromAlerts, type Alert, type TargetAlert } from './core/targets.js';
 import type { ChosenPod, DeploymentFacts, Policy, Stats, Target } from './core/types.js';
 import type { ActiveWindow } from './core/window.js';
+import { beginIrreversible, DeadlineExceeded, type Deadline } from './deadline.js';
 import { UpstreamError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type {
@@ -33,6 +35,8 @@ export interface PipelineSettings {
   /** GUARD_QUERY: while it returns series, nothing is acted on. */
   guardQuery: string | undefined;
   effect: EffectPolicy;
+  /** CLUSTER / CLUSTER_LABEL: alerts labelled with another cluster are skipped. */
+  cluster?: ClusterScope;
 }
 
 /** Everything the pipeline touches, passed in once (main.ts, the demo and the tests build it). */
@@ -57,11 +61,15 @@ export interface RequestContext {
   observeOnly?: boolean;
   /** Evaluate the CPU query at each alert's startsAt instead of now (replay --at alert). */
   verifyAtAlertStart?: boolean;
+  /** The webhook's deadline: nothing irreversible starts without its leave (src/deadline.ts). */
+  deadline?: Deadline;
 }
 
 export interface Pipeline {
   handleAlerts(alerts: readonly Alert[], context: RequestContext): Promise<Report>;
 }
+
+const ANY_CLUSTER: ClusterScope = { name: undefined, label: 'cluster' };
 
 /** Deployments handled at once within one payload. */
 const TARGET_CONCURRENCY = 8;
@@ -75,11 +83,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const serialize = keyedSerializer();
   return {
     async handleAlerts(alerts, context) {
-      const { targets, duplicates, dismissed } = targetsFromAlerts(
-        alerts,
-        deps.settings.alertNames,
-      );
-      const dismissals = dismissed.map((alert) => {
+      const { ours, others } = splitByCluster(alerts, deps.settings.cluster ?? ANY_CLUSTER);
+      const { targets, duplicates, dismissed } = targetsFromAlerts(ours, deps.settings.alertNames);
+      const dismissals = [...dismissed, ...others].map((alert) => {
         const report: AlertReport = { ...alert, outcome: 'skipped' };
         recordDismissal(report, withLog(deps, context, alert));
         return report;
@@ -178,6 +184,7 @@ async function runStages(
   if (held) return holdBack(deployment, held, { target, context, stats: decision.stats }, deps);
 
   const assessment = assess(record, decision.stats, alertStart(target), settings.effect);
+  if (!context.observeOnly) beginIrreversible(context.deadline);
   if (assessment.backoff.stopped) {
     return stopActing({ target, deployment, record }, assessment, context, deps);
   }
@@ -357,6 +364,9 @@ function failure(target: TargetAlert, error: unknown, deps: PipelineDeps): Targe
     deployment: target.deployment,
     outcome: 'failed' as const,
   };
+  if (error instanceof DeadlineExceeded) {
+    return { ...base, reason: 'deadline-exceeded', detail: error.message, retryable: true };
+  }
   if (!(error instanceof UpstreamError)) {
     deps.logger.error('unexpected error', {
       error: error instanceof Error ? error.stack : String(error),

@@ -44,7 +44,9 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
       threshold: config.threshold,
       minPods: config.minPods,
       minPodAgeMs: config.minPodAgeMs,
+      minSampleCoverage: config.minSampleCoverage,
     },
+    cluster: { name: config.cluster, label: config.clusterLabel },
     metricsWindowMs: config.metricsWindowMs,
     action: config.action,
     dryRun: config.dryRun,
@@ -73,6 +75,17 @@ export interface ServiceOptions {
   batchMetrics?: boolean | BatchingOptions;
   /** Webhook limits; defaults in http/limits.ts. */
   limits?: Partial<WebhookLimits>;
+}
+
+/**
+ * The webhook deadline (WEBHOOK_DEADLINE) and the part of it kept for the irreversible steps:
+ * 2 s (a Lease write, two evictions and an Event take milliseconds on a healthy API server), or
+ * a quarter of a shorter deadline.
+ */
+export function deadlineLimits(
+  deadlineMs: number,
+): Pick<WebhookLimits, 'deadlineMs' | 'actReserveMs'> {
+  return { deadlineMs, actReserveMs: Math.min(2000, Math.floor(deadlineMs / 4)) };
 }
 
 /** Wires configuration and adapters into the pipeline and the HTTP app, with its own registry. */
@@ -109,7 +122,7 @@ export function createService(
     registry,
     logger: adapters.logger,
     ready: () => ready,
-    limits: options.limits,
+    limits: { ...deadlineLimits(config.webhookDeadlineMs), ...options.limits },
   });
   return { app, pipeline, registry, telemetry, stopReadiness: () => (ready = false) };
 }

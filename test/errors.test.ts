@@ -25,3 +25,31 @@ describe('credentials echoed back by an upstream never reach a report or a log',
     expect(error.message).toBe('refused (400): Bearer ***');
   });
 });
+
+describe('one masking function for URLs and upstream text', () => {
+  it.each([
+    [
+      'a token in a query string',
+      'http://prom/api?token=abc123&x=1',
+      'http://prom/api?token=***&x=1',
+    ],
+    ['an access_token', 'https://h/q?access_token=s3cr3t', 'https://h/q?access_token=***'],
+    [
+      'a user and password',
+      'https://12345:glc_abc@grafana.net/api/prom',
+      'https://***@grafana.net/api/prom',
+    ],
+    [
+      'a lower-case header echo',
+      'authorization: bearer eyJhbGciOiJSUzI1',
+      'authorization: bearer ***',
+    ],
+    [
+      'prose about a bearer token',
+      'missing or invalid bearer token in the header',
+      'missing or invalid bearer token in the header',
+    ],
+  ])('masks %s', (_what, text, expected) => {
+    expect(redactCredentials(text)).toBe(expected);
+  });
+});

@@ -15,6 +15,7 @@ import {
   type ResponseContext,
 } from '@kubernetes/client-node';
 import type { DeploymentFacts, LabelSelector, PodFacts, Target } from '../core/types.js';
+import { upstreamTimeoutMs } from '../deadline.js';
 import { UpstreamError } from '../errors.js';
 import type { Cluster, DeploymentEvent, PodRef, RemovalResult } from '../ports.js';
 
@@ -29,11 +30,14 @@ export interface KubeApis {
   authorization: AuthorizationV1Api;
 }
 
-/** Aborts every request that takes longer than `timeoutMs`, so a slow API server cannot hang us. */
+/**
+ * Aborts every request that takes longer than `timeoutMs`, or than what is left of the webhook
+ * request's deadline it is made for, so a slow API server cannot hang us or make us act late.
+ */
 function timeoutMiddleware(timeoutMs: number): Middleware {
   return {
     pre: async (context: RequestContext) => {
-      context.setSignal(AbortSignal.timeout(timeoutMs));
+      context.setSignal(AbortSignal.timeout(upstreamTimeoutMs(timeoutMs)));
       return context;
     },
     post: async (context: ResponseContext) => context,
@@ -279,12 +283,32 @@ export class KubernetesCluster implements Cluster {
 }
 
 /**
- * 429 from the Eviction API means a PodDisruptionBudget forbids it now: recorded, not retried.
- * 404 and 409 (uid precondition) mean the pod we measured is already gone.
+ * Whether a 429 from the Eviction API is a PodDisruptionBudget's refusal. The API server says so
+ * with a cause (`details.causes[].reason: DisruptionBudget`, policyv1.DisruptionBudgetCause);
+ * a 429 without it is API Priority and Fairness (or another limiter) asking us to come back.
+ */
+export function refusedByDisruptionBudget(error: unknown): boolean {
+  if (!(error instanceof ApiException)) return false;
+  try {
+    const body = typeof error.body === 'string' ? JSON.parse(error.body) : error.body;
+    const causes: unknown = body?.details?.causes;
+    return (
+      Array.isArray(causes) &&
+      causes.some((cause) => (cause as { reason?: unknown })?.reason === 'DisruptionBudget')
+    );
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A 429 whose cause is the disruption budget: recorded as pdb-blocked, not retried. Any other
+ * 429 is a retryable Kubernetes error. 404 and 409 (uid precondition) mean the pod we measured
+ * is already gone.
  */
 function removalFailure(error: unknown, what: string): RemovalResult {
   const status = statusOf(error);
-  if (status === 429) return 'pdb-blocked';
+  if (status === 429 && refusedByDisruptionBudget(error)) return 'pdb-blocked';
   if (status === 404 || status === 409) return 'gone';
   throw toUpstreamError(error, what);
 }

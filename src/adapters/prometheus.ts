@@ -1,9 +1,17 @@
-import { PrometheusDriver } from 'prometheus-query';
+import { Agent as HttpsAgent } from 'node:https';
+import { PrometheusDriver, type PrometheusConnectionOptions } from 'prometheus-query';
+import {
+  cpuSeriesSelector,
+  DEFAULT_CPU_SERIES,
+  type CpuSeriesSettings,
+} from '../core/cpu-series.js';
 import { formatDuration } from '../core/duration.js';
 import type { CpuSamples } from '../core/types.js';
+import { upstreamTimeoutMs } from '../deadline.js';
 import { UpstreamError } from '../errors.js';
 import type { GuardAnswer, Series } from '../core/guard.js';
 import type { GuardSource, MetricsSource, PodCpuQuery } from '../ports.js';
+import { firstLine, WatchedFile } from './secret-file.js';
 
 /** Escapes a pod name for a PromQL regex inside a double-quoted string. */
 function podAlternation(pods: readonly string[]): string {
@@ -11,50 +19,169 @@ function podAlternation(pods: readonly string[]): string {
 }
 
 /**
- * The verification query: per-pod CPU in cores over the window. `container!=""` drops the
- * pod-level cgroup series and `container!="POD"` the pause container; both would count twice.
+ * The verification query: per-pod CPU in cores over the window, over the CPU series that count
+ * (src/core/cpu-series.ts: the same matchers as the recording rule in rules/).
  */
-export function podCpuQuery(query: PodCpuQuery): string {
-  const selector = [
+export function podCpuQuery(
+  query: PodCpuQuery,
+  series: CpuSeriesSettings = DEFAULT_CPU_SERIES,
+): string {
+  const selector = cpuSeriesSelector(series, [
     `namespace="${query.namespace}"`,
     `pod=~"${podAlternation(query.pods)}"`,
-    'container!=""',
-    'container!="POD"',
-  ].join(', ');
-  return `sum by (pod) (rate(container_cpu_usage_seconds_total{${selector}}[${formatDuration(query.windowMs)}]))`;
+  ]);
+  return `sum by (pod) (rate(${selector}[${formatDuration(query.windowMs)}]))`;
+}
+
+/** How to reach and authenticate to Prometheus or a compatible backend. */
+export interface PrometheusConnection {
+  url: string;
+  timeoutMs: number;
+  /** Sent as `Authorization: Bearer`, re-read when the file changes (a rotated token). */
+  bearerTokenFile?: string;
+  /** Basic auth; the password file is re-read when it changes. */
+  basicAuth?: { user: string; passwordFile: string };
+  /** CA bundle (PEM) for an https backend with a private CA; re-read when it changes. */
+  caFile?: string;
+  /** Extra headers, e.g. `X-Scope-OrgID` for Mimir/Cortex. */
+  headers?: Readonly<Record<string, string>>;
+  /** How often the files are checked for a change (default 1 s). */
+  recheckMs?: number;
+}
+
+/** The connection the configuration describes. */
+export function prometheusConnection(config: {
+  prometheusUrl: string;
+  prometheusTimeoutMs: number;
+  prometheusBearerTokenFile?: string;
+  prometheusBasicAuthUser?: string;
+  prometheusBasicAuthPasswordFile?: string;
+  prometheusCaFile?: string;
+  prometheusHeaders?: Readonly<Record<string, string>>;
+}): PrometheusConnection {
+  const { prometheusBasicAuthUser: user, prometheusBasicAuthPasswordFile: passwordFile } = config;
+  return {
+    url: config.prometheusUrl,
+    timeoutMs: config.prometheusTimeoutMs,
+    bearerTokenFile: config.prometheusBearerTokenFile,
+    basicAuth: user !== undefined && passwordFile ? { user, passwordFile } : undefined,
+    caFile: config.prometheusCaFile,
+    headers: config.prometheusHeaders,
+  };
+}
+
+/** A non-2xx HTTP answer, kept with its status whatever its body (JSON, text/plain, HTML). */
+class HttpAnswer extends Error {
+  constructor(
+    readonly status: number,
+    readonly detail: string,
+    /** The API's `errorType` when the body is the API's JSON (`bad_data` for a parse error). */
+    readonly errorType?: string,
+  ) {
+    super(`HTTP ${status}`);
+  }
+}
+
+/** A 200 the backend itself marks incomplete: warnings (Thanos) or `isPartial` (VictoriaMetrics). */
+class IncompleteAnswer extends Error {}
+
+/** A credentials or CA file that could never be read. */
+class UnreadableFile extends Error {}
+
+/** What the backend said, short: the API's `error` field, else the start of the body. */
+function describeBody(data: unknown): string {
+  if (data && typeof data === 'object' && typeof (data as { error?: unknown }).error === 'string') {
+    return (data as { error: string }).error;
+  }
+  const text = typeof data === 'string' ? data : data === undefined ? '' : JSON.stringify(data);
+  return text.replace(/\s+/g, ' ').trim().slice(0, 200);
+}
+
+function errorTypeOf(data: unknown): string | undefined {
+  const errorType = (data as { errorType?: unknown } | undefined)?.errorType;
+  return typeof errorType === 'string' ? errorType : undefined;
+}
+
+/** Why a successful answer cannot be trusted as complete, or undefined. */
+export function incompleteness(body: unknown): string | undefined {
+  if (!body || typeof body !== 'object') return undefined;
+  const { warnings, isPartial } = body as { warnings?: unknown; isPartial?: unknown };
+  if (isPartial === true) return 'the backend marked the answer partial (isPartial)';
+  if (Array.isArray(warnings) && warnings.length > 0) {
+    return `the answer carries warnings: ${warnings.map(String).join('; ').slice(0, 300)}`;
+  }
+  return undefined;
+}
+
+/**
+ * Classifies an HTTP status first, whatever the body says: 5xx, 429 and 408 may pass
+ * (retryable, 503 to Alertmanager); any other 4xx is an answer a retry will not change (a
+ * missing tenant header, a wrong token, a bad query): `prometheus-error`, 200.
+ */
+export function statusError(status: number, detail: string): UpstreamError {
+  const said = detail ? `: ${detail}` : '';
+  if (status >= 500 || status === 429 || status === 408) {
+    return new UpstreamError('prometheus', 'server', true, `Prometheus answered ${status}${said}`);
+  }
+  const kind = status === 401 || status === 403 ? 'forbidden' : 'client';
+  return new UpstreamError(
+    'prometheus',
+    kind,
+    false,
+    `Prometheus refused the query (${status})${said}`,
+  );
 }
 
 interface PromError {
   errorType?: string;
   error?: string;
   httpStatus?: number;
+  original?: unknown;
 }
 
 /**
- * Classifies prometheus-query's rejections (plain objects, not Errors). Unreachable, timed out
- * or 5xx: retryable. A 4xx means our query is wrong: a retry would not help.
+ * Classifies prometheus-query's rejections (plain objects, not Errors). What our interceptors
+ * threw comes back as `original`: an HTTP status, an incomplete answer, an unreadable file.
+ * Unreachable or timed out: retryable.
  */
 export function toPrometheusError(reason: unknown): UpstreamError {
-  const { errorType = 'unknown', error, httpStatus } = (reason ?? {}) as PromError;
+  const { original } = (reason ?? {}) as PromError;
+  const ours = fromInterceptor(original ?? reason);
+  if (ours) return ours;
+  const { errorType = 'unknown', error, httpStatus } = innermost(reason);
   const transport = TRANSPORT_ERRORS[errorType];
   if (transport) return new UpstreamError('prometheus', transport[0], true, transport[1]);
-  if (errorType !== 'http_error' || httpStatus === undefined) {
-    return new UpstreamError(
-      'prometheus',
-      'bad-response',
-      true,
-      'Prometheus answered something that is not its API',
-    );
-  }
-  if (httpStatus >= 500 || httpStatus === 429) {
-    return new UpstreamError('prometheus', 'server', true, `Prometheus answered ${httpStatus}`);
+  if (errorType === 'http_error' && httpStatus !== undefined) {
+    return statusError(httpStatus, error ?? '');
   }
   return new UpstreamError(
     'prometheus',
-    'client',
-    false,
-    `Prometheus refused the query (${httpStatus}): ${error ?? ''}`,
+    'bad-response',
+    true,
+    'Prometheus answered something that is not its API',
   );
+}
+
+/**
+ * prometheus-query rejects a 200 that is not its API with `client_error`, then re-wraps that
+ * rejection as a `network_error` whose `original` it is: the inner one says what happened.
+ */
+function innermost(reason: unknown): PromError {
+  const outer = (reason ?? {}) as PromError;
+  const inner = outer.original as PromError | undefined;
+  return inner && typeof inner === 'object' && inner.errorType ? inner : outer;
+}
+
+/** What our interceptors threw, classified; undefined for anything else. */
+function fromInterceptor(cause: unknown): UpstreamError | undefined {
+  if (cause instanceof HttpAnswer) return statusError(cause.status, cause.detail);
+  if (cause instanceof IncompleteAnswer) {
+    return new UpstreamError('prometheus', 'partial', true, `incomplete answer: ${cause.message}`);
+  }
+  if (cause instanceof UnreadableFile) {
+    return new UpstreamError('prometheus', 'credentials', true, cause.message);
+  }
+  return undefined;
 }
 
 const TRANSPORT_ERRORS: Record<string, [kind: string, message: string]> = {
@@ -90,21 +217,106 @@ export function toSamples(resultType: string, result: readonly Sample[]): CpuSam
   return samples;
 }
 
-export interface PrometheusOptions {
-  url: string;
-  timeoutMs: number;
-  /** Sent as `Authorization: Bearer`, never logged. */
-  bearerToken?: string;
+type RequestConfig = Parameters<
+  NonNullable<PrometheusConnectionOptions['requestInterceptor']>['onFulfilled']
+>[0];
+
+/** The files of a connection, read on each request (cheap: stat at most once a second). */
+class ConnectionFiles {
+  private readonly token?: WatchedFile;
+  private readonly password?: WatchedFile;
+  private readonly ca?: WatchedFile;
+  private agent?: { pem: string; agent: HttpsAgent };
+
+  constructor(private readonly connection: PrometheusConnection) {
+    const recheck = connection.recheckMs;
+    if (connection.bearerTokenFile)
+      this.token = new WatchedFile(connection.bearerTokenFile, recheck);
+    if (connection.basicAuth)
+      this.password = new WatchedFile(connection.basicAuth.passwordFile, recheck);
+    if (connection.caFile) this.ca = new WatchedFile(connection.caFile, recheck);
+  }
+
+  async authorization(): Promise<string | undefined> {
+    if (this.token) return `Bearer ${firstLine(await readOrFail(this.token, 'bearer token'))}`;
+    if (this.password && this.connection.basicAuth) {
+      const password = firstLine(await readOrFail(this.password, 'basic-auth password'));
+      const pair = `${this.connection.basicAuth.user}:${password}`;
+      return `Basic ${Buffer.from(pair).toString('base64')}`;
+    }
+    return undefined;
+  }
+
+  /** An https agent trusting the CA file, rebuilt when the file changes. */
+  async httpsAgent(): Promise<HttpsAgent | undefined> {
+    if (!this.ca) return undefined;
+    const pem = await readOrFail(this.ca, 'CA');
+    // A new CA gets a new agent; requests still in flight finish on the old one.
+    if (this.agent?.pem !== pem) this.agent = { pem, agent: new HttpsAgent({ ca: pem }) };
+    return this.agent.agent;
+  }
 }
 
-/** A prometheus-query client: POST (long pod lists stay out of URL limits), bearer auth. */
-export function createPrometheusDriver(options: PrometheusOptions): PrometheusDriver {
+async function readOrFail(file: WatchedFile, what: string): Promise<string> {
+  try {
+    return await file.read();
+  } catch {
+    throw new UnreadableFile(`cannot read the ${what} file ${file.path}`);
+  }
+}
+
+/** Asks Thanos (`partial_response`) and VictoriaMetrics (`deny_partial_response`) for all or nothing. */
+function denyPartialResponse(config: RequestConfig): void {
+  const form = config.method?.toUpperCase() === 'POST' ? config.data : config.params;
+  if (form instanceof URLSearchParams) {
+    form.set('partial_response', 'false');
+    form.set('deny_partial_response', '1');
+  }
+}
+
+/**
+ * A prometheus-query client: POST (long pod lists stay out of URL limits). prometheus-query
+ * sends only `query`, `time` and `timeout` and hands back only `data`, so its request and
+ * response interceptors (its lower-level hooks) carry the rest: the credentials, CA and headers
+ * read fresh for each request, the per-call timeout from the request's deadline, the
+ * partial-response parameters, and the answer's `warnings` / `isPartial` and HTTP status, which
+ * its own handling drops (its warningHook reads `warnings` off the HTTP response, not the body).
+ */
+export function createPrometheusDriver(connection: PrometheusConnection): PrometheusDriver {
+  const files = new ConnectionFiles(connection);
   return new PrometheusDriver({
-    endpoint: options.url,
+    endpoint: connection.url,
     baseURL: '/api/v1',
-    timeout: options.timeoutMs,
+    timeout: connection.timeoutMs,
     preferPost: true,
-    headers: options.bearerToken ? { Authorization: `Bearer ${options.bearerToken}` } : {},
+    requestInterceptor: {
+      onFulfilled: async (config) => {
+        for (const [name, value] of Object.entries(connection.headers ?? {})) {
+          config.headers.set(name, value);
+        }
+        const authorization = await files.authorization();
+        if (authorization) config.headers.set('Authorization', authorization);
+        const agent = await files.httpsAgent();
+        if (agent) config.httpsAgent = agent;
+        config.timeout = upstreamTimeoutMs(connection.timeoutMs);
+        denyPartialResponse(config);
+        return config;
+      },
+    },
+    responseInterceptor: {
+      onFulfilled: (response) => {
+        const incomplete = incompleteness(response.data);
+        if (incomplete) throw new IncompleteAnswer(incomplete);
+        return response;
+      },
+      onRejected: (error: { response?: { status: number; data?: unknown } }) => {
+        if (error?.response) {
+          const { status, data } = error.response;
+          throw new HttpAnswer(status, describeBody(data), errorTypeOf(data));
+        }
+        throw error;
+      },
+    },
   });
 }
 
@@ -113,11 +325,10 @@ export function createPrometheusDriver(options: PrometheusOptions): PrometheusDr
  * its message, or undefined for any other failure.
  */
 export function rejectedExpression(reason: unknown): string | undefined {
-  const { httpStatus, prometheus } = (reason ?? {}) as PromError & {
-    prometheus?: { errorType?: string; error?: string };
-  };
-  if (httpStatus !== 400 || prometheus?.errorType !== 'bad_data') return undefined;
-  return prometheus.error ?? 'bad_data';
+  const { original } = (reason ?? {}) as PromError;
+  const cause = original ?? reason;
+  if (!(cause instanceof HttpAnswer) || cause.status !== 400) return undefined;
+  return cause.errorType === 'bad_data' ? cause.detail || 'bad_data' : undefined;
 }
 
 /**
@@ -144,15 +355,18 @@ export function toGuardAnswer(resultType: string, result: readonly Sample[]): Gu
 export class PrometheusMetricsSource implements MetricsSource, GuardSource {
   private readonly driver: PrometheusDriver;
 
-  constructor(options: PrometheusOptions) {
-    this.driver = createPrometheusDriver(options);
+  constructor(
+    connection: PrometheusConnection,
+    private readonly series: CpuSeriesSettings = DEFAULT_CPU_SERIES,
+  ) {
+    this.driver = createPrometheusDriver(connection);
   }
 
   async podCpu(query: PodCpuQuery): Promise<CpuSamples> {
     if (query.pods.length === 0) return new Map();
     let answer;
     try {
-      answer = await this.driver.instantQuery(podCpuQuery(query), query.at);
+      answer = await this.driver.instantQuery(podCpuQuery(query, this.series), query.at);
     } catch (reason) {
       throw toPrometheusError(reason);
     }

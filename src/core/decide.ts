@@ -1,3 +1,4 @@
+import { coverageGap } from './coverage.js';
 import { computeStats } from './stats.js';
 import type {
   ChosenPod,
@@ -102,7 +103,8 @@ function choose(entry: EligiblePod, role: ChosenPod['role']): ChosenPod {
 /**
  * The decision: pure, from the pods, their fresh CPU samples and the policy. Only Running,
  * Ready, non-terminating pods older than MIN_POD_AGE with a sample count, in the statistics as
- * well as as candidates. At most two pods are chosen: the highest and the lowest.
+ * well as as candidates; unless MIN_SAMPLE_COVERAGE of those pods have a sample, nothing is
+ * decided (incomplete-metrics). At most two pods are chosen: the highest and the lowest.
  */
 export function decide(
   pods: readonly PodFacts[],
@@ -112,6 +114,13 @@ export function decide(
 ): Decision {
   const eligible = eligiblePods(pods, samples, policy, now);
   const stats = computeStats(eligible.map((e) => e.cpu));
+  const counted = pods.filter((p) => ineligibility(p, 0, policy, now) === undefined);
+  const gap = coverageGap(
+    counted.map((p) => p.name),
+    samples,
+    policy.minSampleCoverage,
+  );
+  if (gap) return { act: false, ...gap, stats };
   const needed = Math.max(policy.minPods, 2);
   if (eligible.length < needed) {
     return {

@@ -19,10 +19,15 @@ export const SKIP_REASONS = [
   'ineffective',
   'invalid-policy',
   'guarded',
+  'other-cluster',
+  'incomplete-metrics',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
-/** Why handling failed. `*-unavailable` means a retry may succeed (HTTP 503). */
+/**
+ * Why handling failed. `*-unavailable` and `deadline-exceeded` (too little time was left to act
+ * before the webhook's deadline) mean a retry may succeed (HTTP 503).
+ */
 export const FAILURE_REASONS = [
   'prometheus-unavailable',
   'kubernetes-unavailable',
@@ -30,6 +35,7 @@ export const FAILURE_REASONS = [
   'kubernetes-error',
   'removal-failed',
   'internal-error',
+  'deadline-exceeded',
 ] as const;
 export type FailureReason = (typeof FAILURE_REASONS)[number];
 
@@ -93,6 +99,11 @@ export interface Policy {
   threshold: number;
   minPods: number;
   minPodAgeMs: number;
+  /**
+   * Share (0-1] of the pods that count that must have a CPU sample (MIN_SAMPLE_COVERAGE);
+   * 1 when absent: every one of them.
+   */
+  minSampleCoverage?: number;
 }
 
 /** One Deployment an alert asks us to look at. */

@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
+import { Deadline } from '../deadline.js';
 import { RETRY_AFTER_SECONDS } from './webhook.js';
 
 /** How much webhook work the service takes on at once, and how long one request may take. */
@@ -13,6 +14,12 @@ export interface WebhookLimits {
    * instead of giving up on a dropped connection.
    */
   deadlineMs: number;
+  /**
+   * Time kept, inside the deadline, for the irreversible part (the Lease write, the removals,
+   * the Event): it starts only while this much is left, and upstream calls before it end early
+   * enough to leave it (src/deadline.ts).
+   */
+  actReserveMs: number;
   /** Sent as Retry-After with each 503. */
   retryAfterSeconds: number;
 }
@@ -21,6 +28,7 @@ export const DEFAULT_WEBHOOK_LIMITS: Readonly<WebhookLimits> = Object.freeze({
   maxInFlight: 32,
   maxQueued: 128,
   deadlineMs: 8000,
+  actReserveMs: 2000,
   retryAfterSeconds: RETRY_AFTER_SECONDS,
 });
 
@@ -77,7 +85,7 @@ const MESSAGES: Record<Refusal, string> = {
   busy: 'too many webhook requests in flight; retry later',
   expired: 'waited too long for a free slot; retry later',
   deadline:
-    'handling took longer than the deadline; retry later (the retry is safe: the cooldown Lease is taken before acting)',
+    'handling took longer than the deadline; retry later (nothing was removed: past the deadline no Lease is written and no pod removed)',
 };
 
 interface Completion {
@@ -134,6 +142,9 @@ export function boundedWork(options: BoundedWorkOptions = {}) {
   const slots = new WorkSlots(limits.maxInFlight, limits.maxQueued);
   return (req: Request, res: Response, next: NextFunction): void => {
     let completion: Completion | undefined;
+    // The one deadline of this request: the pipeline and the adapters read it (src/deadline.ts).
+    const deadline = Deadline.in(limits.deadlineMs, limits.actReserveMs);
+    res.locals.deadline = deadline;
     const answer = (refusal: Refusal) => {
       refuse(res, refusal, limits.retryAfterSeconds);
       options.onRefused?.(refusal, req, res);
@@ -148,7 +159,10 @@ export function boundedWork(options: BoundedWorkOptions = {}) {
     const timer = setTimeout(() => {
       if (res.headersSent) return;
       if (slots.withdraw(start)) answer('expired');
-      else completion?.answerFirst(() => answer('deadline'));
+      // Once the irreversible part started, the answer is its real outcome: its calls are
+      // bounded by the deadline, so it comes moments later. Before that, a 503 now, and the
+      // pipeline will not start it any more (Deadline.commit refuses).
+      else if (deadline.abandon()) completion?.answerFirst(() => answer('deadline'));
     }, limits.deadlineMs);
     // A client that leaves while queued gives its place back; one that leaves while handled
     // does not: its work goes on until the handler ends it.

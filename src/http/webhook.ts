@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import { withDeadline, type Deadline } from '../deadline.js';
 import { HttpError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline.js';
@@ -72,10 +73,14 @@ export function webhookRouter(deps: WebhookDeps): Router {
       const problem = payloadProblem(req.body);
       if (problem) throw new HttpError(400, `invalid Alertmanager payload: ${problem}`);
       const payload = req.body as WebhookPayload;
-      const report = await deps.pipeline.handleAlerts(payload.alerts, {
-        requestId: res.locals.requestId as string,
-        groupKey: payload.groupKey,
-      });
+      const deadline = res.locals.deadline as Deadline | undefined;
+      const report = await withDeadline(deadline, () =>
+        deps.pipeline.handleAlerts(payload.alerts, {
+          requestId: res.locals.requestId as string,
+          groupKey: payload.groupKey,
+          deadline,
+        }),
+      );
       if (report.results.some((r) => r.retryable)) throw new RetryLater(report);
       res.status(200).json(report);
     },

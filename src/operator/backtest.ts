@@ -1,5 +1,6 @@
 import { existsSync, writeFileSync } from 'node:fs';
-import { readSecretFile, type Config } from '../config.js';
+import { prometheusConnection } from '../adapters/prometheus.js';
+import type { Config } from '../config.js';
 import { pipelineSettings } from '../service.js';
 import { formatDuration, parseDuration } from '../core/duration.js';
 import type { Target } from '../core/types.js';
@@ -237,10 +238,10 @@ export function timelineOf(request: BacktestRequest): Timeline {
 
 /** The Prometheus client for range and instant queries, from the service's configuration. */
 export function prometheusHistory(config: Readonly<Config>, minTimeoutMs = 0): PrometheusHistory {
+  const connection = prometheusConnection(config);
   return new PrometheusHistory({
-    url: config.prometheusUrl,
-    timeoutMs: Math.max(config.prometheusTimeoutMs, minTimeoutMs),
-    bearerToken: readSecretFile(config.prometheusBearerTokenFile, 'PROMETHEUS_BEARER_TOKEN_FILE'),
+    ...connection,
+    timeoutMs: Math.max(connection.timeoutMs, minTimeoutMs),
   });
 }
 

@@ -1,9 +1,12 @@
 import { KubeConfig } from '@kubernetes/client-node';
 import { describeCluster } from '../adapters/kubeconfig.js';
 import { createKubeApis, toUpstreamError, type KubeApis } from '../adapters/kubernetes.js';
+import { prometheusConnection, type PrometheusConnection } from '../adapters/prometheus.js';
 import { ConfigError, loadConfig, readSecretFile, SETTINGS } from '../config.js';
-import { PrometheusMetricsSource, type PrometheusOptions } from '../adapters/prometheus.js';
+import { PrometheusMetricsSource } from '../adapters/prometheus.js';
+import { cpuSeriesSelector } from '../core/cpu-series.js';
 import { formatSeries } from '../core/guard.js';
+import { redactCredentials } from '../errors.js';
 import { realAdapters } from '../main.js';
 import {
   CLUSTER_FLAGS,
@@ -17,7 +20,7 @@ import {
 } from './command.js';
 import type { CheckResult } from './check-result.js';
 import { PrometheusHistory } from './history.js';
-import { judgeAlertRules, loadedAlertRules, type RulesEndpoint } from './rule-loaded.js';
+import { judgeAlertRules } from './rule-loaded.js';
 
 export const CHECK_USAGE = `usage: pod-rebalancer check [flags]
 
@@ -58,7 +61,7 @@ export const PERMISSIONS: readonly Permission[] = [
 /** The raw series the rule reads, with the selectors it uses and where they come from. */
 export const REQUIRED_SERIES = [
   {
-    selector: 'container_cpu_usage_seconds_total{container!="", container!="POD"}',
+    selector: cpuSeriesSelector(),
     fix: "let Prometheus scrape cAdvisor (the kubelet's /metrics/cadvisor; kube-prometheus-stack does by default)",
   },
   {
@@ -105,20 +108,28 @@ function checkConfiguration(io: OperatorIo): CheckResult[] {
 }
 
 /** The Prometheus client settings from the variables they need, even when others are invalid. */
-function prometheusOptions(env: NodeJS.ProcessEnv): PrometheusOptions {
-  const url = SETTINGS.PROMETHEUS_URL.parse(env.PROMETHEUS_URL ?? '');
-  const timeoutMs = SETTINGS.PROMETHEUS_TIMEOUT.parse(env.PROMETHEUS_TIMEOUT || '10s');
-  const bearerToken = readSecretFile(
-    env.PROMETHEUS_BEARER_TOKEN_FILE,
-    'PROMETHEUS_BEARER_TOKEN_FILE',
-  );
-  return { url, timeoutMs, bearerToken };
+function prometheusConnectionOf(env: NodeJS.ProcessEnv): PrometheusConnection {
+  const config = {
+    prometheusUrl: SETTINGS.PROMETHEUS_URL.parse(env.PROMETHEUS_URL ?? ''),
+    prometheusTimeoutMs: SETTINGS.PROMETHEUS_TIMEOUT.parse(env.PROMETHEUS_TIMEOUT || '10s'),
+    prometheusBearerTokenFile: env.PROMETHEUS_BEARER_TOKEN_FILE || undefined,
+    prometheusBasicAuthUser: env.PROMETHEUS_BASIC_AUTH_USER || undefined,
+    prometheusBasicAuthPasswordFile: env.PROMETHEUS_BASIC_AUTH_PASSWORD_FILE || undefined,
+    prometheusCaFile: env.PROMETHEUS_CA_FILE || undefined,
+    prometheusHeaders: env.PROMETHEUS_HEADERS
+      ? SETTINGS.PROMETHEUS_HEADERS.parse(env.PROMETHEUS_HEADERS)
+      : {},
+  };
+  readSecretFile(config.prometheusBearerTokenFile, 'PROMETHEUS_BEARER_TOKEN_FILE');
+  readSecretFile(config.prometheusBasicAuthPasswordFile, 'PROMETHEUS_BASIC_AUTH_PASSWORD_FILE');
+  readSecretFile(config.prometheusCaFile, 'PROMETHEUS_CA_FILE');
+  return prometheusConnection(config);
 }
 
 /** Where Prometheus is, from the variables it needs, even when others are invalid. */
-function prometheusOf(env: NodeJS.ProcessEnv): RulesEndpoint | string {
+function prometheusOf(env: NodeJS.ProcessEnv): PrometheusHistory | string {
   try {
-    return prometheusOptions(env);
+    return new PrometheusHistory(prometheusConnectionOf(env));
   } catch (error) {
     return error instanceof ConfigError ? error.problems.join('; ') : (error as Error).message;
   }
@@ -126,7 +137,7 @@ function prometheusOf(env: NodeJS.ProcessEnv): RulesEndpoint | string {
 
 async function seriesCheck(
   prometheus: PrometheusHistory,
-  series: (typeof REQUIRED_SERIES)[number],
+  series: { selector: string; fix: string },
 ): Promise<CheckResult> {
   const name = series.selector.split('{')[0]!;
   const check = `prometheus series ${name}`;
@@ -149,7 +160,7 @@ async function seriesCheck(
 /** The alert rules of ALERT_NAMES, loaded and healthy in Prometheus (`/api/v1/rules`). */
 async function checkAlertRules(
   env: NodeJS.ProcessEnv,
-  endpoint: RulesEndpoint,
+  prometheus: PrometheusHistory,
 ): Promise<CheckResult[]> {
   let names: ReadonlySet<string>;
   try {
@@ -158,7 +169,7 @@ async function checkAlertRules(
     return []; // The configuration line already says what is wrong with ALERT_NAMES.
   }
   try {
-    return judgeAlertRules(names, await loadedAlertRules(endpoint));
+    return judgeAlertRules(names, await prometheus.alertRules());
   } catch (error) {
     return [
       {
@@ -171,21 +182,37 @@ async function checkAlertRules(
   }
 }
 
-/** Prometheus answers a query, holds the series the rule needs, and has loaded the rule. */
+/**
+ * The series to look for: the CPU selector with CPU_SERIES_MATCHERS (a typo there would leave
+ * every alert without samples), else as the rule reads them.
+ */
+function requiredSeries(env: NodeJS.ProcessEnv): { selector: string; fix: string }[] {
+  let extraMatchers: readonly string[] = [];
+  try {
+    extraMatchers = env.CPU_SERIES_MATCHERS
+      ? SETTINGS.CPU_SERIES_MATCHERS.parse(env.CPU_SERIES_MATCHERS)
+      : [];
+  } catch {
+    // Reported by the configuration check.
+  }
+  const [cpu, ...rest] = REQUIRED_SERIES;
+  return [{ ...cpu!, selector: cpuSeriesSelector({ extraMatchers }) }, ...rest];
+}
+
+/** Prometheus answers a query, and holds the series the rule needs. */
 async function checkPrometheus(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
-  const endpoint = prometheusOf(env);
-  const url = env.PROMETHEUS_URL ?? '(unset)';
-  if (typeof endpoint === 'string') {
+  const prometheus = prometheusOf(env);
+  const url = redactCredentials(env.PROMETHEUS_URL ?? '(unset)');
+  if (typeof prometheus === 'string') {
     return [
       {
         check: 'prometheus',
         ok: false,
-        detail: `not checked: ${endpoint}`,
+        detail: `not checked: ${prometheus}`,
         fix: 'set PROMETHEUS_URL (and PROMETHEUS_BEARER_TOKEN_FILE if it needs a token)',
       },
     ];
   }
-  const prometheus = new PrometheusHistory(endpoint);
   try {
     await prometheus.instant('vector(1)');
   } catch (error) {
@@ -198,11 +225,11 @@ async function checkPrometheus(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
       },
     ];
   }
-  const series = await Promise.all(REQUIRED_SERIES.map((s) => seriesCheck(prometheus, s)));
+  const series = await Promise.all(requiredSeries(env).map((s) => seriesCheck(prometheus, s)));
   return [
     { check: 'prometheus', ok: true, detail: `reachable at ${url}` },
     ...series,
-    ...(await checkAlertRules(env, endpoint)),
+    ...(await checkAlertRules(env, prometheus)),
     ...(await guardCheck(env)),
   ];
 }
@@ -217,7 +244,7 @@ async function guardCheck(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
   if (!expr) return [];
   const check = 'guard GUARD_QUERY';
   try {
-    const answer = await new PrometheusMetricsSource(prometheusOptions(env)).guardSeries(expr);
+    const answer = await new PrometheusMetricsSource(prometheusConnectionOf(env)).guardSeries(expr);
     if ('rejected' in answer) {
       return [
         {

@@ -1,5 +1,15 @@
 import type { PrometheusDriver } from 'prometheus-query';
-import { createPrometheusDriver, toPrometheusError } from '../adapters/prometheus.js';
+import { loadedAlertRules, type LoadedAlertRule } from './rule-loaded.js';
+import {
+  createPrometheusDriver,
+  toPrometheusError,
+  type PrometheusConnection,
+} from '../adapters/prometheus.js';
+import {
+  cpuSeriesSelector,
+  DEFAULT_CPU_SERIES,
+  type CpuSeriesSettings,
+} from '../core/cpu-series.js';
 import { formatDuration } from '../core/duration.js';
 import type { Target } from '../core/types.js';
 import { UpstreamError } from '../errors.js';
@@ -23,11 +33,15 @@ function quoted(value: string): string {
  * window) rate of the pod's containers, joined through kube-state-metrics' ownership chain to
  * its Deployment. test/operator/backtest-prometheus.test.ts checks it against the rule file.
  */
-export function perPodCpuExpression(target: Target, rateWindowMs: number): string {
+export function perPodCpuExpression(
+  target: Target,
+  rateWindowMs: number,
+  series: CpuSeriesSettings = DEFAULT_CPU_SERIES,
+): string {
   const ns = `namespace=${quoted(target.namespace)}`;
   const owner = `owner_name=${quoted(target.deployment)}`;
   return `sum by (namespace, pod) (
-  rate(container_cpu_usage_seconds_total{${ns}, container!="", container!="POD"}[${formatDuration(rateWindowMs)}])
+  rate(${cpuSeriesSelector(series, [ns])}[${formatDuration(rateWindowMs)}])
 )
 * on (namespace, pod) group_left (deployment)
   topk by (namespace, pod) (1,
@@ -75,8 +89,17 @@ interface InstantSeries {
 export class PrometheusHistory {
   private readonly driver: PrometheusDriver;
 
-  constructor(options: { url: string; timeoutMs: number; bearerToken?: string }) {
-    this.driver = createPrometheusDriver(options);
+  constructor(connection: PrometheusConnection) {
+    this.driver = createPrometheusDriver(connection);
+  }
+
+  /** The alerting rules Prometheus has loaded (`/api/v1/rules`), for `check`. */
+  async alertRules(): Promise<LoadedAlertRule[]> {
+    try {
+      return await loadedAlertRules(this.driver);
+    } catch (reason) {
+      throw toPrometheusError(reason);
+    }
   }
 
   /** An instant query's series: labels and value. */

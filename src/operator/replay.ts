@@ -8,6 +8,7 @@ import { createLogger, type Logger } from '../adapters/logger.js';
 import { GUARD_ANNOTATION } from '../core/guard.js';
 import type { Alert } from '../core/targets.js';
 import type { Config } from '../config.js';
+import { redactCredentials } from '../errors.js';
 import { parseTokenFile } from '../http/tokens.js';
 import { realAdapters } from '../main.js';
 import { createMetrics } from '../metrics.js';
@@ -193,7 +194,7 @@ export function webhookUrl(url: string): string {
     parsed = new URL(url);
   } catch {
     throw new BadInput(
-      `--url: expected an http(s) URL such as http://pod-rebalancer:8080 (got "${url}")`,
+      `--url: expected an http(s) URL such as http://pod-rebalancer:8080 (got "${redactCredentials(url)}")`,
     );
   }
   if (parsed.pathname === '/' || parsed.pathname === '') parsed.pathname = '/webhook';
@@ -213,7 +214,7 @@ async function remoteAnswer(response: Response, url: string): Promise<Report> {
     return { requestId: body.requestId ?? '', results: body.results };
   }
   const why = body?.error ?? text.slice(0, 200);
-  const message = `${url} answered ${response.status}: ${why}`;
+  const message = `${redactCredentials(url)} answered ${response.status}: ${redactCredentials(why)}`;
   if ([400, 413, 415].includes(response.status)) throw new BadInput(message);
   throw new Error(message);
 }
@@ -240,7 +241,7 @@ export async function replayRemotely(
     });
   } catch (error) {
     const cause = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
-    throw new Error(`cannot reach ${url}: ${cause}`);
+    throw new Error(`cannot reach ${redactCredentials(url)}: ${redactCredentials(cause)}`);
   }
   return remoteAnswer(response, url);
 }
@@ -309,7 +310,7 @@ export function formatReplay(
   report: Report,
   context: { source: string; mode: ReplayMode; url?: string; guards?: string },
 ): string {
-  const where = context.mode === 'remote' ? ` (${context.url})` : '';
+  const where = context.mode === 'remote' ? ` (${redactCredentials(context.url ?? '')})` : '';
   const count = `${report.results.length} alert${report.results.length === 1 ? '' : 's'}`;
   const lines = [
     `replay of ${context.source === '-' ? 'stdin' : context.source}: ${count}`,

@@ -1,11 +1,5 @@
+import type { PrometheusDriver } from 'prometheus-query';
 import type { CheckResult } from './check-result.js';
-
-/** Where to ask Prometheus, as `check` reads it from the environment. */
-export interface RulesEndpoint {
-  url: string;
-  timeoutMs: number;
-  bearerToken?: string;
-}
 
 /** One alerting rule as Prometheus's `/api/v1/rules` reports it. */
 export interface LoadedAlertRule {
@@ -16,41 +10,28 @@ export interface LoadedAlertRule {
   group: string;
 }
 
-interface RulesAnswer {
-  status?: string;
-  data?: {
-    groups?: { name?: string; rules?: Partial<LoadedAlertRule & { type: string }>[] }[];
-  };
-}
-
 const LOAD_FIX =
   'Prometheus did not select the rule. kube-prometheus-stack selects PrometheusRules by the label ' +
   'release=<Helm release>: add the component deploy/components/kube-prometheus-stack to your overlay ' +
   '(docs/operations.md, "kube-prometheus-stack"); plain Prometheus: add rules/pod-rebalancer.rules.yml to rule_files';
 const HEALTH_FIX =
-  'the rule does not evaluate: read its error above; the series it needs are the ones checked above';
+  "the rule does not evaluate: read its error on Prometheus's Status > Rules page; the series it needs are checked above";
 const ENFORCED_FIX =
   'enforcedNamespaceLabel rewrote the rule to one namespace: list the PrometheusRule in the ' +
   'Prometheus resource\'s excludedFromEnforcement (docs/operations.md, "kube-prometheus-stack")';
 
-/** Every alerting rule Prometheus has loaded, with its health. */
-export async function loadedAlertRules(endpoint: RulesEndpoint): Promise<LoadedAlertRule[]> {
-  const response = await fetch(`${endpoint.url}/api/v1/rules?type=alert`, {
-    headers: endpoint.bearerToken ? { authorization: `Bearer ${endpoint.bearerToken}` } : {},
-    signal: AbortSignal.timeout(endpoint.timeoutMs),
-  });
-  if (!response.ok) throw new Error(`/api/v1/rules answered ${response.status}`);
-  const answer = (await response.json()) as RulesAnswer;
-  if (answer.status !== 'success' || !Array.isArray(answer.data?.groups)) {
-    throw new Error('/api/v1/rules answered without data.groups');
-  }
-  return answer.data.groups.flatMap((group) =>
+/**
+ * Every alerting rule Prometheus has loaded, with its health, asked through the same client
+ * (credentials, CA, headers) the service queries with.
+ */
+export async function loadedAlertRules(driver: PrometheusDriver): Promise<LoadedAlertRule[]> {
+  const groups = await driver.rules();
+  return groups.flatMap((group) =>
     (group.rules ?? [])
       .filter((rule) => rule.type === 'alerting' && typeof rule.name === 'string')
       .map((rule) => ({
-        name: rule.name!,
+        name: rule.name,
         health: rule.health ?? 'unknown',
-        lastError: rule.lastError || undefined,
         query: rule.query ?? '',
         group: group.name ?? '',
       })),
@@ -78,7 +59,7 @@ export function judgeAlertRules(
       return {
         check,
         ok: false,
-        detail: `loaded (group ${broken.group}) but failing: ${broken.lastError ?? 'no error text'}`,
+        detail: `loaded (group ${broken.group}) but failing${broken.lastError ? `: ${broken.lastError}` : ' (health err)'}`,
         fix: HEALTH_FIX,
       };
     }

@@ -130,13 +130,16 @@ function podsAndSamples(cpu: Record<string, number | undefined>, overrides = {})
   return { pods, samples: samplesOf(record) };
 }
 
+/** Lets 3 of 4 pods with a sample be enough, so that the pod without one can be looked at. */
+const LENIENT = { ...POLICY, minSampleCoverage: 0.75 };
+
 describe('decide: ineligible pods are neither candidates nor counted', () => {
   it.each(INELIGIBLE)(
     'never chooses a pod %s, and computes the stats without it',
     (_case, overrides, cpu) => {
       const { pods, samples } = podsAndSamples({ a: 0.2, x: cpu, b: 1.0, c: 1.8 }, overrides);
 
-      const decision = decide(pods, samples, POLICY, NOW);
+      const decision = decide(pods, samples, LENIENT, NOW);
 
       expect(chosenOf(decision)).toEqual([
         { name: 'c', role: 'highest' },
@@ -152,7 +155,7 @@ describe('decide: ineligible pods are neither candidates nor counted', () => {
       // Counted, x's sample (0, 9, ±Infinity...) would push the stddev far above 0.3.
       const { pods, samples } = podsAndSamples({ a: 1.0, b: 1.1, c: 1.2, x: cpu }, overrides);
 
-      const decision = decide(pods, samples, POLICY, NOW);
+      const decision = decide(pods, samples, LENIENT, NOW);
 
       expect(reasonOf(decision)).toBe('below-threshold');
       expectStatsClose(decision.stats, twoPassStats([1.0, 1.1, 1.2]));
@@ -177,8 +180,12 @@ describe('decide: enough pods', () => {
     ['one pod even when MIN_PODS allows one', { a: 3.0 }, { ...POLICY, minPods: 1 }, 1],
     ['two pods are fewer than MIN_PODS 3', { a: 0.1, b: 3.0 }, POLICY, 2],
     ['four pods are fewer than MIN_PODS 5', imbalanced, { ...POLICY, minPods: 5 }, 4],
-    ['the pods have no samples', { a: undefined, b: undefined, c: undefined }, POLICY, 0],
-    ['one of three pods has no sample', { a: 0.1, b: 3.0, c: undefined }, POLICY, 2],
+    [
+      'one of three pods has no sample and MIN_SAMPLE_COVERAGE allows it',
+      { a: 0.1, b: 3.0, c: undefined },
+      { ...POLICY, minSampleCoverage: 0.6 },
+      2,
+    ],
   ])('skips as too-few-pods when %s', (_case, cpu, policy, eligibleCount) => {
     const { pods, samples } = podsAndSamples(cpu);
 
@@ -367,6 +374,7 @@ describe('decide: properties', () => {
       threshold: fc.double({ min: 0.01, max: 4, noNaN: true }),
       minPods: fc.integer({ min: 1, max: 6 }),
       minPodAgeMs: fc.constantFrom(0, MIN_POD_AGE_MS),
+      minSampleCoverage: fc.constantFrom(undefined, 1, 0.75, 0.5, 0.01),
     }),
   });
 
@@ -378,18 +386,22 @@ describe('decide: properties', () => {
     return { pods: entries.map((e) => e.pod), samples };
   }
 
-  /** The safety rules of SPEC.md, restated independently of src. */
-  function eligibleByRules(entries: readonly Entry[], policy: Policy) {
+  /** The pod rules of SPEC.md but the sample, restated independently of src. */
+  function countedByRules(entries: readonly Entry[], policy: Policy) {
     return entries.filter(
-      ({ pod, cpu }) =>
+      ({ pod }) =>
         pod.phase === 'Running' &&
         pod.ready &&
         !pod.terminating &&
         pod.startedAt !== undefined &&
-        NOW.getTime() - pod.startedAt.getTime() >= policy.minPodAgeMs &&
-        cpu !== undefined &&
-        Number.isFinite(cpu) &&
-        cpu >= 0,
+        NOW.getTime() - pod.startedAt.getTime() >= policy.minPodAgeMs,
+    );
+  }
+
+  /** The safety rules of SPEC.md, restated independently of src. */
+  function eligibleByRules(entries: readonly Entry[], policy: Policy) {
+    return countedByRules(entries, policy).filter(
+      ({ cpu }) => cpu !== undefined && Number.isFinite(cpu) && cpu >= 0,
     ) as { pod: PodFacts; cpu: number }[];
   }
 
@@ -437,8 +449,14 @@ describe('decide: properties', () => {
       fc.property(caseArb, ({ entries, policy }) => {
         const { pods, samples } = inputsOf(entries);
         const eligible = eligibleByRules(entries, policy);
+        const counted = countedByRules(entries, policy);
         const decision = decide(pods, samples, policy, NOW);
         expect(decision.stats?.count).toBe(eligible.length);
+        const coverage = counted.length === 0 ? 1 : eligible.length / counted.length;
+        if (coverage + 1e-9 < (policy.minSampleCoverage ?? 1)) {
+          expect(reasonOf(decision)).toBe('incomplete-metrics');
+          return;
+        }
         if (eligible.length < Math.max(policy.minPods, 2)) {
           expect(reasonOf(decision)).toBe('too-few-pods');
           return;

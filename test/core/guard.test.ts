@@ -1,6 +1,11 @@
 import { describe, expect, it } from '@jest/globals';
 import { formatSeries, guardGate, guardsFor, type Guard } from '../../src/core/guard.js';
-import { rejectedExpression, toGuardAnswer } from '../../src/adapters/prometheus.js';
+import {
+  createPrometheusDriver,
+  rejectedExpression,
+  toGuardAnswer,
+} from '../../src/adapters/prometheus.js';
+import { FakePrometheus } from '../support/fake-prometheus.js';
 import { onceEventName } from '../../src/stages/guard.js';
 
 const GLOBAL: Guard = { kind: 'global', name: 'GUARD_QUERY', expr: 'up == 0' };
@@ -66,16 +71,29 @@ describe('formatSeries', () => {
 });
 
 describe('the Prometheus adapter at the guard boundary', () => {
-  it('takes a 400 bad_data as the expression refused, and nothing else', () => {
-    const bad = {
-      errorType: 'http_error',
-      httpStatus: 400,
-      prometheus: { errorType: 'bad_data', error: 'parse error' },
+  it('takes a 400 bad_data as the expression refused, and nothing else', async () => {
+    // The rejections come from the real client against a Prometheus-like server, so this fails
+    // if the transport's error path changes shape under the guard check.
+    const prom = await new FakePrometheus().start();
+    const rejectionOf = async (expr: string) => {
+      const driver = createPrometheusDriver({ url: prom.url, timeoutMs: 2000 });
+      return driver.instantQuery(expr).then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
     };
-
-    expect(rejectedExpression(bad)).toBe('parse error');
-    expect(rejectedExpression({ ...bad, httpStatus: 503 })).toBeUndefined();
-    expect(rejectedExpression({ errorType: 'network_error' })).toBeUndefined();
+    try {
+      expect(rejectedExpression(await rejectionOf('sum(rate(x[5m])'))).toMatch(
+        /parse error: unexpected end of input inside parenthesis/,
+      );
+      prom.fail({ status: 503 });
+      expect(rejectedExpression(await rejectionOf('up == 0'))).toBeUndefined();
+      prom.fail({ status: 400, rawBody: 'no org id' });
+      expect(rejectedExpression(await rejectionOf('up == 0'))).toBeUndefined();
+    } finally {
+      await prom.stop();
+    }
+    expect(rejectedExpression(await rejectionOf('up == 0'))).toBeUndefined();
   });
 
   it('refuses an answer that is not a set of series (a scalar cannot be a guard)', () => {

@@ -75,7 +75,7 @@ describe('Prometheus misbehaves: a defined outcome, never a 500, nothing touched
     ['NaN, Inf and negative values', ['NaN', '+Inf', '-0.5']],
     ['values that are not numbers', ['fast', '', '1e999']],
   ])(
-    'when three of five pods have %s, then they count as without a sample: too-few-pods',
+    'when three of five pods have %s, then they count as without a sample: incomplete-metrics',
     async (_name, bad) => {
       h = await startHarness();
       seedImbalanced(h);
@@ -88,12 +88,16 @@ describe('Prometheus misbehaves: a defined outcome, never a 500, nothing touched
       const res = await post(h.service.app);
 
       expect(res.status).toBe(200);
-      expect(res.body.results[0]).toMatchObject({ outcome: 'skipped', reason: 'too-few-pods' });
+      expect(res.body.results[0]).toMatchObject({
+        outcome: 'skipped',
+        reason: 'incomplete-metrics',
+        detail: expect.stringContaining('(api-b, api-c, api-cold)'),
+      });
       expect(evictions(h)).toBe(0);
     },
   );
 
-  it('when series come without a pod label or for pods that are not ours, then they are ignored', async () => {
+  it('when series come without a pod label or for pods that are not ours, then they are ignored (and ours without one are missing)', async () => {
     h = await startHarness();
     seedImbalanced(h);
     h.prom.fail({
@@ -106,7 +110,11 @@ describe('Prometheus misbehaves: a defined outcome, never a 500, nothing touched
 
     const res = await post(h.service.app);
 
-    expect(res.body.results[0]).toMatchObject({ outcome: 'skipped', reason: 'too-few-pods' });
+    expect(res.body.results[0]).toMatchObject({
+      outcome: 'skipped',
+      reason: 'incomplete-metrics',
+      detail: expect.stringMatching(/^4 of 5 pods have no CPU sample/),
+    });
     expect(evictions(h)).toBe(0);
   });
 });
@@ -186,10 +194,11 @@ describe('the Kubernetes API misbehaves: a defined outcome, never a 500, and not
     expect(evictions(h)).toBe(0);
   });
 
-  it('when both evictions get 429, then pdb-blocked after exactly one try per pod, and the retry inside the cooldown tries none', async () => {
+  it('when a disruption budget refuses both evictions (429, cause DisruptionBudget), then pdb-blocked after exactly one try per pod, and the retry inside the cooldown tries none', async () => {
     h = await startHarness();
     seedImbalanced(h);
-    h.kube.fail({ method: 'POST', path: /\/eviction$/, status: 429, times: 2 });
+    h.kube.pdbBlocked.add('payments/api-hot');
+    h.kube.pdbBlocked.add('payments/api-cold');
 
     const res = await post(h.service.app);
     const retry = await post(h.service.app);

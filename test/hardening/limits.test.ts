@@ -221,7 +221,7 @@ describe('bounded webhook work', () => {
     ).toEqual(['busy', 'deadline']);
   });
 
-  it('when the real pipeline outlives the deadline and then acts, then the retry Alertmanager sends is a cooldown and removes nothing more', async () => {
+  it('when the real pipeline outlives the deadline, then it answers 503, writes no Lease and removes nothing after it, and the retry acts once', async () => {
     h = await startHarness();
     seedImbalanced(h);
     const env = { PROMETHEUS_URL: h.prom.url, WEBHOOK_TOKEN: TOKEN, PROMETHEUS_TIMEOUT: '5s' };
@@ -232,21 +232,20 @@ describe('bounded webhook work', () => {
         ...realAdapters(config, env, h.kube.kubeConfig()),
         logger: createLogger('error', new CapturedLogs().transport()),
       },
-      { limits: { deadlineMs: 300 } },
+      { limits: { deadlineMs: 300, actReserveMs: 100 } },
     );
     await listen(service.app);
     h.prom.fail({ delayMs: 800 });
 
     const first = await post();
-    await until('the late action', () => h!.kube.removals.length === 2, 5000);
+    await until('the slow answer', () => h!.prom.queries.length === 1, 5000);
+    const writesAfterSlowAnswer = h.kube.requests.filter((r) => r.method !== 'GET');
     const retry = await post();
 
     expect(first.status).toBe(503);
+    expect(writesAfterSlowAnswer).toEqual([]);
     expect(retry.status).toBe(200);
-    expect(((await retry.json()) as Report).results[0]).toMatchObject({
-      outcome: 'skipped',
-      reason: 'cooldown',
-    });
+    expect(((await retry.json()) as Report).results[0]).toMatchObject({ outcome: 'rebalanced' });
     expect(h.kube.removals).toHaveLength(2);
   });
 });

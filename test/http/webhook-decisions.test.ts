@@ -132,8 +132,8 @@ describe('skip reasons through HTTP: each one acknowledges the alert with 200 an
     expect(h.kube.leases.size).toBe(0);
   });
 
-  it('too-few-pods: when young, unready and sample-less pods leave fewer than MIN_PODS', async () => {
-    h = await startHarness();
+  it('too-few-pods: when young, unready and (with MIN_SAMPLE_COVERAGE 0.6) sample-less pods leave fewer than MIN_PODS', async () => {
+    h = await startHarness({ MIN_SAMPLE_COVERAGE: '0.6' });
     seedDeployment(h, {
       namespace: 'payments',
       name: 'api',

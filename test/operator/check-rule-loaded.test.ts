@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { checkCommand } from '../../src/operator/check.js';
 import { EXIT, runCommand } from '../../src/operator/command.js';
-import { judgeAlertRules, loadedAlertRules } from '../../src/operator/rule-loaded.js';
+import { PrometheusHistory } from '../../src/operator/history.js';
+import { judgeAlertRules } from '../../src/operator/rule-loaded.js';
 import { FakeKubeApiServer } from '../support/fake-kube.js';
 import { TOKEN } from '../support/harness.js';
 import {
@@ -57,7 +58,9 @@ describe('pod-rebalancer check asks the real Prometheus whether the alert rule i
       await waitFor(
         'the first evaluation of the rule',
         async () =>
-          !(await loadedAlertRules({ url, timeoutMs: 5000 })).some((r) => r.health === 'unknown'),
+          !(await new PrometheusHistory({ url, timeoutMs: 5000 }).alertRules()).some(
+            (r) => r.health === 'unknown',
+          ),
         20_000,
       );
     }
@@ -88,7 +91,7 @@ describe('pod-rebalancer check asks the real Prometheus whether the alert rule i
     );
   }, 60_000);
 
-  it('when the loaded rule fails to evaluate, then the line fails with the error Prometheus reports', async () => {
+  it('when the loaded rule fails to evaluate, then the line fails and says where to read the error', async () => {
     const { line } = await ruleLine((d) => {
       // Parses, but fails at every evaluation: two series on the left match one on the right.
       const broken = join(d, 'broken.yml');
@@ -106,7 +109,7 @@ describe('pod-rebalancer check asks the real Prometheus whether the alert rule i
     }, true);
 
     expect(line).toMatch(
-      /^FAIL {2}prometheus alert rule DeploymentCPUImbalance: loaded \(group broken\) but failing: .*many-to-one matching must be explicit/,
+      /^FAIL {2}prometheus alert rule DeploymentCPUImbalance: loaded \(group broken\) but failing \(health err\) -> the rule does not evaluate/,
     );
   }, 60_000);
 });

@@ -134,6 +134,23 @@ describe('pod-rebalancer check', () => {
     );
   });
 
+  it('when CPU_SERIES_MATCHERS is set, then the CPU series are counted with those matchers', async () => {
+    await check([], { CPU_SERIES_MATCHERS: 'job="kubelet"' });
+
+    expect(prom.queries).toContain(
+      'count(container_cpu_usage_seconds_total{container!="", container!="POD", job="kubelet"})',
+    );
+  });
+
+  it('when PROMETHEUS_URL carries a user and password, then check prints it masked', async () => {
+    const withPassword = prom.url.replace('http://', 'http://reader:s3cr3t-pw@');
+
+    const { out, err } = await check([], { PROMETHEUS_URL: withPassword });
+
+    expect(out).toContain(`prometheus: reachable at ${prom.url.replace('http://', 'http://***@')}`);
+    expect(out + err).not.toContain('s3cr3t-pw');
+  });
+
   it('when Prometheus answers 503, then the Prometheus line fails and the Kubernetes checks still run', async () => {
     prom.failWith = 503;
 
@@ -141,7 +158,7 @@ describe('pod-rebalancer check', () => {
 
     expect(code).toBe(EXIT.failure);
     expect(lines[1]).toBe(
-      `FAIL  prometheus: ${prom.url}: Prometheus answered 503 -> check PROMETHEUS_URL, network policies (egress) and PROMETHEUS_BEARER_TOKEN_FILE`,
+      `FAIL  prometheus: ${prom.url}: Prometheus answered 503: injected -> check PROMETHEUS_URL, network policies (egress) and PROMETHEUS_BEARER_TOKEN_FILE`,
     );
     expect(lines.filter((l) => l.startsWith('ok    kubernetes may'))).toHaveLength(10);
   });

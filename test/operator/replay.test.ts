@@ -342,6 +342,23 @@ describe('pod-rebalancer replay --url, against a running service', () => {
     expect(h.kube.removals).toEqual([]);
   });
 
+  it('when --url carries a user and password, then replay never prints them', async () => {
+    writeFileSync(join(dir, 'token'), TOKEN);
+    const withPassword = url.replace('http://', 'http://ops:s3cr3t-pw@');
+
+    const { out, err } = await replay([
+      fixture('firing-single.json'),
+      '--url',
+      withPassword,
+      '--execute',
+      '--token-file',
+      join(dir, 'token'),
+    ]);
+
+    expect(out + err).toContain('http://***@127.0.0.1');
+    expect(out + err).not.toContain('s3cr3t-pw');
+  });
+
   it('when nothing listens at the URL, then replay exits 1 saying it cannot reach it', async () => {
     writeFileSync(join(dir, 'token'), TOKEN);
     const nobody = `http://127.0.0.1:${await freePort()}`;

@@ -84,6 +84,8 @@ export class FakeKubeApiServer extends LoopbackServer {
   readonly requests: { method: string; path: string; body: Json | undefined }[] = [];
   /** `namespace/pod` names whose eviction a PodDisruptionBudget refuses (429). */
   readonly pdbBlocked = new Set<string>();
+  /** `namespace/pod` names whose eviction API Priority and Fairness rejects (429, no cause). */
+  readonly evictionThrottled = new Set<string>();
   readonly faults: Fault[] = [];
   /** Called after each answer, to change the world between two calls (e.g. a pod replaced). */
   afterRequest: (method: string, path: string) => void = () => undefined;
@@ -228,15 +230,33 @@ export class FakeKubeApiServer extends LoopbackServer {
     if (body?.kind !== 'Eviction') return [400, status(400, 'BadRequest', 'expected an Eviction')];
     if (!this.pods.has(`${namespace}/${name}`))
       return [404, status(404, 'NotFound', `pods "${name}" not found`)];
+    // Both 429s as the real API server words them: the disruption budget's carries the cause
+    // DisruptionBudget (policyv1.DisruptionBudgetCause, serialized as `reason`); the one from
+    // API Priority and Fairness carries none.
     if (this.pdbBlocked.has(`${namespace}/${name}`)) {
-      return [
+      const refusal = status(
         429,
-        status(
-          429,
-          'TooManyRequests',
-          "Cannot evict pod as it would violate the pod's disruption budget.",
-        ),
-      ];
+        'TooManyRequests',
+        "Cannot evict pod as it would violate the pod's disruption budget.",
+      );
+      refusal.details = {
+        causes: [
+          {
+            reason: 'DisruptionBudget',
+            message: `The disruption budget ${name}-pdb needs 4 healthy pods and has 4 currently`,
+          },
+        ],
+      };
+      return [429, refusal];
+    }
+    if (this.evictionThrottled.has(`${namespace}/${name}`)) {
+      const throttled = status(
+        429,
+        'TooManyRequests',
+        'Too many requests, please try again later.',
+      );
+      throttled.details = { retryAfterSeconds: 1 };
+      return [429, throttled];
     }
     const [code, answer] = this.deletePod(
       namespace,

@@ -10,6 +10,8 @@ export interface PrometheusFault {
   delayMs?: number;
   status?: number;
   rawBody?: string;
+  /** Content-Type of a status/rawBody answer (default application/json). */
+  contentType?: string;
   destroy?: boolean;
   times?: number;
   /** Only queries matching this are affected (default: all). */
@@ -46,6 +48,43 @@ export function promqlSyntaxError(query: string): string | undefined {
   return undefined;
 }
 
+/**
+ * How a Prometheus-compatible backend behaves beyond the plain API, as the real ones do.
+ * - `authorization`: a proxy or Grafana Cloud: 401 text/plain unless the Authorization header
+ *   equals what this returns now (a function, so a test can rotate the credential).
+ * - `tenant`: Mimir/Cortex: 401 text/plain `no org id` without an X-Scope-OrgID header; another
+ *   tenant's data (nothing) for another tenant.
+ * - `degraded`: a Thanos store or a VictoriaMetrics vmstorage node is down and the series of the
+ *   pods matching `missing` are on it. Thanos answers 200 with `warnings` and the other series
+ *   (partial response, its default), or 500 when asked `partial_response=false`; VictoriaMetrics
+ *   answers 200 with `isPartial: true`, or 503 when asked `deny_partial_response=1`.
+ *   `ignoresDenyParam` plays a backend set to answer partially whatever the client asks.
+ */
+export interface BackendBehaviour {
+  authorization?: () => string;
+  tenant?: string;
+  degraded?: {
+    style: 'thanos' | 'victoriametrics';
+    missing: RegExp;
+    ignoresDenyParam?: boolean;
+  };
+}
+
+/** One query as the fake received it. */
+export interface ReceivedQuery {
+  query: string;
+  time: string | null;
+  authorization: string | undefined;
+  /** Every form/query parameter sent. */
+  params: Record<string, string>;
+  tenant: string | undefined;
+}
+
+const STORE_DOWN =
+  'receive series from Addr: 10.0.3.7:10901 LabelSets: {replica="b"}: rpc error: code = Unavailable';
+const VMSTORAGE_DOWN =
+  'cannot fetch query results from vmstorage nodes: 1 of 3 vmstorage nodes unavailable';
+
 export class FakePrometheus extends LoopbackServer {
   /** CPU in cores by `namespace/pod`. */
   readonly cpu = new Map<string, number>();
@@ -55,9 +94,9 @@ export class FakePrometheus extends LoopbackServer {
    * query for a metric Prometheus has never seen does.
    */
   readonly series = new Map<string, { labels: Record<string, string>; value: number }[]>();
-  readonly queries: { query: string; time: string | null; authorization: string | undefined }[] =
-    [];
+  readonly queries: ReceivedQuery[] = [];
   readonly faults: PrometheusFault[] = [];
+  behaviour: BackendBehaviour = {};
 
   fail(fault: PrometheusFault): void {
     this.faults.push({ times: 1, ...fault });
@@ -78,7 +117,9 @@ export class FakePrometheus extends LoopbackServer {
     if (fault?.delayMs) await this.sleep(fault.delayMs);
     if (fault?.destroy) return void req.socket.destroy();
     if (fault?.status || fault?.rawBody !== undefined) {
-      res.writeHead(fault.status ?? 200, { 'content-type': 'application/json' });
+      res.writeHead(fault.status ?? 200, {
+        'content-type': fault.contentType ?? 'application/json',
+      });
       return void res.end(
         fault.rawBody ??
           JSON.stringify({ status: 'error', errorType: 'internal', error: 'injected fault' }),
@@ -88,10 +129,17 @@ export class FakePrometheus extends LoopbackServer {
       res.writeHead(404, { 'content-type': 'text/plain' });
       return void res.end('404 page not found');
     }
+    const refusal = this.refusal(req);
+    if (refusal) {
+      res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8' });
+      return void res.end(`${refusal}\n`);
+    }
     this.queries.push({
       query,
       time: params.get('time'),
       authorization: req.headers.authorization,
+      params: Object.fromEntries(params),
+      tenant: req.headers['x-scope-orgid'] as string | undefined,
     });
     const syntaxError = promqlSyntaxError(query);
     if (syntaxError) {
@@ -100,13 +148,47 @@ export class FakePrometheus extends LoopbackServer {
         JSON.stringify({ status: 'error', errorType: 'bad_data', error: syntaxError }),
       );
     }
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end(
-      JSON.stringify({
-        status: 'success',
-        data: { resultType: 'vector', result: this.answer(query, params.get('time')) },
-      }),
-    );
+    const result = this.forTenant(req) ? this.answer(query, params.get('time')) : [];
+    const [status, body] = this.degradedAnswer(params, result) ?? [
+      200,
+      { status: 'success', data: { resultType: 'vector', result } },
+    ];
+    res.writeHead(status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  }
+
+  /** Why the backend refuses the request before looking at it (401), if it does. */
+  private refusal(req: IncomingMessage): string | undefined {
+    const { authorization, tenant } = this.behaviour;
+    if (authorization && req.headers.authorization !== authorization()) return 'Unauthorized';
+    if (tenant && !req.headers['x-scope-orgid']) return 'no org id';
+    return undefined;
+  }
+
+  private forTenant(req: IncomingMessage): boolean {
+    const { tenant } = this.behaviour;
+    return !tenant || req.headers['x-scope-orgid'] === tenant;
+  }
+
+  /** A degraded backend's answer: an error when asked for all or nothing, else a partial one. */
+  private degradedAnswer(
+    params: URLSearchParams,
+    result: { metric: { pod?: string } }[],
+  ): [number, unknown] | undefined {
+    const degraded = this.behaviour.degraded;
+    if (!degraded) return undefined;
+    const kept = result.filter((series) => !degraded.missing.test(series.metric.pod ?? ''));
+    const data = { resultType: 'vector', result: kept };
+    if (degraded.style === 'thanos') {
+      if (params.get('partial_response') === 'false' && !degraded.ignoresDenyParam) {
+        return [500, { status: 'error', errorType: 'internal', error: STORE_DOWN }];
+      }
+      return [200, { status: 'success', data, warnings: [STORE_DOWN] }];
+    }
+    if (params.get('deny_partial_response') === '1' && !degraded.ignoresDenyParam) {
+      return [503, { status: 'error', errorType: '503', error: VMSTORAGE_DOWN }];
+    }
+    return [200, { status: 'success', isPartial: true, data }];
   }
 
   private answer(query: string, time: string | null) {

@@ -44,10 +44,10 @@ export interface Harness {
  */
 export async function startHarness(
   env: Record<string, string> = {},
-  options: { clock?: Clock } = {},
+  options: { clock?: Clock; prometheusTls?: { cert: string; key: string } } = {},
 ): Promise<Harness> {
   const kube = await new FakeKubeApiServer().start();
-  const prom = await new FakePrometheus().start();
+  const prom = await new FakePrometheus().start(0, options.prometheusTls);
   const logs = new CapturedLogs();
   const fullEnv = {
     PROMETHEUS_URL: prom.url,

@@ -1,0 +1,55 @@
+import { readFile, stat } from 'node:fs/promises';
+
+/**
+ * A file whose content is used on every request and may change under us: a projected
+ * service-account token the kubelet rotates, a Secret volume updated in place (it swaps a
+ * symlink, so the file is checked by stat, which follows it). It is checked at most once per
+ * `recheckMs`, re-read when its inode, size or mtime changed, and a failed read keeps the last
+ * good content. The content is never logged or put in an error.
+ */
+export class WatchedFile {
+  private content: string | undefined;
+  private signature = '';
+  private checkedAt = -Infinity;
+  private loading: Promise<void> | undefined;
+
+  constructor(
+    /** Path of the file; only the path may ever be shown. */
+    readonly path: string,
+    private readonly recheckMs = 1000,
+  ) {}
+
+  /** The current content, re-read when the file changed. Rejects only if it was never readable. */
+  async read(): Promise<string> {
+    const now = performance.now();
+    if (now - this.checkedAt >= this.recheckMs) {
+      this.checkedAt = now;
+      this.loading ??= this.reload().finally(() => (this.loading = undefined));
+    }
+    if (this.loading) await this.loading;
+    if (this.content === undefined) throw new Error(`cannot read ${this.path}`);
+    return this.content;
+  }
+
+  private async reload(): Promise<void> {
+    try {
+      const info = await stat(this.path);
+      const next = `${info.ino}:${info.size}:${info.mtimeMs}`;
+      if (next === this.signature && this.content !== undefined) return;
+      this.content = await readFile(this.path, 'utf8');
+      this.signature = next;
+    } catch {
+      // Missing for a moment (a Secret volume mid-update) or unreadable: keep what we had.
+    }
+  }
+}
+
+/** The first non-empty line of a secret file: a token or a password. */
+export function firstLine(text: string): string {
+  return (
+    text
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .find(Boolean) ?? ''
+  );
+}
