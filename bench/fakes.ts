@@ -12,6 +12,13 @@ let kube: FakeKubeApiServer | undefined;
 let prom: FakePrometheus | undefined;
 let evictionTimes: number[] = [];
 
+/** Half busy, half idle (stddev ≈ 0.4 cores), one hottest and one coldest. */
+function spread(count: number): number[] {
+  return Array.from({ length: count }, (_, i) =>
+    i === 0 ? 2 : i === 1 ? 0.01 : i % 2 ? 0.9 : 0.1,
+  );
+}
+
 async function seed(world: World): Promise<{ kubeUrl: string; promUrl: string }> {
   await Promise.all([kube?.stop(), prom?.stop()]);
   kube = await new FakeKubeApiServer().start();
@@ -23,7 +30,9 @@ async function seed(world: World): Promise<{ kubeUrl: string; promUrl: string }>
   for (let n = 0; n < world.namespaces; n++) {
     for (let d = 0; d < world.deploymentsPerNamespace; d++) {
       const name = `app-${d}`;
-      const cpu = Object.fromEntries(POD_CPU.map((value, i) => [`${name}-${i}`, value]));
+      const count = world.podsPerDeployment ?? POD_CPU.length;
+      const values = count === POD_CPU.length ? POD_CPU : spread(count);
+      const cpu = Object.fromEntries(values.map((value, i) => [`${name}-${i}`, value]));
       seedDeployment({ kube, prom }, { namespace: `ns-${n}`, name, cpu });
     }
   }

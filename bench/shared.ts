@@ -10,6 +10,8 @@ export const POD_CPU = [1.8, 0.6, 0.62, 0.58, 0.05];
 export interface World {
   namespaces: number;
   deploymentsPerNamespace: number;
+  /** Pods of each Deployment (default: POD_CPU's five); more are spread between busy and idle. */
+  podsPerDeployment?: number;
 }
 
 /** What the fakes process is asked to do. */

@@ -11,6 +11,8 @@
  *
  * It reports its port over IPC and answers `rss` requests after a forced GC.
  */
+import type { RequestListener } from 'node:http';
+import { setTimeout } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -83,19 +85,29 @@ function overHttp(kubeUrl: string, promUrl: string) {
     contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
     currentContext: 'fake',
   });
-  return createService(config, realAdapters(config, env, kubeConfig)).app;
+  const adapters = realAdapters(config, env, kubeConfig);
+  // As `serve` does: Deployments and Leases from watch caches, ready once they have synced.
+  adapters.caches?.start();
+  return {
+    app: createService(config, adapters).app,
+    ready: () => adapters.caches?.isSynced() ?? true,
+  };
 }
 
-function appFor(mode: string | undefined) {
-  if (mode === 'bare') return bare();
-  if (mode === 'app') return inMemory();
+function appFor(mode: string | undefined): { app: RequestListener; ready: () => boolean } {
+  if (mode === 'bare') return { app: bare(), ready: () => true };
+  if (mode === 'app') return { app: inMemory(), ready: () => true };
   if (mode === 'app-http') return overHttp(process.argv[3]!, process.argv[4]!);
   throw new Error(`unknown mode ${mode}`);
 }
 
-const server = createWebServer(appFor(process.argv[2]), { logger: createLogger('error') });
+const target = appFor(process.argv[2]);
+const server = createWebServer(target.app, { logger: createLogger('error') });
 server.listen(0, '127.0.0.1', () => {
-  process.send!({ port: (server.address() as AddressInfo).port });
+  void (async () => {
+    for (let i = 0; i < 1000 && !target.ready(); i++) await setTimeout(10);
+    process.send!({ port: (server.address() as AddressInfo).port });
+  })();
 });
 process.on('message', (message: { cmd: string }) => {
   if (message.cmd !== 'rss') return;

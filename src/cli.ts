@@ -14,6 +14,7 @@ import {
   type OperatorIo,
 } from './operator/command.js';
 import { REPLAY_USAGE, replayCommand } from './operator/replay.js';
+import { RESUME_USAGE, resumeCommand, STATUS_USAGE, statusCommand } from './operator/status.js';
 
 const SERVE_USAGE = `usage: pod-rebalancer serve [flags]
 
@@ -39,6 +40,9 @@ commands:
              thresholds side by side; --report FILE.html draws it
   check      validate the configuration, reach Prometheus and the Kubernetes API, verify every
              permission the service needs
+  status     every Deployment with state (cooldown, ineffective actions, stop mark, last
+             action) and the action budget left
+  resume     NAMESPACE/DEPLOYMENT: clear the stop mark after ineffective actions
 
 Every command reads the service's configuration from the environment (docs/configuration.md).
 \`pod-rebalancer <command> --help\` shows the command's flags; --version prints the version.
@@ -57,6 +61,8 @@ const COMMANDS: Record<
   replay: { usage: REPLAY_USAGE, run: replayCommand },
   backtest: { usage: BACKTEST_USAGE, run: backtestCommand },
   check: { usage: CHECK_USAGE, run: checkCommand },
+  status: { usage: STATUS_USAGE, run: statusCommand },
+  resume: { usage: RESUME_USAGE, run: resumeCommand },
 };
 
 // Before `--`, which ends the flags; a file named --help after it is a file.

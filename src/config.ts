@@ -49,6 +49,7 @@ export interface Config {
   tlsCertFile: string | undefined;
   tlsKeyFile: string | undefined;
   tlsClientCaFile: string | undefined;
+  stateNamespace: string;
 }
 
 interface Setting<T> {
@@ -90,6 +91,14 @@ function oneOf<T extends string>(values: readonly T[]) {
     }
     return text as T;
   };
+}
+
+/** A namespace name: a DNS label (RFC 1123), at most 63 characters. */
+function namespaceName(value: string): string {
+  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(value)) {
+    throw new Error('expected a namespace name (lowercase letters, digits and -, at most 63)');
+  }
+  return value;
 }
 
 function text(value: string): string {
@@ -319,6 +328,11 @@ export const SETTINGS = {
     doc: 'require a client certificate signed by this CA',
     parse: text,
   }),
+  STATE_NAMESPACE: setting({
+    doc: 'where the Leases live (the manifests set it from the downward API)',
+    default: 'pod-rebalancer',
+    parse: namespaceName,
+  }),
 };
 
 type Name = keyof typeof SETTINGS;
@@ -443,6 +457,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     tlsCertFile: v.TLS_CERT_FILE,
     tlsKeyFile: v.TLS_KEY_FILE,
     tlsClientCaFile: v.TLS_CLIENT_CA_FILE,
+    stateNamespace: v.STATE_NAMESPACE!,
   });
 }
 

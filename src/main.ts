@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { LeaseCooldownStore } from './adapters/cooldown-lease.js';
 import { loadKubeConfig, type KubeConfigChoice } from './adapters/kubeconfig.js';
+import { DeploymentCache, LeaseCache } from './adapters/caches.js';
 import { createKubeApis, KubernetesCluster } from './adapters/kubernetes.js';
 import { createLogger, type Logger } from './adapters/logger.js';
 import { prometheusConnection, PrometheusMetricsSource } from './adapters/prometheus.js';
@@ -17,6 +18,7 @@ import {
 } from './http/tls.js';
 import { fileTokens, parseTokenFile, staticTokens, type TokenSource } from './http/tokens.js';
 import { createService, type Adapters, type Service } from './service.js';
+import { sweepPeriodically } from './stages/sweep.js';
 
 /** Per-call timeout towards the Kubernetes API: well inside Alertmanager's webhook timeout. */
 const KUBERNETES_TIMEOUT_MS = 5000;
@@ -25,6 +27,8 @@ const KUBERNETES_TIMEOUT_MS = 5000;
  * terminationGracePeriodSeconds (30 s), so that it exits on its own before the kubelet's SIGKILL.
  */
 const STOP_DEADLINE_MS = 28_000;
+/** How often Leases of deleted or recreated Deployments are swept from STATE_NAMESPACE. */
+const SWEEP_INTERVAL_MS = 10 * 60_000;
 
 function tokenSource(config: Readonly<Config>): TokenSource {
   if (!config.webhookTokenFile) return staticTokens(config.webhookToken!);
@@ -60,16 +64,47 @@ export function realAdapters(
   checkPrometheusFiles(config);
   const apis = createKubeApis(kubeConfig, KUBERNETES_TIMEOUT_MS);
   const identity = env.POD_NAME ?? hostname();
+  const logger = createLogger(config.logLevel);
+  const direct = new LeaseCooldownStore(apis, config.stateNamespace);
+  const leases = new LeaseCache(kubeConfig, apis, {
+    namespace: config.stateNamespace,
+    logger,
+    fallback: { get: (name) => direct.readLease(name) },
+  });
+  // NAMESPACES (the scope setting) narrows the Deployment watch; all namespaces until it is set.
+  const deployments = new DeploymentCache(kubeConfig, apis, undefined, logger);
   const prometheus = new PrometheusMetricsSource(prometheusConnection(config), config.cpuSeries);
   return {
-    cluster: new KubernetesCluster(apis, identity),
-    cooldown: new LeaseCooldownStore(apis),
+    cluster: new KubernetesCluster(apis, identity, deployments),
+    cooldown: new LeaseCooldownStore(apis, config.stateNamespace, leases),
     metrics: prometheus,
     guards: prometheus,
     clock: { now: () => new Date() },
-    logger: createLogger(config.logLevel),
+    logger,
     tokens: tokenSource(config),
     identity,
+    caches: {
+      start: () => {
+        deployments.start();
+        leases.start();
+      },
+      isSynced: () => deployments.isSynced() && leases.isSynced(),
+      stop: async () => {
+        await Promise.all([deployments.stop(), leases.stop()]);
+      },
+    },
+  };
+}
+
+/** The Cluster and CooldownStore reading the API server directly, without caches. */
+function freshReaders(
+  config: Readonly<Config>,
+  kubeConfig: KubeConfig,
+): { cluster: KubernetesCluster; cooldown: LeaseCooldownStore } {
+  const apis = createKubeApis(kubeConfig, KUBERNETES_TIMEOUT_MS);
+  return {
+    cluster: new KubernetesCluster(apis, 'sweep'),
+    cooldown: new LeaseCooldownStore(apis, config.stateNamespace),
   };
 }
 
@@ -162,6 +197,7 @@ export async function serve(
   let adapters: Adapters;
   let service: Service;
   let server: Server;
+  let kubeConfig: KubeConfig;
   try {
     // Every configuration problem at once: the variables, then where the cluster is.
     const problems: string[] = [];
@@ -175,9 +211,10 @@ export async function serve(
       }
     };
     const loaded = collect(() => loadConfig(env));
-    const kubeConfig = collect(() => loadKubeConfig(kubeConfigChoice, env));
-    if (!loaded || !kubeConfig) throw new ConfigError(problems);
+    const loadedKubeConfig = collect(() => loadKubeConfig(kubeConfigChoice, env));
+    if (!loaded || !loadedKubeConfig) throw new ConfigError(problems);
     config = loaded;
+    kubeConfig = loadedKubeConfig;
     adapters = realAdapters(config, env, kubeConfig);
     service = createService(config, adapters);
     // Unreadable or mismatched TLS files stop the start like any other invalid setting.
@@ -193,6 +230,19 @@ export async function serve(
     dryRun: config.dryRun,
     action: config.action,
   });
+  adapters.caches?.start();
+  const fresh = freshReaders(config, kubeConfig);
+  sweepPeriodically(
+    {
+      // Fresh reads: a lagging cache must never make a live Deployment's Lease look stale.
+      cluster: fresh.cluster,
+      cooldown: fresh.cooldown,
+      telemetry: service.telemetry,
+      logger: adapters.logger,
+      dryRun: config.dryRun,
+    },
+    SWEEP_INTERVAL_MS,
+  );
 
   // SIGTERM: readiness fails at once, but the listener stays open for SHUTDOWN_DELAY, because
   // endpoints are removed from Services (and kube-proxy, ingress, Alertmanager's connections)

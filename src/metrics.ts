@@ -87,6 +87,12 @@ function defineMetrics(registry: Registry) {
       labelNames: ['namespace', 'deployment'] as const,
       registers,
     }),
+    leasesSwept: new Counter({
+      name: 'pod_rebalancer_leases_swept_total',
+      help: 'Cooldown Leases of Deployments that are gone or were recreated: deleted, would-delete (DRY_RUN), or changed meanwhile (kept).',
+      labelNames: ['reason', 'result'] as const,
+      registers,
+    }),
     guarded: new Counter({
       name: 'pod_rebalancer_guarded_total',
       help: 'Actions held back because a guard returned series, by guard (global: GUARD_QUERY, rule: the alert annotation pod_rebalancer_guard).',

@@ -22,7 +22,8 @@ import { anyRemoved, plannedRemovals, recordActionEvent, removePods } from './st
 import { assess, recordAssessment, stopMessage, type Assessment } from './stages/backoff.js';
 import { checkGuards, sayHeldBack, type Held } from './stages/guard.js';
 import { recordDecision, recordDismissal } from './stages/record.js';
-import { verify } from './stages/verify.js';
+import { createBatchVerifier, type BatchMember, type BatchVerifier } from './stages/verify.js';
+import { keyedSerializer, limiter } from './concurrency.js';
 
 /** The part of the configuration the pipeline reads. */
 export interface PipelineSettings {
@@ -71,16 +72,19 @@ export interface Pipeline {
 
 const ANY_CLUSTER: ClusterScope = { name: undefined, label: 'cluster' };
 
-/** Deployments handled at once within one payload. */
-const TARGET_CONCURRENCY = 8;
+/** Deployments acted on at once, across payloads (each is four API calls in a row). */
+const ACTING_AT_ONCE = 16;
 
 /**
- * Builds the pipeline: targets → (one at a time per Deployment) gates → cooldown → verify →
- * decide → take the Lease → act → record. The stages live in their own modules; this file
- * only puts them in order.
+ * Builds the pipeline: targets → (one at a time per Deployment) gates → cooldown → verify
+ * (a namespace's Deployments together) → decide → take the Lease → act → record. The stages
+ * live in their own modules; this file only puts them in order.
  */
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const serialize = keyedSerializer();
+  // Acting is four calls in a row (Lease, two removals, Event): a payload of a thousand acting
+  // at once would queue its calls past their timeout after the Lease was taken.
+  const acting = limiter(ACTING_AT_ONCE);
   return {
     async handleAlerts(alerts, context) {
       const { ours, others } = splitByCluster(alerts, deps.settings.cluster ?? ANY_CLUSTER);
@@ -90,9 +94,20 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         recordDismissal(report, withLog(deps, context, alert));
         return report;
       });
-      const handled = await mapWithLimit(targets, TARGET_CONCURRENCY, (target) =>
-        serialize(targetKey(target), () =>
-          handleTarget(target, context, withLog(deps, context, target)),
+      const members = targets.map((t) => memberOf(t, context));
+      const verifier = createBatchVerifier(members, deps, deps.settings.metricsWindowMs);
+      // Every target starts now (in one synchronous pass, so the per-Deployment queues of two
+      // payloads are always entered in the same order): a namespace's batch waits for all of
+      // its targets, so none may wait behind another for a slot.
+      const handled = await Promise.all(
+        targets.map((target, i) =>
+          serialize(targetKey(target), () =>
+            handleTarget(
+              { target, member: members[i]!, verifier, acting },
+              context,
+              withLog(deps, context, target),
+            ),
+          ),
         ),
       );
       const byKey = new Map(targets.map((t, i) => [targetKey(t), handled[i]!]));
@@ -124,17 +139,35 @@ function withLog(
   return { ...deps, logger };
 }
 
+/** One target of a payload, with its place in its namespace's verification batch. */
+interface Work {
+  target: TargetAlert;
+  member: BatchMember;
+  verifier: BatchVerifier;
+  /** Bounds how many Deployments act at once. */
+  acting: <T>(task: () => Promise<T>) => Promise<T>;
+}
+
+function memberOf(target: TargetAlert, context: RequestContext): BatchMember {
+  const at = context.verifyAtAlertStart ? alertStart(target) : undefined;
+  return { key: targetKey(target), namespace: target.namespace, at };
+}
+
 async function handleTarget(
-  target: TargetAlert,
+  work: Work,
   context: RequestContext,
   deps: PipelineDeps,
 ): Promise<TargetReport> {
+  const { target } = work;
   const stopTimer = deps.telemetry.handlingDuration.startTimer();
   let report: TargetReport;
   try {
-    report = await runStages(target, context, deps);
+    report = await runStages(work, context, deps);
   } catch (error) {
     report = failure(target, error, deps);
+  } finally {
+    // Whatever stopped this target before verification, its namespace's batch stops waiting.
+    work.verifier.leave(work.member);
   }
   stopTimer();
   recordDecision(report, deps);
@@ -163,7 +196,7 @@ async function admit(
 }
 
 async function runStages(
-  target: TargetAlert,
+  { target, member, verifier, acting }: Work,
   context: RequestContext,
   deps: PipelineDeps,
 ): Promise<TargetReport> {
@@ -174,13 +207,12 @@ async function runStages(
   const { deployment, record } = admitted;
 
   const stopTimer = deps.telemetry.verificationDuration.startTimer();
-  const at = context.verifyAtAlertStart ? alertStart(target) : undefined;
-  const { pods, samples } = await verify(deployment, deps, settings.metricsWindowMs, at);
+  const { pods, samples } = await verifier.verify(member, deployment);
   stopTimer();
   const decision = decide(pods, samples, settings.policy, now);
   if (!decision.act) return skipped(target, decision, decision.stats);
   // With the fresh verification and before any Lease is written: a held action leaves no trace.
-  const held = await checkGuards(target, settings.guardQuery, deps, at);
+  const held = await checkGuards(target, settings.guardQuery, deps, member.at);
   if (held) return holdBack(deployment, held, { target, context, stats: decision.stats }, deps);
 
   const assessment = assess(record, decision.stats, alertStart(target), settings.effect);
@@ -191,7 +223,7 @@ async function runStages(
   if (context.observeOnly) {
     return acted(deployment, decision, plannedRemovals(decision.pods, settings.action), true);
   }
-  return act(deployment, record, { decision, assessment }, deps);
+  return acting(() => act(deployment, record, { decision, assessment }, deps));
 }
 
 /** A guard held the action back (or could not be read): the skip, and once per cooldown an Event. */
@@ -376,39 +408,4 @@ function failure(target: TargetAlert, error: unknown, deps: PipelineDeps): Targe
   deps.telemetry.upstreamErrors.inc({ upstream: error.upstream, kind: error.kind });
   const reason = `${error.upstream}-${error.retryable ? 'unavailable' : 'error'}` as const;
   return { ...base, reason, detail: error.message, retryable: error.retryable || undefined };
-}
-
-/**
- * Runs `task` for each key strictly one after another, so that two requests for the same
- * Deployment never interleave in this process (the Lease covers other processes).
- */
-function keyedSerializer() {
-  const tails = new Map<string, Promise<unknown>>();
-  return <T>(key: string, task: () => Promise<T>): Promise<T> => {
-    const previous = tails.get(key) ?? Promise.resolve();
-    const run = previous.then(task, task);
-    const tail = run.catch(() => undefined);
-    tails.set(key, tail);
-    void tail.then(() => {
-      if (tails.get(key) === tail) tails.delete(key);
-    });
-    return run;
-  };
-}
-
-async function mapWithLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }

@@ -58,6 +58,11 @@ export interface DeploymentEvent {
 export interface Cluster {
   getDeployment(target: Target): Promise<DeploymentFacts | undefined>;
   listPods(deployment: DeploymentFacts): Promise<PodFacts[]>;
+  /** The pods of several Deployments of one namespace, by Deployment name, in one go. */
+  listPodsByDeployment(
+    namespace: string,
+    deployments: readonly DeploymentFacts[],
+  ): Promise<Map<string, PodFacts[]>>;
   /** Eviction API: honours PodDisruptionBudgets. Only removes the pod with this uid. */
   evictPod(pod: PodRef): Promise<RemovalResult>;
   /** Direct deletion with a uid precondition. */
@@ -87,6 +92,14 @@ export interface CooldownRecord {
   stopped: string | undefined;
 }
 
+/** A stored cooldown with the Deployment it belongs to (for the sweep and `status`). */
+export interface CooldownEntry {
+  target: Target;
+  /** The uid of the Deployment the state was written for; a recreated Deployment has another. */
+  deploymentUid: string;
+  record: CooldownRecord;
+}
+
 /** The next state to write. */
 export type CooldownStart = Omit<CooldownRecord, 'version'>;
 
@@ -103,4 +116,8 @@ export interface CooldownStore {
   ): Promise<boolean>;
   /** What a person does to let pod-rebalancer act again on a Deployment it stopped on. */
   howToResume(deployment: DeploymentFacts): string;
+  /** Every stored cooldown. */
+  list(): Promise<CooldownEntry[]>;
+  /** Deletes a stored cooldown if it is still at the version listed; false when it changed. */
+  remove(entry: CooldownEntry): Promise<boolean>;
 }

@@ -19,6 +19,15 @@ export interface Adapters {
   logger: Logger;
   tokens: TokenSource;
   identity: string;
+  /** Watch caches, when the adapters read through them: not ready until they have synced. */
+  caches?: WatchCaches;
+}
+
+/** The watch caches behind the adapters, started and stopped by whoever serves. */
+export interface WatchCaches {
+  start(): void;
+  isSynced(): boolean;
+  stop(): Promise<void>;
 }
 
 export interface Service {
@@ -62,12 +71,10 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
 }
 
 /**
- * How long a CPU query waits for others of the same namespace. The pipeline verifies at most a
- * few Deployments at a time and each reaches its query at its own moment, so calls almost never
- * meet within one tick; 10 ms lets a payload of many Deployments share queries, at the cost of
- * 10 ms on a verification that takes a Prometheus round trip anyway.
+ * Merging CPU queries across payloads: only calls made in the same tick share a query, none is
+ * delayed. Within one payload the pipeline already verifies a namespace's Deployments together.
  */
-export const METRICS_BATCHING: Readonly<BatchingOptions> = Object.freeze({ lingerMs: 10 });
+export const METRICS_BATCHING: Readonly<BatchingOptions> = Object.freeze({ lingerMs: 0 });
 
 /** Knobs that are not configuration: tests and the benchmark turn them. */
 export interface ServiceOptions {
@@ -121,7 +128,7 @@ export function createService(
     telemetry,
     registry,
     logger: adapters.logger,
-    ready: () => ready,
+    ready: () => ready && (adapters.caches?.isSynced() ?? true),
     limits: { ...deadlineLimits(config.webhookDeadlineMs), ...options.limits },
   });
   return { app, pipeline, registry, telemetry, stopReadiness: () => (ready = false) };

@@ -1,22 +1,58 @@
 import { createHash } from 'node:crypto';
 import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
-import type { DeploymentFacts } from '../core/types.js';
-import type { ActionRecord, CooldownRecord, CooldownStart, CooldownStore } from '../ports.js';
+import type { DeploymentFacts, Target } from '../core/types.js';
+import type {
+  ActionRecord,
+  CooldownEntry,
+  CooldownRecord,
+  CooldownStart,
+  CooldownStore,
+} from '../ports.js';
 import { statusOf, toUpstreamError, type KubeApis } from './kubernetes.js';
 
 export const LAST_ACTION_ANNOTATION = 'pod-rebalancer.io/last-action';
 export const CONSECUTIVE_INEFFECTIVE_ANNOTATION = 'pod-rebalancer.io/consecutive-ineffective';
 /** Present while pod-rebalancer refuses to act on the Deployment; removing it resumes. */
 export const INEFFECTIVE_ANNOTATION = 'pod-rebalancer.io/ineffective';
-const PREFIX = 'pod-rebalancer-';
-const MAX_NAME = 253;
+/** Which Deployment a cooldown Lease belongs to (labels, so `kubectl get leases -l` finds them). */
+export const NAMESPACE_LABEL = 'pod-rebalancer.io/namespace';
+export const DEPLOYMENT_LABEL = 'pod-rebalancer.io/deployment';
+/** The Deployment's full name (a label value holds only 63 characters) and its uid. */
+export const DEPLOYMENT_ANNOTATION = 'pod-rebalancer.io/deployment';
+export const DEPLOYMENT_UID_ANNOTATION = 'pod-rebalancer.io/deployment-uid';
+/** Selects the cooldown Leases among everything else in STATE_NAMESPACE (e.g. the budget). */
+export const COOLDOWN_SELECTOR = `${NAMESPACE_LABEL},${DEPLOYMENT_LABEL}`;
 
-/** The Lease that holds a Deployment's cooldown: `pod-rebalancer-<deployment>` in its namespace. */
-export function leaseName(deployment: string): string {
-  const name = PREFIX + deployment;
+const MAX_NAME = 253;
+const MAX_LABEL_VALUE = 63;
+
+function shortHash(text: string, length: number): string {
+  return createHash('sha256').update(text).digest('hex').slice(0, length);
+}
+
+/** Cuts `text` to leave room for `-<hash>`, never ending on a character a name cannot end on. */
+function truncateWithHash(text: string, max: number, hashOf: string, hashLength: number): string {
+  const kept = text.slice(0, max - hashLength - 1).replace(/[-._]+$/, '');
+  return `${kept}-${shortHash(hashOf, hashLength)}`;
+}
+
+/**
+ * The cooldown Lease of a Deployment, in STATE_NAMESPACE: `<namespace>.<deployment>`. A
+ * namespace name holds no dot, so the first dot separates the two and no two Deployments share
+ * a name ("a-b"/"c" is `a-b.c`, "a"/"b-c" is `a.b-c`); names of the service's other Leases (the
+ * budget) hold no dot, so they never collide with these. Past 253 characters, the name is cut
+ * and ends in a hash of the whole.
+ */
+export function leaseName(target: Target): string {
+  const name = `${target.namespace}.${target.deployment}`;
   if (name.length <= MAX_NAME) return name;
-  const hash = createHash('sha256').update(deployment).digest('hex').slice(0, 10);
-  return `${name.slice(0, MAX_NAME - 11)}-${hash}`;
+  return truncateWithHash(name, MAX_NAME, `${target.namespace}/${target.deployment}`, 16);
+}
+
+/** A label value (at most 63 characters) naming the Deployment; a longer name is cut and hashed. */
+export function deploymentLabelValue(deployment: string): string {
+  if (deployment.length <= MAX_LABEL_VALUE) return deployment;
+  return truncateWithHash(deployment, MAX_LABEL_VALUE, deployment, 10);
 }
 
 function parseLastAction(text: string | undefined): ActionRecord | undefined {
@@ -44,8 +80,47 @@ function toRecord(lease: V1Lease): CooldownRecord {
   };
 }
 
-function annotationsOf(next: CooldownStart): Record<string, string> {
+/**
+ * The state of a Deployment that has none yet, at the version of a Lease left by an earlier
+ * Deployment of the same name: nothing carries over, and the next write replaces that Lease.
+ */
+function freshRecord(version: string): CooldownRecord {
+  return {
+    version,
+    holder: '',
+    startedAt: new Date(0),
+    durationMs: 0,
+    lastAction: undefined,
+    consecutiveIneffective: 0,
+    stopped: undefined,
+  };
+}
+
+/** The Deployment a cooldown Lease belongs to, from its labels and annotations. */
+export function entryOf(lease: V1Lease): CooldownEntry | undefined {
+  const { labels = {}, annotations = {} } = lease.metadata ?? {};
+  const namespace = labels[NAMESPACE_LABEL];
+  const deployment = annotations[DEPLOYMENT_ANNOTATION] ?? labels[DEPLOYMENT_LABEL];
+  if (!namespace || !deployment) return undefined;
+  return {
+    target: { namespace, deployment },
+    deploymentUid: annotations[DEPLOYMENT_UID_ANNOTATION] ?? '',
+    record: toRecord(lease),
+  };
+}
+
+/** What a Lease says about one Deployment: its state, or fresh when written for a namesake. */
+export function recordFor(lease: V1Lease, deployment: DeploymentFacts): CooldownRecord {
+  const uid = lease.metadata?.annotations?.[DEPLOYMENT_UID_ANNOTATION];
+  // A Deployment deleted and created again under the same name starts fresh.
+  if (uid !== deployment.uid) return freshRecord(lease.metadata?.resourceVersion ?? '');
+  return toRecord(lease);
+}
+
+function annotationsOf(deployment: DeploymentFacts, next: CooldownStart): Record<string, string> {
   const annotations: Record<string, string> = {
+    [DEPLOYMENT_ANNOTATION]: deployment.name,
+    [DEPLOYMENT_UID_ANNOTATION]: deployment.uid,
     [CONSECUTIVE_INEFFECTIVE_ANNOTATION]: String(next.consecutiveIneffective),
   };
   if (next.lastAction) annotations[LAST_ACTION_ANNOTATION] = JSON.stringify(next.lastAction);
@@ -53,28 +128,45 @@ function annotationsOf(next: CooldownStart): Record<string, string> {
   return annotations;
 }
 
+/** Reads a cooldown Lease by name: from a watch cache in the service, from the API elsewhere. */
+export interface LeaseReader {
+  get(name: string): Promise<V1Lease | undefined>;
+  /** The API server's answer to our own write, so the next read sees it at once. */
+  remember?(lease: V1Lease): void;
+  /** Our write lost a race: read what the watch says from now on. */
+  forget?(name: string): void;
+}
+
 /**
- * The CooldownStore as a coordination.k8s.io/v1 Lease per Deployment. Creating it, or replacing
- * it at the resourceVersion we read, is a compare-and-swap in the API server: of two replicas
- * (or two retries) that race, exactly one succeeds and the other sees 409.
+ * The CooldownStore as a coordination.k8s.io/v1 Lease per Deployment, all in STATE_NAMESPACE
+ * (the service's own namespace, where a namespaced Role grants it Leases and nothing else does).
+ * Creating it, or replacing it at the resourceVersion we read, is a compare-and-swap in the API
+ * server: of two replicas (or two retries) that race, exactly one succeeds and the other sees 409.
  */
 export class LeaseCooldownStore implements CooldownStore {
-  constructor(private readonly apis: KubeApis) {}
+  private readonly reader: LeaseReader;
 
-  async read(deployment: DeploymentFacts): Promise<CooldownRecord | undefined> {
+  constructor(
+    private readonly apis: KubeApis,
+    private readonly namespace: string,
+    reader?: LeaseReader,
+  ) {
+    this.reader = reader ?? { get: (name) => this.readLease(name) };
+  }
+
+  /** Reads a Lease of STATE_NAMESPACE from the API server; undefined when there is none. */
+  async readLease(name: string): Promise<V1Lease | undefined> {
     try {
-      const lease = await this.apis.coordination.readNamespacedLease({
-        namespace: deployment.namespace,
-        name: leaseName(deployment.name),
-      });
-      return toRecord(lease);
+      return await this.apis.coordination.readNamespacedLease({ namespace: this.namespace, name });
     } catch (error) {
       if (statusOf(error) === 404) return undefined;
-      throw toUpstreamError(
-        error,
-        `reading the cooldown Lease of ${deployment.namespace}/${deployment.name}`,
-      );
+      throw toUpstreamError(error, `reading Lease ${this.namespace}/${name}`);
     }
+  }
+
+  async read(deployment: DeploymentFacts): Promise<CooldownRecord | undefined> {
+    const lease = await this.reader.get(leaseName(targetOf(deployment)));
+    return lease ? recordFor(lease, deployment) : undefined;
   }
 
   async start(
@@ -83,26 +175,25 @@ export class LeaseCooldownStore implements CooldownStore {
     next: CooldownStart,
   ): Promise<boolean> {
     const body = this.leaseBody(deployment, previous, next);
-    const name = leaseName(deployment.name);
+    const name = body.metadata!.name!;
     try {
-      if (previous) {
-        await this.apis.coordination.replaceNamespacedLease({
-          namespace: deployment.namespace,
-          name,
-          body,
-        });
-      } else {
-        await this.apis.coordination.createNamespacedLease({
-          namespace: deployment.namespace,
-          body,
-        });
-      }
+      const written = previous
+        ? await this.apis.coordination.replaceNamespacedLease({
+            namespace: this.namespace,
+            name,
+            body,
+          })
+        : await this.apis.coordination.createNamespacedLease({ namespace: this.namespace, body });
+      this.reader.remember?.(written);
       return true;
     } catch (error) {
       // 409: created meanwhile (AlreadyExists) or changed since we read it (Conflict).
       // 404: deleted since we read it. Either way someone else changed it: we do not act.
       const status = statusOf(error);
-      if (status === 409 || status === 404) return false;
+      if (status === 409 || status === 404) {
+        this.reader.forget?.(name);
+        return false;
+      }
       throw toUpstreamError(
         error,
         `taking the cooldown Lease of ${deployment.namespace}/${deployment.name}`,
@@ -111,7 +202,64 @@ export class LeaseCooldownStore implements CooldownStore {
   }
 
   howToResume(deployment: DeploymentFacts): string {
-    return `kubectl -n ${deployment.namespace} annotate lease ${leaseName(deployment.name)} ${INEFFECTIVE_ANNOTATION}-`;
+    return `pod-rebalancer resume ${deployment.namespace}/${deployment.name}`;
+  }
+
+  async list(): Promise<CooldownEntry[]> {
+    try {
+      const list = await this.apis.coordination.listNamespacedLease({
+        namespace: this.namespace,
+        labelSelector: COOLDOWN_SELECTOR,
+      });
+      return list.items.flatMap((lease) => entryOf(lease) ?? []);
+    } catch (error) {
+      throw toUpstreamError(error, `listing the cooldown Leases in ${this.namespace}`);
+    }
+  }
+
+  async remove(entry: CooldownEntry): Promise<boolean> {
+    try {
+      await this.apis.coordination.deleteNamespacedLease({
+        namespace: this.namespace,
+        name: leaseName(entry.target),
+        // Only the version we judged: a Lease taken meanwhile by a new Deployment stays.
+        body: { preconditions: { resourceVersion: entry.record.version } },
+      });
+      return true;
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 409 || status === 404) return false;
+      throw toUpstreamError(error, `deleting Lease ${this.namespace}/${leaseName(entry.target)}`);
+    }
+  }
+
+  /**
+   * Clears the stop mark of a Deployment (compare-and-swap on the Lease's resourceVersion).
+   * Returns what it found: no Lease, not stopped, cleared, or changed meanwhile (retry).
+   */
+  async clearStop(target: Target): Promise<'no-lease' | 'not-stopped' | 'cleared' | 'conflict'> {
+    const lease = await this.readLease(leaseName(target));
+    const annotations = lease?.metadata?.annotations;
+    if (!lease || !annotations) return 'no-lease';
+    if (annotations[INEFFECTIVE_ANNOTATION] === undefined) return 'not-stopped';
+    delete annotations[INEFFECTIVE_ANNOTATION];
+    // A person decided to try again: the count of ineffective actions starts over too.
+    annotations[CONSECUTIVE_INEFFECTIVE_ANNOTATION] = '0';
+    try {
+      await this.apis.coordination.replaceNamespacedLease({
+        namespace: this.namespace,
+        name: lease.metadata!.name!,
+        body: lease,
+      });
+      return 'cleared';
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 409 || status === 404) return 'conflict';
+      throw toUpstreamError(
+        error,
+        `clearing the stop mark of ${target.namespace}/${target.deployment}`,
+      );
+    }
   }
 
   private leaseBody(
@@ -124,15 +272,17 @@ export class LeaseCooldownStore implements CooldownStore {
       apiVersion: 'coordination.k8s.io/v1',
       kind: 'Lease',
       metadata: {
-        name: leaseName(deployment.name),
-        namespace: deployment.namespace,
+        name: leaseName(targetOf(deployment)),
+        namespace: this.namespace,
         resourceVersion: previous?.version,
-        labels: { 'app.kubernetes.io/managed-by': 'pod-rebalancer' },
-        annotations: annotationsOf(next),
-        // Garbage-collected with its Deployment.
-        ownerReferences: [
-          { apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.name, uid: deployment.uid },
-        ],
+        // No ownerReference: an owner in another namespace is invalid. The sweep deletes
+        // the Leases of Deployments that are gone.
+        labels: {
+          'app.kubernetes.io/managed-by': 'pod-rebalancer',
+          [NAMESPACE_LABEL]: deployment.namespace,
+          [DEPLOYMENT_LABEL]: deploymentLabelValue(deployment.name),
+        },
+        annotations: annotationsOf(deployment, next),
       },
       spec: {
         holderIdentity: next.holder,
@@ -143,4 +293,8 @@ export class LeaseCooldownStore implements CooldownStore {
       },
     };
   }
+}
+
+function targetOf(deployment: DeploymentFacts): Target {
+  return { namespace: deployment.namespace, deployment: deployment.name };
 }

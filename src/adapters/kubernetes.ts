@@ -16,6 +16,8 @@ import {
 } from '@kubernetes/client-node';
 import type { DeploymentFacts, LabelSelector, PodFacts, Target } from '../core/types.js';
 import { upstreamTimeoutMs } from '../deadline.js';
+import type { DeploymentCache } from './caches.js';
+import { KeepAliveAuthentication, nodeHttpLibrary } from './connection-pool.js';
 import { UpstreamError } from '../errors.js';
 import type { Cluster, DeploymentEvent, PodRef, RemovalResult } from '../ports.js';
 
@@ -50,7 +52,9 @@ export function createKubeApis(kubeConfig: KubeConfig, timeoutMs: number): KubeA
   if (!cluster) throw new Error('the kubeconfig has no current cluster');
   const configuration = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
-    authMethods: { default: kubeConfig },
+    // One keep-alive pool for every call: client-node alone opens a connection per request.
+    authMethods: { default: new KeepAliveAuthentication(kubeConfig) },
+    httpApi: nodeHttpLibrary,
     promiseMiddleware: [timeoutMiddleware(timeoutMs)],
   });
   return {
@@ -166,14 +170,38 @@ export function toPodFacts(pod: V1Pod): PodFacts {
  * pods or a bare debugging pod with the same labels; those are neither counted nor removed.
  */
 export function ownedByDeployment(pod: V1Pod, deployment: string): boolean {
+  return owningDeployment(pod) === deployment;
+}
+
+/**
+ * The Deployment a pod belongs to: the name of its controlling ReplicaSet without the pod's
+ * `pod-template-hash` (`<deployment>-<hash>`). Undefined for a pod no Deployment controls.
+ */
+export function owningDeployment(pod: V1Pod): string | undefined {
   const hash = pod.metadata?.labels?.['pod-template-hash'];
   const controller = pod.metadata?.ownerReferences?.find((owner) => owner.controller);
-  return (
-    hash !== undefined &&
-    controller?.kind === 'ReplicaSet' &&
-    controller.name === `${deployment}-${hash}`
-  );
+  const suffix = `-${hash}`;
+  if (hash === undefined || controller?.kind !== 'ReplicaSet') return undefined;
+  return controller.name.endsWith(suffix) ? controller.name.slice(0, -suffix.length) : undefined;
 }
+
+/**
+ * One label selector that finds the pods of all these Deployments: the Deployment's own when
+ * there is one; `key in (a,b,...)` when they all select on the same key by value alone (the
+ * usual `app: <name>`); else none (the whole namespace, filtered by owner afterwards).
+ */
+export function sharedSelector(deployments: readonly DeploymentFacts[]): string | undefined {
+  if (deployments.length === 1) return toLabelSelector(deployments[0]!.selector);
+  if (deployments.some((d) => (d.selector.matchExpressions ?? []).length > 0)) return undefined;
+  const keys = Object.keys(deployments[0]?.selector.matchLabels ?? {});
+  const key = keys.find((k) => deployments.every((d) => d.selector.matchLabels?.[k] !== undefined));
+  if (key === undefined) return undefined;
+  const values = new Set(deployments.map((d) => d.selector.matchLabels![key]!));
+  return `${key} in (${[...values].sort().join(',')})`;
+}
+
+/** Pods per page when listing: kubectl's default; one page of full objects is held at a time. */
+export const POD_PAGE_SIZE = 500;
 
 /** The Cluster port over the real Kubernetes API. */
 export class KubernetesCluster implements Cluster {
@@ -181,9 +209,15 @@ export class KubernetesCluster implements Cluster {
     private readonly apis: KubeApis,
     /** Who we are in Events (reportingInstance): the pod name in a cluster. */
     private readonly instance: string,
+    /** Deployments from a watch cache; read from the API server where it cannot answer. */
+    private readonly deployments?: Pick<DeploymentCache, 'covers' | 'get'>,
   ) {}
 
   async getDeployment(target: Target): Promise<DeploymentFacts | undefined> {
+    if (this.deployments?.covers(target.namespace)) {
+      const cached = this.deployments.get(target.namespace, target.deployment);
+      return cached && toDeploymentFacts(cached);
+    }
     try {
       const deployment = await this.apis.apps.readNamespacedDeployment({
         namespace: target.namespace,
@@ -197,15 +231,53 @@ export class KubernetesCluster implements Cluster {
   }
 
   async listPods(deployment: DeploymentFacts): Promise<PodFacts[]> {
+    const pods = await this.listPodsByDeployment(deployment.namespace, [deployment]);
+    return pods.get(deployment.name) ?? [];
+  }
+
+  /**
+   * The pods of several Deployments of one namespace in one list, page by page, keeping only
+   * what the decision reads of each pod: memory stays bounded by one page plus the facts.
+   * Never from a cache: these are the pods we may remove. An expired continue token (410)
+   * restarts the list once from the beginning, as the API server asks.
+   */
+  async listPodsByDeployment(
+    namespace: string,
+    deployments: readonly DeploymentFacts[],
+  ): Promise<Map<string, PodFacts[]>> {
+    const names = deployments.map((d) => d.name);
+    const labelSelector = sharedSelector(deployments);
     try {
-      const list = await this.apis.core.listNamespacedPod({
-        namespace: deployment.namespace,
-        labelSelector: toLabelSelector(deployment.selector),
-      });
-      return list.items.filter((pod) => ownedByDeployment(pod, deployment.name)).map(toPodFacts);
+      return await this.listPages(namespace, labelSelector, names);
     } catch (error) {
-      throw toUpstreamError(error, `listing pods of ${deployment.namespace}/${deployment.name}`);
+      // The continue token expired (410): the API server asks for a new list from the start.
+      if (statusOf(error) !== 410) throw toUpstreamError(error, `listing pods of ${namespace}`);
     }
+    try {
+      return await this.listPages(namespace, labelSelector, names);
+    } catch (error) {
+      throw toUpstreamError(error, `listing pods of ${namespace}`);
+    }
+  }
+
+  private async listPages(
+    namespace: string,
+    labelSelector: string | undefined,
+    names: readonly string[],
+  ): Promise<Map<string, PodFacts[]>> {
+    const found = new Map(names.map((name) => [name, [] as PodFacts[]]));
+    let _continue: string | undefined;
+    do {
+      const page = await this.apis.core.listNamespacedPod({
+        namespace,
+        labelSelector,
+        limit: POD_PAGE_SIZE,
+        _continue,
+      });
+      for (const pod of page.items) found.get(owningDeployment(pod) ?? '')?.push(toPodFacts(pod));
+      _continue = page.metadata?._continue || undefined;
+    } while (_continue);
+    return found;
   }
 
   async evictPod(pod: PodRef): Promise<RemovalResult> {

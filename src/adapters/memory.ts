@@ -2,6 +2,7 @@ import type { GuardAnswer, Series } from '../core/guard.js';
 import type { CpuSamples, DeploymentFacts, PodFacts, Target } from '../core/types.js';
 import type {
   Cluster,
+  CooldownEntry,
   CooldownRecord,
   CooldownStart,
   CooldownStore,
@@ -25,6 +26,8 @@ export class InMemoryCluster implements Cluster {
   readonly removed: PodRef[] = [];
   /** Pods whose eviction a PodDisruptionBudget refuses. */
   readonly pdbBlocked = new Set<string>();
+  /** How many pod lists were asked for (batched verification lists once per namespace). */
+  podLists = 0;
   /** Called after a pod is removed, e.g. to start its replacement. */
   onRemoved: (deployment: DeploymentFacts, pod: PodFacts) => void = () => undefined;
 
@@ -40,6 +43,16 @@ export class InMemoryCluster implements Cluster {
 
   async listPods(deployment: DeploymentFacts): Promise<PodFacts[]> {
     return [...(this.pods.get(`${deployment.namespace}/${deployment.name}`) ?? [])];
+  }
+
+  async listPodsByDeployment(
+    namespace: string,
+    deployments: readonly DeploymentFacts[],
+  ): Promise<Map<string, PodFacts[]>> {
+    this.podLists++;
+    return new Map(
+      deployments.map((d) => [d.name, [...(this.pods.get(`${namespace}/${d.name}`) ?? [])]]),
+    );
   }
 
   async evictPod(pod: PodRef): Promise<RemovalResult> {
@@ -95,6 +108,7 @@ export class StaticMetricsSource implements MetricsSource, GuardSource {
 /** A cooldown store with the Lease's compare-and-swap semantics. */
 export class InMemoryCooldownStore implements CooldownStore {
   private readonly records = new Map<string, CooldownRecord>();
+  private readonly uids = new Map<string, string>();
   private version = 0;
 
   async read(deployment: DeploymentFacts): Promise<CooldownRecord | undefined> {
@@ -109,11 +123,25 @@ export class InMemoryCooldownStore implements CooldownStore {
     const key = `${deployment.namespace}/${deployment.name}`;
     if (this.records.get(key)?.version !== previous?.version) return false;
     this.records.set(key, { ...next, version: String(++this.version) });
+    this.uids.set(key, deployment.uid);
     return true;
   }
 
   howToResume(deployment: DeploymentFacts): string {
     return `clear the stop mark of ${deployment.namespace}/${deployment.name}`;
+  }
+
+  async list(): Promise<CooldownEntry[]> {
+    return [...this.records].map(([key, record]) => {
+      const [namespace = '', deployment = ''] = key.split('/');
+      return { target: { namespace, deployment }, deploymentUid: this.uids.get(key)!, record };
+    });
+  }
+
+  async remove(entry: CooldownEntry): Promise<boolean> {
+    const key = `${entry.target.namespace}/${entry.target.deployment}`;
+    if (this.records.get(key)?.version !== entry.record.version) return false;
+    return this.records.delete(key);
   }
 
   /** What a person does with kubectl annotate: removes the stop mark. */

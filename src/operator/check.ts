@@ -37,7 +37,7 @@ type ClusterFlags = { kubeconfig?: string; context?: string };
 
 export type { CheckResult } from './check-result.js';
 
-/** One permission the service needs (deploy/base/clusterrole.yaml, SPEC's footprint). */
+/** One permission the service needs (deploy/base/clusterrole.yaml and role.yaml, SPEC's footprint). */
 export interface Permission {
   verb: string;
   group: string;
@@ -45,18 +45,44 @@ export interface Permission {
   subresource?: string;
 }
 
+/** Cluster-wide (the ClusterRole): checked in every namespace, or in --namespace. */
 export const PERMISSIONS: readonly Permission[] = [
   { verb: 'get', group: '', resource: 'pods' },
   { verb: 'list', group: '', resource: 'pods' },
-  { verb: 'delete', group: '', resource: 'pods' },
   { verb: 'create', group: '', resource: 'pods', subresource: 'eviction' },
   { verb: 'get', group: 'apps', resource: 'deployments' },
   { verb: 'list', group: 'apps', resource: 'deployments' },
-  { verb: 'get', group: 'coordination.k8s.io', resource: 'leases' },
-  { verb: 'create', group: 'coordination.k8s.io', resource: 'leases' },
-  { verb: 'update', group: 'coordination.k8s.io', resource: 'leases' },
+  { verb: 'watch', group: 'apps', resource: 'deployments' },
   { verb: 'create', group: '', resource: 'events' },
 ];
+
+/** With ACTION=delete only (deploy/components/delete-pods). */
+export const DELETE_PERMISSION: Readonly<Permission> = {
+  verb: 'delete',
+  group: '',
+  resource: 'pods',
+};
+
+/** In STATE_NAMESPACE only (the Role): the cooldown Leases and the action budget. */
+export const STATE_PERMISSIONS: readonly Permission[] = [
+  'get',
+  'list',
+  'watch',
+  'create',
+  'update',
+  'delete',
+].map((verb) => ({ verb, group: 'coordination.k8s.io', resource: 'leases' }));
+
+/**
+ * A grant the service must NOT hold: writing node heartbeats would let a stolen token keep dead
+ * nodes looking alive (an install upgraded from a version whose ClusterRole granted Leases).
+ */
+export const FORBIDDEN: Readonly<Permission & { namespace: string }> = {
+  verb: 'update',
+  group: 'coordination.k8s.io',
+  resource: 'leases',
+  namespace: 'kube-node-lease',
+};
 
 /** The raw series the rule reads, with the selectors it uses and where they come from. */
 export const REQUIRED_SERIES = [
@@ -76,6 +102,68 @@ export const REQUIRED_SERIES = [
 
 const RBAC_FIX =
   'grant it to the service account: deploy/base/clusterrole.yaml holds every rule (kubectl apply -k deploy/)';
+const STATE_FIX =
+  'grant it in STATE_NAMESPACE: deploy/base/role.yaml and rolebinding.yaml (kubectl apply -k deploy/)';
+const DELETE_FIX =
+  'ACTION=delete needs deploy/components/delete-pods (or use ACTION=evict, the default)';
+const FORBIDDEN_FIX =
+  'remove every Lease verb from the ClusterRole bound to the service (deploy/base/clusterrole.yaml of this version)';
+
+/** One SelfSubjectAccessReview to make, and how to word its line. */
+interface Review {
+  permission: Permission;
+  namespace: string | undefined;
+  where: string;
+  fix: string;
+  /** The line passes when the answer is "denied" (a grant the service must not hold). */
+  mustBeDenied?: boolean;
+}
+
+/** The state namespace and action the configuration names (defaults when unset or invalid). */
+function deploymentOf(env: NodeJS.ProcessEnv): { stateNamespace: string; action: string } {
+  const read = <T>(parse: () => T, fallback: T): T => {
+    try {
+      return parse();
+    } catch {
+      return fallback;
+    }
+  };
+  return {
+    stateNamespace: read(
+      () => SETTINGS.STATE_NAMESPACE.parse(env.STATE_NAMESPACE || 'pod-rebalancer'),
+      'pod-rebalancer',
+    ),
+    action: read(() => SETTINGS.ACTION.parse(env.ACTION || 'evict'), 'evict'),
+  };
+}
+
+/** Every review `check` makes: cluster-wide, ACTION=delete's, the state namespace's, the forbidden one. */
+function reviews(env: NodeJS.ProcessEnv, namespace: string | undefined): Review[] {
+  const { stateNamespace, action } = deploymentOf(env);
+  const where = namespace ? `in namespace ${namespace}` : 'in all namespaces';
+  const cluster = [...PERMISSIONS, ...(action === 'delete' ? [DELETE_PERMISSION] : [])];
+  return [
+    ...cluster.map((permission) => ({
+      permission,
+      namespace,
+      where,
+      fix: permission === DELETE_PERMISSION ? DELETE_FIX : RBAC_FIX,
+    })),
+    ...STATE_PERMISSIONS.map((permission) => ({
+      permission,
+      namespace: stateNamespace,
+      where: `in namespace ${stateNamespace} (STATE_NAMESPACE)`,
+      fix: STATE_FIX,
+    })),
+    {
+      permission: FORBIDDEN,
+      namespace: FORBIDDEN.namespace,
+      where: `in namespace ${FORBIDDEN.namespace}`,
+      fix: FORBIDDEN_FIX,
+      mustBeDenied: true,
+    },
+  ];
+}
 
 function placeholderKubeConfig(): KubeConfig {
   const kubeConfig = new KubeConfig();
@@ -289,13 +377,34 @@ async function allowed(
   return review.status?.allowed === true;
 }
 
+/**
+ * The kubeconfig an operator command uses: the test's, else KUBECONFIG, ~/.kube/config or
+ * in-cluster (clusterKubeConfig without flags; commands with --kubeconfig/--context call that).
+ */
+export function kubeConfigOf(io: OperatorIo): KubeConfig {
+  return clusterKubeConfig({}, io);
+}
+
+function reviewResult(review: Review, granted: boolean): CheckResult {
+  const what = permissionText(review.permission);
+  if (review.mustBeDenied) {
+    const check = `kubernetes may not ${what}`;
+    return granted
+      ? { check, ok: false, detail: `granted ${review.where}`, fix: review.fix }
+      : { check, ok: true, detail: review.where };
+  }
+  const check = `kubernetes may ${what}`;
+  return granted
+    ? { check, ok: true, detail: review.where }
+    : { check, ok: false, detail: `denied ${review.where}`, fix: review.fix };
+}
+
 /** Each permission through a SelfSubjectAccessReview; the first one also proves the API answers. */
 async function checkKubernetes(
   io: OperatorIo,
   namespace: string | undefined,
   flags: ClusterFlags,
 ): Promise<CheckResult[]> {
-  const where = namespace ? `in namespace ${namespace}` : 'in all namespaces';
   let kubeConfig: KubeConfig;
   let apis: KubeApis;
   try {
@@ -311,10 +420,10 @@ async function checkKubernetes(
     }));
   }
   const results: CheckResult[] = [];
-  for (const permission of PERMISSIONS) {
-    let ok: boolean;
+  for (const review of reviews(io.env, namespace)) {
+    let granted: boolean;
     try {
-      ok = await allowed(apis, permission, namespace);
+      granted = await allowed(apis, review.permission, review.namespace);
     } catch (error) {
       const failure = toUpstreamError(error, 'SelfSubjectAccessReview');
       return [
@@ -326,10 +435,7 @@ async function checkKubernetes(
         },
       ];
     }
-    const check = `kubernetes may ${permissionText(permission)}`;
-    results.push(
-      ok ? { check, ok, detail: where } : { check, ok, detail: `denied ${where}`, fix: RBAC_FIX },
-    );
+    results.push(reviewResult(review, granted));
   }
   return [
     {

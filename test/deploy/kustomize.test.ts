@@ -60,6 +60,8 @@ describe.each(KUSTOMIZATIONS)('kubectl kustomize %s', (dir) => {
       'NetworkPolicy',
       'PodDisruptionBudget',
       'PrometheusRule',
+      'Role',
+      'RoleBinding',
       'Service',
       'ServiceAccount',
       'ServiceMonitor',

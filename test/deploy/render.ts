@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -38,7 +38,7 @@ export function renderKustomization(
   dir: string,
   edit: (text: string) => string = (t) => t,
 ): KubeObject[] {
-  const text = readFileSync(join(repoRoot, dir, 'kustomization.yaml'), 'utf8');
+  const text = readFileSync(resolve(repoRoot, dir, 'kustomization.yaml'), 'utf8');
   const remote = text.match(REMOTE_BASE) !== null;
   if (!remote && edit(text) === text) return renderDirectory(dir);
   // A user's overlay points at the release on GitHub: render it against this checkout instead,
@@ -79,6 +79,25 @@ function renderDirectory(dir: string): KubeObject[] {
     );
   }
   return parseYamlStream(result.stdout, `kubectl kustomize ${dir}`);
+}
+
+/**
+ * Renders the default install with optional components added, the way a user's own
+ * kustomization would (`resources: [deploy]`, `components: [...]`).
+ */
+export function renderWithComponents(components: readonly string[]): KubeObject[] {
+  const dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-kustomize-'));
+  try {
+    // kustomize refuses absolute paths to other kustomizations; relative ones may leave the root.
+    const from = (path: string) => relative(dir, join(repoRoot, path));
+    writeFileSync(
+      join(dir, 'kustomization.yaml'),
+      `resources: [${from('deploy')}]\ncomponents: [${components.map(from).join(', ')}]\n`,
+    );
+    return renderKustomization(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function parseYamlStream(text: string, source: string): KubeObject[] {

@@ -241,11 +241,17 @@ describe('the service merges CPU queries', () => {
     expect(s.cluster.removed).toHaveLength(6);
   });
 
-  it('when batching is turned off, then the same payload costs one query per Deployment', async () => {
+  it('when merging across payloads is turned off, then one payload still costs one query and one pod list for its namespace (the pipeline verifies it together)', async () => {
     const s = service(false);
 
-    await request(s.app).post('/webhook').set('Authorization', 'Bearer t').send(body);
+    const res = await request(s.app).post('/webhook').set('Authorization', 'Bearer t').send(body);
 
-    expect(s.metrics.queries).toBe(3);
+    expect(res.body.results.map((r: { outcome: string }) => r.outcome)).toEqual([
+      'rebalanced',
+      'rebalanced',
+      'rebalanced',
+    ]);
+    expect(s.metrics.queries).toBe(1);
+    expect(s.cluster.podLists).toBe(1);
   });
 });

@@ -294,7 +294,7 @@ describe('the process dies between taking the Lease and evicting', () => {
       () => 'connection lost',
     );
     await waitFor('the eviction to be pending', () => evictions(h!) === 1, 5000, 10);
-    const leaseTaken = h.kube.leases.has('payments/pod-rebalancer-api');
+    const leaseTaken = h.kube.leases.has('pod-rebalancer/payments.api');
     const exited = new Promise((resolve) => child!.once('exit', resolve));
     child.kill('SIGKILL');
     await exited;

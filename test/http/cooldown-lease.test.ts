@@ -13,11 +13,17 @@ function microTime(msAgo: number): string {
   return new Date(Date.now() - msAgo).toISOString().replace('Z', '000Z');
 }
 
-function existingLease(acquiredMsAgo: number) {
+function existingLease(acquiredMsAgo: number, uid = 'uid-deploy-api') {
   return {
     apiVersion: 'coordination.k8s.io/v1',
     kind: 'Lease',
-    metadata: { name: 'pod-rebalancer-api', namespace: 'payments', resourceVersion: '7' },
+    metadata: {
+      name: 'payments.api',
+      namespace: 'pod-rebalancer',
+      resourceVersion: '7',
+      labels: { 'pod-rebalancer.io/namespace': 'payments', 'pod-rebalancer.io/deployment': 'api' },
+      annotations: { 'pod-rebalancer.io/deployment-uid': uid } as Record<string, string>,
+    },
     spec: {
       holderIdentity: 'crashed-replica',
       acquireTime: microTime(acquiredMsAgo),
@@ -31,23 +37,23 @@ describe('the cooldown Lease', () => {
   it('when a previous action (perhaps by a crashed replica) is older than the cooldown, then it acts and replaces the Lease at its resourceVersion', async () => {
     h = await startHarness();
     seedImbalanced(h);
-    h.kube.leases.set('payments/pod-rebalancer-api', existingLease(20 * 60_000));
+    h.kube.leases.set('pod-rebalancer/payments.api', existingLease(20 * 60_000));
 
     const res = await post();
 
     expect(res.body.results[0]).toMatchObject({ outcome: 'rebalanced' });
     const put = h.kube.requests.find(
-      (r) => r.method === 'PUT' && r.path.endsWith('/leases/pod-rebalancer-api'),
+      (r) => r.method === 'PUT' && r.path.endsWith('/leases/payments.api'),
     );
     expect(put?.body?.metadata?.resourceVersion).toBe('7');
-    expect(h.kube.leases.get('payments/pod-rebalancer-api')?.spec.holderIdentity).toBe('replica-a');
+    expect(h.kube.leases.get('pod-rebalancer/payments.api')?.spec.holderIdentity).toBe('replica-a');
     expect(h.kube.removals).toHaveLength(2);
   });
 
   it('when the Lease was taken less than one cooldown ago, then it is a cooldown and Prometheus is not even asked', async () => {
     h = await startHarness();
     seedImbalanced(h);
-    h.kube.leases.set('payments/pod-rebalancer-api', existingLease(5 * 60_000));
+    h.kube.leases.set('pod-rebalancer/payments.api', existingLease(5 * 60_000));
 
     const res = await post();
 
@@ -59,10 +65,10 @@ describe('the cooldown Lease', () => {
   it('when another writer changes the Lease after we read it, then our update gets 409 and nothing is removed', async () => {
     h = await startHarness();
     seedImbalanced(h);
-    h.kube.leases.set('payments/pod-rebalancer-api', existingLease(20 * 60_000));
+    h.kube.leases.set('pod-rebalancer/payments.api', existingLease(20 * 60_000));
     h.kube.afterRequest = (method, path) => {
-      if (method === 'GET' && path.endsWith('/leases/pod-rebalancer-api')) {
-        h.kube.leases.get('payments/pod-rebalancer-api')!.metadata.resourceVersion = '8';
+      if (method === 'GET' && path.endsWith('/leases/payments.api')) {
+        h.kube.leases.get('pod-rebalancer/payments.api')!.metadata.resourceVersion = '8';
       }
     };
 
@@ -75,10 +81,10 @@ describe('the cooldown Lease', () => {
   it('when the Lease is deleted between our read and our update, then nothing is removed and nothing fails', async () => {
     h = await startHarness();
     seedImbalanced(h);
-    h.kube.leases.set('payments/pod-rebalancer-api', existingLease(20 * 60_000));
+    h.kube.leases.set('pod-rebalancer/payments.api', existingLease(20 * 60_000));
     h.kube.afterRequest = (method, path) => {
-      if (method === 'GET' && path.endsWith('/leases/pod-rebalancer-api'))
-        h.kube.leases.delete('payments/pod-rebalancer-api');
+      if (method === 'GET' && path.endsWith('/leases/payments.api'))
+        h.kube.leases.delete('pod-rebalancer/payments.api');
     };
 
     const res = await post();
@@ -100,5 +106,37 @@ describe('the cooldown Lease', () => {
     expect(removalsAfterCrash).toBe(0);
     expect(retry.body.results[0]).toMatchObject({ outcome: 'skipped', reason: 'cooldown' });
     expect(h.kube.removals).toEqual([]);
+  });
+});
+
+describe('the cooldown Lease of a Deployment created again under the same name', () => {
+  it('when the Lease was written for an earlier Deployment (another uid), then the new one starts fresh: no cooldown, and the Lease is replaced with its uid', async () => {
+    h = await startHarness();
+    seedImbalanced(h);
+    const old = existingLease(5 * 60_000, 'uid-of-the-deleted-deployment');
+    old.metadata.annotations['pod-rebalancer.io/ineffective'] = 'stopped after 3 actions';
+    h.kube.leases.set('pod-rebalancer/payments.api', old);
+
+    const res = await post();
+
+    expect(res.body.results[0]).toMatchObject({ outcome: 'rebalanced' });
+    const lease = h.kube.leases.get('pod-rebalancer/payments.api')!;
+    expect(lease.metadata.annotations).toMatchObject({
+      'pod-rebalancer.io/deployment-uid': 'uid-deploy-api',
+      'pod-rebalancer.io/consecutive-ineffective': '0',
+    });
+    expect(lease.metadata.annotations['pod-rebalancer.io/ineffective']).toBeUndefined();
+    expect(h.kube.removals).toHaveLength(2);
+  });
+
+  it('when STATE_NAMESPACE is set, then the Lease is written there and nowhere else', async () => {
+    h = await startHarness({ STATE_NAMESPACE: 'ops-state' });
+    seedImbalanced(h);
+
+    await post();
+
+    expect([...h.kube.leases.keys()]).toEqual(['ops-state/payments.api']);
+    const writes = h.kube.requests.filter((r) => r.path.includes('/leases') && r.method !== 'GET');
+    expect(writes.every((r) => r.path.includes('/namespaces/ops-state/'))).toBe(true);
   });
 });

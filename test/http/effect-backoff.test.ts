@@ -4,7 +4,7 @@ import { ownedBy, seedDeployment, startHarness, TOKEN, type Harness } from '../s
 import { payload } from './payload.js';
 
 const MINUTE = 60_000;
-const LEASE = 'payments/pod-rebalancer-api';
+const LEASE = 'pod-rebalancer/payments.api';
 
 /** A clock the test moves forward, so cooldowns pass without waiting. */
 function manualClock() {
@@ -83,9 +83,7 @@ describe('judging each action and backing off when it does not help', () => {
     const stopped = await alert();
 
     expect(stopped).toMatchObject({ outcome: 'skipped', reason: 'ineffective' });
-    expect(stopped.detail).toContain(
-      'kubectl -n payments annotate lease pod-rebalancer-api pod-rebalancer.io/ineffective-',
-    );
+    expect(stopped.detail).toContain('to resume: pod-rebalancer resume payments/api');
     expect(h.kube.removals).toHaveLength(6);
     expect(lease().metadata.annotations['pod-rebalancer.io/ineffective']).toMatch(
       /3 consecutive actions did not lower/,
@@ -151,7 +149,7 @@ describe('judging each action and backing off when it does not help', () => {
     clock.advance(16 * MINUTE);
     expect(await alert()).toMatchObject({ reason: 'ineffective' });
 
-    // kubectl annotate lease pod-rebalancer-api pod-rebalancer.io/ineffective-
+    // kubectl -n pod-rebalancer annotate lease payments.api pod-rebalancer.io/ineffective-
     delete lease().metadata.annotations['pod-rebalancer.io/ineffective'];
     lease().metadata.resourceVersion = String(Number(lease().metadata.resourceVersion) + 1);
     clock.advance(MINUTE);

@@ -55,18 +55,18 @@ describe('POST /webhook with real Alertmanager 0.25 payloads', () => {
     ]);
   });
 
-  it('when it acts, then the cooldown Lease is taken, owned by the Deployment, with MicroTime times', async () => {
+  it('when it acts, then the cooldown Lease is taken in the state namespace, naming the Deployment and its uid, with MicroTime times', async () => {
     await post('firing-single.json');
 
-    const lease = h.kube.leases.get('payments/pod-rebalancer-api');
-    expect(lease?.metadata.ownerReferences).toEqual([
-      expect.objectContaining({
-        apiVersion: 'apps/v1',
-        kind: 'Deployment',
-        name: 'api',
-        uid: 'uid-deploy-api',
-      }),
-    ]);
+    const lease = h.kube.leases.get('pod-rebalancer/payments.api');
+    expect(lease?.metadata.labels).toMatchObject({
+      'pod-rebalancer.io/namespace': 'payments',
+      'pod-rebalancer.io/deployment': 'api',
+    });
+    expect(lease?.metadata.annotations['pod-rebalancer.io/deployment-uid']).toBe('uid-deploy-api');
+    // An owner in another namespace is invalid: the sweep removes Leases of deleted Deployments.
+    expect(lease?.metadata.ownerReferences).toBeUndefined();
+    expect([...h.kube.leases.keys()]).toEqual(['pod-rebalancer/payments.api']);
     expect(lease?.spec.acquireTime).toMatch(MICRO_TIME);
     expect(lease?.spec.leaseDurationSeconds).toBe(15 * 60);
     expect(JSON.parse(lease?.metadata.annotations['pod-rebalancer.io/last-action'])).toMatchObject({

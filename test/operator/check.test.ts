@@ -42,6 +42,7 @@ describe('pod-rebalancer check', () => {
       .map((r) => r.body?.spec?.resourceAttributes);
 
   it('when everything is in place, then every check is one ok line and it exits 0', async () => {
+    kube.allow = (a) => a.namespace !== 'kube-node-lease';
     const { code, lines } = await check();
 
     expect(code).toBe(EXIT.done);
@@ -55,55 +56,71 @@ describe('pod-rebalancer check', () => {
       `ok    kubernetes: API server reachable: context fake, server ${kube.url}, user fake`,
       'ok    kubernetes may get pods: in all namespaces',
       'ok    kubernetes may list pods: in all namespaces',
-      'ok    kubernetes may delete pods: in all namespaces',
       'ok    kubernetes may create pods/eviction: in all namespaces',
       'ok    kubernetes may get deployments.apps: in all namespaces',
       'ok    kubernetes may list deployments.apps: in all namespaces',
-      'ok    kubernetes may get leases.coordination.k8s.io: in all namespaces',
-      'ok    kubernetes may create leases.coordination.k8s.io: in all namespaces',
-      'ok    kubernetes may update leases.coordination.k8s.io: in all namespaces',
+      'ok    kubernetes may watch deployments.apps: in all namespaces',
       'ok    kubernetes may create events: in all namespaces',
-      'all 17 checks passed',
+      ...['get', 'list', 'watch', 'create', 'update', 'delete'].map(
+        (verb) =>
+          `ok    kubernetes may ${verb} leases.coordination.k8s.io: in namespace pod-rebalancer (STATE_NAMESPACE)`,
+      ),
+      'ok    kubernetes may not update leases.coordination.k8s.io: in namespace kube-node-lease',
+      'all 21 checks passed',
     ]);
   });
 
-  it('asks the API server with one SelfSubjectAccessReview per permission in the ClusterRole', async () => {
-    await check();
+  it('asks one SelfSubjectAccessReview per permission: the ClusterRole cluster-wide, the Lease verbs in STATE_NAMESPACE only', async () => {
+    await check([], { STATE_NAMESPACE: 'ops' });
 
+    const leases = (verb: string) => ({
+      verb,
+      group: 'coordination.k8s.io',
+      resource: 'leases',
+      namespace: 'ops',
+    });
     expect(reviews()).toEqual([
       { verb: 'get', group: '', resource: 'pods' },
       { verb: 'list', group: '', resource: 'pods' },
-      { verb: 'delete', group: '', resource: 'pods' },
       { verb: 'create', group: '', resource: 'pods', subresource: 'eviction' },
       { verb: 'get', group: 'apps', resource: 'deployments' },
       { verb: 'list', group: 'apps', resource: 'deployments' },
-      { verb: 'get', group: 'coordination.k8s.io', resource: 'leases' },
-      { verb: 'create', group: 'coordination.k8s.io', resource: 'leases' },
-      { verb: 'update', group: 'coordination.k8s.io', resource: 'leases' },
+      { verb: 'watch', group: 'apps', resource: 'deployments' },
       { verb: 'create', group: '', resource: 'events' },
+      ...['get', 'list', 'watch', 'create', 'update', 'delete'].map(leases),
+      { ...leases('update'), namespace: 'kube-node-lease' },
     ]);
-    expect(PERMISSIONS).toHaveLength(10);
+    expect(PERMISSIONS).toHaveLength(7);
   });
 
-  it('when the API server denies evictions and Lease updates, then those two lines fail with what to do, and it exits 1', async () => {
-    kube.allow = (a) =>
-      !(a.subresource === 'eviction' || (a.resource === 'leases' && a.verb === 'update'));
-
+  it('when the service may still write node heartbeats (an old ClusterRole), then that line fails and says what to remove', async () => {
     const { code, lines } = await check();
 
     expect(code).toBe(EXIT.failure);
     expect(lines.filter((l) => l.startsWith('FAIL'))).toEqual([
-      'FAIL  kubernetes may create pods/eviction: denied in all namespaces -> grant it to the service account: deploy/base/clusterrole.yaml holds every rule (kubectl apply -k deploy/)',
-      'FAIL  kubernetes may update leases.coordination.k8s.io: denied in all namespaces -> grant it to the service account: deploy/base/clusterrole.yaml holds every rule (kubectl apply -k deploy/)',
+      'FAIL  kubernetes may not update leases.coordination.k8s.io: granted in namespace kube-node-lease -> remove every Lease verb from the ClusterRole bound to the service (deploy/base/clusterrole.yaml of this version)',
     ]);
-    expect(lines.at(-1)).toBe('2 of 17 checks failed');
   });
 
-  it('when --namespace is given, then the permissions are checked in that namespace', async () => {
+  it('when ACTION=delete, then pod delete is checked too, and its fix names the delete-pods component', async () => {
+    kube.allow = (a) => a.verb !== 'delete' || a.resource !== 'pods';
+
+    const { lines } = await check([], { ACTION: 'delete' });
+
+    expect(lines).toContain(
+      'FAIL  kubernetes may delete pods: denied in all namespaces -> ACTION=delete needs deploy/components/delete-pods (or use ACTION=evict, the default)',
+    );
+  });
+
+  it('when --namespace is given, then the cluster-wide permissions are checked in that namespace', async () => {
     const { lines } = await check(['--namespace', 'shop']);
 
-    expect(reviews().every((a) => a.namespace === 'shop')).toBe(true);
-    expect(lines).toContain('ok    kubernetes may delete pods: in namespace shop');
+    expect(
+      reviews()
+        .filter((a) => a.resource !== 'leases')
+        .every((a) => a.namespace === 'shop'),
+    ).toBe(true);
+    expect(lines).toContain('ok    kubernetes may list pods: in namespace shop');
   });
 
   it('when kube-state-metrics is not scraped, then the two ownership series fail, naming what to install', async () => {
@@ -160,7 +177,7 @@ describe('pod-rebalancer check', () => {
     expect(lines[1]).toBe(
       `FAIL  prometheus: ${prom.url}: Prometheus answered 503: injected -> check PROMETHEUS_URL, network policies (egress) and PROMETHEUS_BEARER_TOKEN_FILE`,
     );
-    expect(lines.filter((l) => l.startsWith('ok    kubernetes may'))).toHaveLength(10);
+    expect(lines.filter((l) => l.startsWith('ok    kubernetes may'))).toHaveLength(13);
   });
 
   it('when Prometheus is not there, then it says it is unreachable', async () => {
@@ -207,15 +224,15 @@ describe('pod-rebalancer check', () => {
   });
 
   it('when --json is given, then it prints every check with ok, detail and fix', async () => {
-    kube.allow = (a) => a.verb !== 'delete';
+    kube.allow = (a) => a.verb !== 'list';
 
     const { out } = await check(['--json']);
     const parsed = JSON.parse(out);
 
     expect(parsed.ok).toBe(false);
-    expect(parsed.checks).toHaveLength(17);
+    expect(parsed.checks).toHaveLength(21);
     expect(parsed.checks).toContainEqual({
-      check: 'kubernetes may delete pods',
+      check: 'kubernetes may list pods',
       ok: false,
       detail: 'denied in all namespaces',
       fix: expect.stringContaining('deploy/base/clusterrole.yaml'),
@@ -240,7 +257,8 @@ describe('pod-rebalancer check, as a process', () => {
     kube = await new FakeKubeApiServer().start();
     prom = await new FakeSeriesPrometheus().start();
     for (const [name, count] of Object.entries(ALL_SERIES)) prom.series.set(name, count);
-    prom.alertRules.push({ name: 'DeploymentCPUImbalance', health: 'ok' });
+    // As the base's RBAC answers: nothing in kube-node-lease.
+    kube.allow = (a) => a.namespace !== 'kube-node-lease';
     dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-check-'));
     writeFileSync(join(dir, 'kubeconfig'), kube.kubeConfigText());
     env = { PROMETHEUS_URL: prom.url, WEBHOOK_TOKEN: TOKEN, KUBECONFIG: join(dir, 'kubeconfig') };
@@ -257,11 +275,11 @@ describe('pod-rebalancer check, as a process', () => {
     expect(run.stdout).toContain(
       `ok    kubernetes: API server reachable: context fake, server ${kube.url}, user fake`,
     );
-    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('all 17 checks passed');
+    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('all 21 checks passed');
   });
 
   it('when a permission is missing, then it exits 1', async () => {
-    kube.allow = (a) => a.resource !== 'events';
+    kube.allow = (a) => a.resource !== 'events' && a.namespace !== 'kube-node-lease';
 
     const run = await runCli(['check'], { env });
 

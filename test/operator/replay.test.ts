@@ -132,7 +132,7 @@ describe('pod-rebalancer replay, through the webhook pipeline', () => {
       ],
     });
     expect(h.kube.removals.map((r) => r.name)).toEqual(['api-hot', 'api-cold']);
-    expect(h.kube.leases.has('payments/pod-rebalancer-api')).toBe(true);
+    expect(h.kube.leases.has('pod-rebalancer/payments.api')).toBe(true);
     expect(h.kube.events.map((e) => e.reason)).toContain('Rebalanced');
   });
 

@@ -31,6 +31,24 @@ export interface Fault {
   destroy?: boolean;
 }
 
+/** A collection the fake can list and watch. */
+type Kind = 'deployments' | 'leases';
+
+interface Change {
+  version: number;
+  kind: Kind;
+  type: 'ADDED' | 'MODIFIED' | 'DELETED';
+  object: Json;
+}
+
+interface Watcher {
+  kind: Kind;
+  namespace: string | undefined;
+  selector: string;
+  bookmarks: boolean;
+  res: ServerResponse;
+}
+
 const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
 function status(code: number, reason: string, message: string, details?: Json): Json {
@@ -81,7 +99,9 @@ export class FakeKubeApiServer extends LoopbackServer {
   readonly leases = new Map<string, Json>();
   readonly events: Json[] = [];
   readonly removals: Removal[] = [];
-  readonly requests: { method: string; path: string; body: Json | undefined }[] = [];
+  readonly requests: { method: string; path: string; query: string; body: Json | undefined }[] = [];
+  /** The next N list calls that carry a continue token answer 410 Expired, as after compaction. */
+  expireContinues = 0;
   /** `namespace/pod` names whose eviction a PodDisruptionBudget refuses (429). */
   readonly pdbBlocked = new Set<string>();
   /** `namespace/pod` names whose eviction API Priority and Fairness rejects (429, no cause). */
@@ -93,6 +113,14 @@ export class FakeKubeApiServer extends LoopbackServer {
   allow: (attributes: Json) => boolean = () => true;
 
   private version = 1000;
+  /** Every change, for watches that resume from a resourceVersion (until compacted). */
+  private readonly history: Change[] = [];
+  /** Watches from a resourceVersion below this get 410 Gone, as after etcd compaction. */
+  private compactedBelow = 0;
+  private readonly watchers = new Set<Watcher>();
+  /** While true, watch events are held back (a watch that lags behind); release with flush. */
+  private holding = false;
+  private held: { watcher: Watcher; line: string }[] = [];
 
   /** A kubeconfig for this server, as a user's would be (plain http needs skipTLSVerify). */
   kubeConfig(): KubeConfig {
@@ -113,8 +141,151 @@ export class FakeKubeApiServer extends LoopbackServer {
 
   addDeployment(deployment: Json): void {
     const { namespace, name } = deployment.metadata;
-    deployment.metadata.resourceVersion ??= this.nextVersion();
-    this.deployments.set(`${namespace}/${name}`, deployment);
+    const key = `${namespace}/${name}`;
+    const type = this.deployments.has(key) ? 'MODIFIED' : 'ADDED';
+    deployment.metadata.resourceVersion = this.nextVersion();
+    this.deployments.set(key, deployment);
+    this.emit('deployments', type, deployment);
+  }
+
+  /** Deletes a Deployment (watchers see DELETED). */
+  deleteDeployment(namespace: string, name: string): void {
+    const deployment = this.deployments.get(`${namespace}/${name}`);
+    if (!deployment) return;
+    this.deployments.delete(`${namespace}/${name}`);
+    deployment.metadata.resourceVersion = this.nextVersion();
+    this.emit('deployments', 'DELETED', deployment);
+  }
+
+  /** Holds watch events back until releaseWatches(): a watch cache that lags behind. */
+  holdWatches(): void {
+    this.holding = true;
+  }
+
+  releaseWatches(): void {
+    this.holding = false;
+    for (const { watcher, line } of this.held.splice(0)) watcher.res.write(line);
+  }
+
+  /** Sends a BOOKMARK with the current resourceVersion to watches that asked for bookmarks. */
+  bookmark(): void {
+    for (const watcher of this.watchers) {
+      if (!watcher.bookmarks) continue;
+      const apiVersion = watcher.kind === 'leases' ? 'coordination.k8s.io/v1' : 'apps/v1';
+      const object = {
+        kind: watcher.kind === 'leases' ? 'Lease' : 'Deployment',
+        apiVersion,
+        metadata: { resourceVersion: String(this.version) },
+      };
+      this.write(watcher, { type: 'BOOKMARK', object });
+    }
+  }
+
+  /**
+   * Compacts the history (resuming from any earlier resourceVersion now gets 410 Gone) and ends
+   * every open watch, as an API server restart or a watch timeout does: clients must relist.
+   */
+  expireWatches(): void {
+    this.compactedBelow = this.version + 1;
+    this.history.length = 0;
+    for (const watcher of this.watchers) watcher.res.end();
+    this.watchers.clear();
+  }
+
+  /** Open watch connections. */
+  get openWatches(): number {
+    return this.watchers.size;
+  }
+
+  private emit(kind: Kind, type: Change['type'], object: Json): void {
+    const change = { version: this.version, kind, type, object: structuredClone(object) };
+    this.history.push(change);
+    for (const watcher of this.watchers) {
+      if (this.matches(watcher, change.object)) {
+        this.write(watcher, { type, object: change.object });
+      }
+    }
+  }
+
+  private matches(watcher: Watcher, object: Json): boolean {
+    return (
+      (watcher.namespace === undefined || object.metadata.namespace === watcher.namespace) &&
+      matchesSelector(object.metadata.labels ?? {}, watcher.selector)
+    );
+  }
+
+  private write(watcher: Watcher, event: Json): void {
+    const line = `${JSON.stringify(event)}\n`;
+    if (this.holding) this.held.push({ watcher, line });
+    else watcher.res.write(line);
+  }
+
+  /** `?watch=true` on a collection: a stream of events from the given resourceVersion on. */
+  private watch(
+    kind: Kind,
+    namespace: string | undefined,
+    params: URLSearchParams,
+    res: ServerResponse,
+  ): void {
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    const from = Number(params.get('resourceVersion') || this.version);
+    const watcher: Watcher = {
+      kind,
+      namespace,
+      selector: params.get('labelSelector') ?? '',
+      bookmarks: params.get('allowWatchBookmarks') === 'true',
+      res,
+    };
+    if (from < this.compactedBelow) {
+      const gone = status(410, 'Expired', `too old resource version: ${from} (${this.version})`);
+      res.end(`${JSON.stringify({ type: 'ERROR', object: gone })}\n`);
+      return;
+    }
+    this.watchers.add(watcher);
+    res.on('close', () => this.watchers.delete(watcher));
+    for (const change of this.history) {
+      if (change.version > from && change.kind === kind && this.matches(watcher, change.object)) {
+        this.write(watcher, { type: change.type, object: change.object });
+      }
+    }
+  }
+
+  /** Lists a collection; a resourceVersion older than the compacted history gets 410. */
+  private listOf(
+    kind: Kind,
+    namespace: string | undefined,
+    params: URLSearchParams,
+  ): [number, Json] {
+    const asked = params.get('resourceVersion');
+    if (asked && Number(asked) < this.compactedBelow) {
+      return [410, status(410, 'Expired', `too old resource version: ${asked} (${this.version})`)];
+    }
+    const store = kind === 'leases' ? this.leases : this.deployments;
+    const selector = params.get('labelSelector') ?? '';
+    const items = [...store.values()].filter(
+      (o) =>
+        (namespace === undefined || o.metadata.namespace === namespace) &&
+        matchesSelector(o.metadata.labels ?? {}, selector),
+    );
+    const listKind = kind === 'leases' ? 'LeaseList' : 'DeploymentList';
+    const apiVersion = kind === 'leases' ? 'coordination.k8s.io/v1' : 'apps/v1';
+    return [
+      200,
+      { kind: listKind, apiVersion, metadata: { resourceVersion: String(this.version) }, items },
+    ];
+  }
+
+  /** The collection a GET addresses, if it is one the fake watches. */
+  private collectionOf(path: string): { kind: Kind; namespace: string | undefined } | undefined {
+    let m: RegExpExecArray | null;
+    if (path === '/apis/apps/v1/deployments') return { kind: 'deployments', namespace: undefined };
+    if ((m = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/deployments$/.exec(path))) {
+      return { kind: 'deployments', namespace: m[1]! };
+    }
+    if ((m = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases$/.exec(path))) {
+      return { kind: 'leases', namespace: m[1]! };
+    }
+    return undefined;
   }
 
   addPod(pod: Json): void {
@@ -135,7 +306,7 @@ export class FakeKubeApiServer extends LoopbackServer {
     const url = new URL(req.url ?? '/', 'http://fake');
     const method = req.method ?? 'GET';
     const body = await readBody(req);
-    this.requests.push({ method, path: url.pathname, body });
+    this.requests.push({ method, path: url.pathname, query: url.search, body });
     const fault = this.takeFault(method, url.pathname);
     if (fault?.delayMs) await this.sleep(fault.delayMs);
     if (fault?.destroy) return void req.socket.destroy();
@@ -146,6 +317,16 @@ export class FakeKubeApiServer extends LoopbackServer {
         fault.status,
         status(fault.status, REASONS[fault.status] ?? 'Unknown', 'injected fault'),
       );
+    const collection = method === 'GET' ? this.collectionOf(url.pathname) : undefined;
+    if (collection && url.searchParams.get('watch') === 'true') {
+      return this.watch(collection.kind, collection.namespace, url.searchParams, res);
+    }
+    if (collection) {
+      const [code, answer] = this.listOf(collection.kind, collection.namespace, url.searchParams);
+      send(res, code, answer);
+      this.afterRequest(method, url.pathname);
+      return;
+    }
     const [code, answer] = this.route(method, url, body);
     send(res, code, answer);
     this.afterRequest(method, url.pathname);
@@ -169,7 +350,7 @@ export class FakeKubeApiServer extends LoopbackServer {
       return this.get(this.deployments, m[1]!, m[2]!, 'deployments');
     }
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(p)) && method === 'GET') {
-      return this.listPods(m[1]!, url.searchParams.get('labelSelector') ?? '');
+      return this.listPods(m[1]!, url.searchParams);
     }
     if (
       (m = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/eviction$/.exec(p)) &&
@@ -183,7 +364,7 @@ export class FakeKubeApiServer extends LoopbackServer {
     if (
       (m = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases(?:\/([^/]+))?$/.exec(p))
     ) {
-      return this.lease(method, m[1]!, m[2], body);
+      return this.lease(method, m[1]!, m[2], body, url.searchParams.get('labelSelector') ?? '');
     }
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(p)) && method === 'POST') {
       return this.createEvent(m[1]!, body ?? {});
@@ -209,21 +390,36 @@ export class FakeKubeApiServer extends LoopbackServer {
     return [200, object];
   }
 
-  private listPods(namespace: string, selector: string): [number, Json] {
+  /** Lists pods like the real API server: labelSelector, and pages with limit/continue. */
+  private listPods(namespace: string, params: URLSearchParams): [number, Json] {
+    const selector = params.get('labelSelector') ?? '';
     const items = [...this.pods.values()].filter(
       (pod) =>
         pod.metadata.namespace === namespace &&
         matchesSelector(pod.metadata.labels ?? {}, selector),
     );
-    return [
-      200,
-      {
-        kind: 'PodList',
-        apiVersion: 'v1',
-        metadata: { resourceVersion: String(this.version) },
-        items,
-      },
-    ];
+    const token = params.get('continue');
+    if (token && this.expireContinues > 0) {
+      this.expireContinues--;
+      return [
+        410,
+        status(
+          410,
+          'Expired',
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+        ),
+      ];
+    }
+    const offset = token ? Number(Buffer.from(token, 'base64').toString('utf8')) : 0;
+    const limit = Number(params.get('limit') ?? 0) || items.length;
+    const page = items.slice(offset, offset + limit);
+    const next = offset + limit < items.length ? offset + limit : undefined;
+    const metadata: Json = { resourceVersion: String(this.version) };
+    if (next !== undefined) {
+      metadata.continue = Buffer.from(String(next)).toString('base64');
+      metadata.remainingItemCount = items.length - next;
+    }
+    return [200, { kind: 'PodList', apiVersion: 'v1', metadata, items: page }];
   }
 
   private evict(namespace: string, name: string, body: Json | undefined): [number, Json] {
@@ -298,9 +494,13 @@ export class FakeKubeApiServer extends LoopbackServer {
     namespace: string,
     name: string | undefined,
     body: Json | undefined,
+    selector = '',
   ): [number, Json] {
     if (method === 'GET' && name)
       return this.get(this.leases, namespace, name, 'leases.coordination.k8s.io');
+    if (method === 'GET')
+      return this.listOf('leases', namespace, new URLSearchParams({ labelSelector: selector }));
+    if (method === 'DELETE' && name) return this.deleteLease(namespace, name, body);
     const invalid = body && this.invalidLease(body);
     if (invalid) return [400, status(400, 'BadRequest', invalid)];
     if (method === 'POST' && body) {
@@ -337,6 +537,29 @@ export class FakeKubeApiServer extends LoopbackServer {
     return [405, status(405, 'MethodNotAllowed', `${method} not allowed`)];
   }
 
+  /** DELETE with an optional resourceVersion precondition (409 when it no longer holds). */
+  private deleteLease(namespace: string, name: string, body: Json | undefined): [number, Json] {
+    const key = `${namespace}/${name}`;
+    const current = this.leases.get(key);
+    if (!current)
+      return [404, status(404, 'NotFound', `leases.coordination.k8s.io "${name}" not found`)];
+    const wanted = body?.preconditions?.resourceVersion;
+    if (wanted !== undefined && wanted !== current.metadata.resourceVersion) {
+      return [
+        409,
+        status(
+          409,
+          'Conflict',
+          `Precondition failed: ResourceVersion in precondition: ${wanted}, ResourceVersion in object meta: ${current.metadata.resourceVersion}`,
+        ),
+      ];
+    }
+    this.leases.delete(key);
+    current.metadata.resourceVersion = this.nextVersion();
+    this.emit('leases', 'DELETED', current);
+    return [200, { kind: 'Status', apiVersion: 'v1', status: 'Success', code: 200 }];
+  }
+
   private invalidLease(body: Json): string | undefined {
     const duration = body.spec?.leaseDurationSeconds;
     if (duration !== undefined && !(duration > 0))
@@ -353,7 +576,9 @@ export class FakeKubeApiServer extends LoopbackServer {
     const stored = structuredClone(body);
     stored.metadata.resourceVersion = this.nextVersion();
     stored.metadata.uid ??= `lease-${this.version}`;
+    const type = this.leases.has(key) ? 'MODIFIED' : 'ADDED';
     this.leases.set(key, stored);
+    this.emit('leases', type, stored);
     return stored;
   }
 

@@ -4,7 +4,7 @@ import { createLogger } from '../../src/adapters/logger.js';
 import { loadConfig } from '../../src/config.js';
 import { realAdapters } from '../../src/main.js';
 import type { Clock } from '../../src/ports.js';
-import { createService, type Service } from '../../src/service.js';
+import { createService, type Service, type WatchCaches } from '../../src/service.js';
 import { FakeKubeApiServer } from './fake-kube.js';
 import { FakePrometheus } from './fake-prometheus.js';
 
@@ -44,7 +44,12 @@ export interface Harness {
  */
 export async function startHarness(
   env: Record<string, string> = {},
-  options: { clock?: Clock; prometheusTls?: { cert: string; key: string } } = {},
+  /** watchCaches: read Deployments and Leases through watch caches, as `serve` does. */
+  options: {
+    clock?: Clock;
+    prometheusTls?: { cert: string; key: string };
+    watchCaches?: boolean;
+  } = {},
 ): Promise<Harness> {
   const kube = await new FakeKubeApiServer().start();
   const prom = await new FakePrometheus().start(0, options.prometheusTls);
@@ -56,12 +61,22 @@ export async function startHarness(
     ...env,
   };
   const config = loadConfig(fullEnv);
-  const build = (identity: string) =>
-    createService(config, {
-      ...realAdapters(config, { ...fullEnv, POD_NAME: identity }, kube.kubeConfig()),
+  const started: WatchCaches[] = [];
+  const build = (identity: string) => {
+    const adapters = realAdapters(config, { ...fullEnv, POD_NAME: identity }, kube.kubeConfig());
+    const { caches } = adapters;
+    if (options.watchCaches && caches) {
+      caches.start();
+      started.push(caches);
+    }
+    return createService(config, {
+      ...adapters,
+      // Without watch caches every read goes to the fake API server, as the tests arrange it.
+      caches: options.watchCaches ? caches : undefined,
       logger: createLogger(config.logLevel, logs.transport()),
       ...(options.clock ? { clock: options.clock } : {}),
     });
+  };
   return {
     kube,
     prom,
@@ -69,6 +84,7 @@ export async function startHarness(
     service: build('replica-a'),
     replica: build,
     async stop() {
+      await Promise.all(started.map((caches) => caches.stop()));
       await Promise.all([kube.stop(), prom.stop()]);
     },
   };

@@ -10,6 +10,8 @@ export abstract class LoopbackServer {
   private server: Server | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   url = '';
+  /** TCP connections accepted so far (keep-alive reuses them). */
+  connections = 0;
 
   protected abstract handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 
@@ -17,6 +19,7 @@ export abstract class LoopbackServer {
   async start(port = 0, tls?: { cert: string; key: string }): Promise<this> {
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
     this.server = tls ? createHttpsServer(tls, handler) : createServer(handler);
+    this.server.on('connection', () => this.connections++);
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
     const scheme = tls ? 'https' : 'http';
     this.url = `${scheme}://127.0.0.1:${(this.server.address() as AddressInfo).port}`;

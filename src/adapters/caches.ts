@@ -1,0 +1,167 @@
+import type { KubeConfig, V1Deployment, V1Lease } from '@kubernetes/client-node';
+import type { Logger } from './logger.js';
+import { COOLDOWN_SELECTOR, type LeaseReader } from './cooldown-lease.js';
+import type { KubeApis } from './kubernetes.js';
+import { WatchCache } from './watch-cache.js';
+
+/** The only annotations the service reads (opt-in/opt-out and its own). */
+const OWN_PREFIX = 'pod-rebalancer.io/';
+
+/** What the service reads of a Deployment: identity, opt-out, selector and rollout state. */
+export function slimDeployment(deployment: V1Deployment): V1Deployment {
+  const { metadata = {}, spec, status = {} } = deployment;
+  const annotations = Object.fromEntries(
+    Object.entries(metadata.annotations ?? {}).filter(([key]) => key.startsWith(OWN_PREFIX)),
+  );
+  return {
+    metadata: {
+      name: metadata.name,
+      namespace: metadata.namespace,
+      uid: metadata.uid,
+      resourceVersion: metadata.resourceVersion,
+      generation: metadata.generation,
+      annotations,
+    },
+    spec: spec && { replicas: spec.replicas, selector: spec.selector, template: {} },
+    status: {
+      observedGeneration: status.observedGeneration,
+      updatedReplicas: status.updatedReplicas,
+      readyReplicas: status.readyReplicas,
+    },
+  };
+}
+
+/** Deployments from watch caches: one per namespace in scope, or one cluster-wide. */
+export class DeploymentCache {
+  private readonly caches: Map<string, WatchCache<V1Deployment>>;
+
+  constructor(
+    kubeConfig: KubeConfig,
+    apis: KubeApis,
+    /** Only these namespaces (NAMESPACES); all when undefined. */
+    private readonly namespaces: readonly string[] | undefined,
+    logger: Logger,
+  ) {
+    const onError = (error: unknown) =>
+      logger.warn('Deployment watch failed; restarting', { error: String(error) });
+    const cacheOf = (namespace: string | undefined) =>
+      new WatchCache<V1Deployment>(kubeConfig, {
+        path: namespace
+          ? `/apis/apps/v1/namespaces/${namespace}/deployments`
+          : '/apis/apps/v1/deployments',
+        list: () =>
+          namespace
+            ? apis.apps.listNamespacedDeployment({ namespace })
+            : apis.apps.listDeploymentForAllNamespaces(),
+        slim: slimDeployment,
+        onError,
+      });
+    this.caches = new Map(
+      namespaces ? namespaces.map((ns) => [ns, cacheOf(ns)]) : [['', cacheOf(undefined)]],
+    );
+  }
+
+  start(): this {
+    for (const cache of this.caches.values()) cache.start();
+    return this;
+  }
+
+  isSynced(): boolean {
+    return [...this.caches.values()].every((cache) => cache.isSynced());
+  }
+
+  /**
+   * Whether the cache can answer for this namespace: it watches it and has synced. When it
+   * cannot (out of scope, or still listing), the caller asks the API server.
+   */
+  covers(namespace: string): boolean {
+    const cache = this.caches.get(this.namespaces ? namespace : '');
+    return cache?.isSynced() ?? false;
+  }
+
+  get(namespace: string, name: string): V1Deployment | undefined {
+    return this.caches.get(this.namespaces ? namespace : '')?.get(name, namespace);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.caches.values()].map((cache) => cache.stop()));
+  }
+}
+
+/** Compares two resourceVersions: etcd's are integers; an unknown format counts as older. */
+function newer(a: string | undefined, b: string | undefined): boolean {
+  if (!a || !/^\d+$/.test(a)) return false;
+  if (!b || !/^\d+$/.test(b)) return true;
+  return BigInt(a) > BigInt(b);
+}
+
+/**
+ * The cooldown Leases of STATE_NAMESPACE from a watch cache, plus the Leases this process has
+ * just written (until the watch brings them back), so that a storm right after an action is
+ * answered `cooldown` from memory. A cache that lags behind another replica's write can only
+ * let a notification through to the compare-and-swap, which then fails: never a second action.
+ */
+export class LeaseCache implements LeaseReader {
+  private readonly cache: WatchCache<V1Lease>;
+  private readonly written = new Map<string, V1Lease>();
+
+  private readonly namespace: string;
+  private readonly fallback: LeaseReader;
+
+  constructor(
+    kubeConfig: KubeConfig,
+    apis: KubeApis,
+    options: {
+      namespace: string;
+      logger: Logger;
+      /** Reads from the API server while the cache has not synced yet. */
+      fallback: LeaseReader;
+    },
+  ) {
+    const { namespace, logger } = options;
+    this.namespace = namespace;
+    this.fallback = options.fallback;
+    this.cache = new WatchCache<V1Lease>(kubeConfig, {
+      path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
+      list: () =>
+        apis.coordination.listNamespacedLease({ namespace, labelSelector: COOLDOWN_SELECTOR }),
+      slim: (lease) => lease,
+      labelSelector: COOLDOWN_SELECTOR,
+      onError: (error) => logger.warn('Lease watch failed; restarting', { error: String(error) }),
+    });
+  }
+
+  start(): this {
+    this.cache.start();
+    return this;
+  }
+
+  isSynced(): boolean {
+    return this.cache.isSynced();
+  }
+
+  async get(name: string): Promise<V1Lease | undefined> {
+    if (!this.cache.isSynced()) return this.fallback.get(name);
+    const watched = this.cache.get(name, this.namespace);
+    const mine = this.written.get(name);
+    if (!mine) return watched;
+    if (!watched || newer(mine.metadata?.resourceVersion, watched.metadata?.resourceVersion)) {
+      return mine;
+    }
+    this.written.delete(name);
+    return watched;
+  }
+
+  /** A Lease this process wrote (the API server's answer), until the watch catches up. */
+  remember(lease: V1Lease): void {
+    if (lease.metadata?.name) this.written.set(lease.metadata.name, lease);
+  }
+
+  forget(name: string): void {
+    this.written.delete(name);
+  }
+
+  async stop(): Promise<void> {
+    await this.cache.stop();
+  }
+}

@@ -1,0 +1,72 @@
+import { describe, expect, it } from '@jest/globals';
+import type { V1Deployment } from '@kubernetes/client-node';
+import { slimDeployment } from '../../src/adapters/caches.js';
+import { toDeploymentFacts } from '../../src/adapters/kubernetes.js';
+
+function fullDeployment(
+  overrides: { annotations?: Record<string, string>; generation?: number } = {},
+): V1Deployment {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: 'api',
+      namespace: 'payments',
+      uid: 'uid-1',
+      resourceVersion: '42',
+      generation: overrides.generation ?? 3,
+      labels: { app: 'api', team: 'payments' },
+      annotations: {
+        'kubectl.kubernetes.io/last-applied-configuration': 'x'.repeat(20_000),
+        'pod-rebalancer.io/enabled': 'false',
+        ...overrides.annotations,
+      },
+      managedFields: [{ manager: 'kubectl', operation: 'Apply' }],
+    },
+    spec: {
+      replicas: 4,
+      selector: {
+        matchLabels: { app: 'api' },
+        matchExpressions: [{ key: 'tier', operator: 'Exists' }],
+      },
+      template: {
+        metadata: { labels: { app: 'api' } },
+        spec: {
+          containers: [
+            { name: 'api', image: 'api:1', env: [{ name: 'A', value: 'y'.repeat(5000) }] },
+          ],
+        },
+      },
+    },
+    status: {
+      observedGeneration: 3,
+      replicas: 4,
+      updatedReplicas: 4,
+      readyReplicas: 4,
+      availableReplicas: 4,
+    },
+  };
+}
+
+describe('the Deployment cache keeps only what the service reads', () => {
+  it.each([
+    ['settled', fullDeployment()],
+    ['mid-rollout (a newer generation)', fullDeployment({ generation: 4 })],
+    ['opted in', fullDeployment({ annotations: { 'pod-rebalancer.io/enabled': 'true' } })],
+  ])(
+    'when %s, then the facts read from the slim copy equal those of the full object',
+    (_name, deployment) => {
+      expect(toDeploymentFacts(slimDeployment(deployment))).toEqual(toDeploymentFacts(deployment));
+    },
+  );
+
+  it('when a Deployment carries large unrelated fields, then the slim copy drops them (a small fraction of the size)', () => {
+    const deployment = fullDeployment();
+    const slim = slimDeployment(deployment);
+
+    expect(Object.keys(slim.metadata?.annotations ?? {})).toEqual(['pod-rebalancer.io/enabled']);
+    expect(slim.metadata?.managedFields).toBeUndefined();
+    expect(slim.spec?.template).toEqual({});
+    expect(JSON.stringify(slim).length).toBeLessThan(JSON.stringify(deployment).length / 20);
+  });
+});

@@ -1,0 +1,62 @@
+import request from 'supertest';
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { seedImbalanced, startHarness, TOKEN, type Harness } from '../support/harness.js';
+import { payload } from './payload.js';
+
+let h: Harness;
+afterEach(() => h?.stop());
+
+const post = () =>
+  request(h.service.app).post('/webhook').set('Authorization', `Bearer ${TOKEN}`).send(payload());
+
+describe('one keep-alive connection pool towards the Kubernetes API', () => {
+  it('when a storm of notifications arrives one after another, then the calls reuse one or two TCP connections instead of opening one each', async () => {
+    h = await startHarness();
+    seedImbalanced(h);
+
+    expect((await post()).body.results[0]).toMatchObject({ outcome: 'rebalanced' });
+    for (let i = 0; i < 30; i++) {
+      expect((await post()).body.results[0]).toMatchObject({ reason: 'cooldown' });
+    }
+
+    expect(h.kube.requests.length).toBeGreaterThanOrEqual(35);
+    expect(h.kube.connections).toBeLessThanOrEqual(2);
+  });
+
+  it('when several payloads arrive at once, then the connections stay far fewer than the calls', async () => {
+    h = await startHarness();
+    seedImbalanced(h);
+
+    await Promise.all(Array.from({ length: 20 }, () => post()));
+
+    expect(h.kube.removals).toHaveLength(2);
+    expect(h.kube.requests.length).toBeGreaterThanOrEqual(40);
+    expect(h.kube.connections).toBeLessThan(h.kube.requests.length / 2);
+  });
+
+  it('when a hundred Deployments are acted on at once over the pooled connections, then no answer is lost as a "Premature close" (chunked answers on reused sockets)', async () => {
+    h = await startHarness();
+    const alerts = [];
+    for (let i = 0; i < 100; i++) {
+      seedImbalanced(h, 'payments', `app-${i}`);
+      alerts.push({
+        labels: {
+          alertname: 'DeploymentCPUImbalance',
+          namespace: 'payments',
+          deployment: `app-${i}`,
+        },
+        fingerprint: `f${i}`,
+      });
+    }
+
+    const res = await request(h.service.app)
+      .post('/webhook')
+      .set('Authorization', `Bearer ${TOKEN}`)
+      .send(payload(alerts));
+
+    const reasons = res.body.results.map((r: { reason: string }) => r.reason);
+    expect(reasons.filter((r: string) => r !== 'imbalanced')).toEqual([]);
+    expect(h.kube.removals).toHaveLength(200);
+    expect(h.kube.connections).toBeLessThan(h.kube.requests.length / 4);
+  });
+});

@@ -1,0 +1,215 @@
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { EXIT, runCommand } from '../../src/operator/command.js';
+import { resumeCommand, statusCommand } from '../../src/operator/status.js';
+import { FakeKubeApiServer } from '../support/fake-kube.js';
+import { buildDist, captureIo, runCli } from './cli.js';
+
+const MINUTE = 60_000;
+
+function microTime(at: Date): string {
+  return at.toISOString().replace('Z', '000Z');
+}
+
+function cooldownLease(
+  namespace: string,
+  deployment: string,
+  options: { startedMsAgo: number; seconds?: number; ineffective?: number; stopped?: string },
+) {
+  const at = new Date(Date.now() - options.startedMsAgo);
+  const annotations: Record<string, string> = {
+    'pod-rebalancer.io/deployment': deployment,
+    'pod-rebalancer.io/deployment-uid': `uid-${deployment}`,
+    'pod-rebalancer.io/consecutive-ineffective': String(options.ineffective ?? 0),
+    'pod-rebalancer.io/last-action': JSON.stringify({
+      at: at.toISOString(),
+      stddev: 0.5,
+      mean: 0.6,
+      pods: [`${deployment}-hot`, `${deployment}-cold`],
+      dryRun: false,
+    }),
+  };
+  if (options.stopped) annotations['pod-rebalancer.io/ineffective'] = options.stopped;
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: {
+      name: `${namespace}.${deployment}`,
+      namespace: 'pod-rebalancer',
+      resourceVersion: '10',
+      labels: {
+        'pod-rebalancer.io/namespace': namespace,
+        'pod-rebalancer.io/deployment': deployment,
+      },
+      annotations,
+    },
+    spec: {
+      holderIdentity: 'replica-a',
+      acquireTime: microTime(at),
+      renewTime: microTime(at),
+      leaseDurationSeconds: options.seconds,
+    },
+  };
+}
+
+let kube: FakeKubeApiServer;
+beforeEach(async () => {
+  kube = await new FakeKubeApiServer().start();
+  kube.leases.set(
+    'pod-rebalancer/payments.api',
+    cooldownLease('payments', 'api', { startedMsAgo: 5 * MINUTE, seconds: 900 }),
+  );
+  kube.leases.set(
+    'pod-rebalancer/shop.web',
+    cooldownLease('shop', 'web', {
+      startedMsAgo: 90 * MINUTE,
+      ineffective: 3,
+      stopped: '3 consecutive actions did not lower the CPU stddev',
+    }),
+  );
+  const recent = (msAgo: number) => ({ id: String(msAgo), at: new Date(Date.now() - msAgo) });
+  kube.leases.set('pod-rebalancer/pod-rebalancer-action-budget', {
+    metadata: {
+      name: 'pod-rebalancer-action-budget',
+      namespace: 'pod-rebalancer',
+      resourceVersion: '11',
+      annotations: {
+        'pod-rebalancer.io/actions': JSON.stringify([
+          recent(5 * MINUTE),
+          recent(30 * MINUTE),
+          recent(2 * 60 * MINUTE),
+        ]),
+      },
+    },
+    spec: {},
+  });
+});
+afterEach(() => kube.stop());
+
+const run = async (
+  command: typeof statusCommand,
+  args: string[],
+  env: Record<string, string> = {},
+) => {
+  const io = captureIo(env, { kubeConfig: kube.kubeConfig() });
+  const code = await runCommand(io, () => command(args, io));
+  return { code, out: io.out(), err: io.err() };
+};
+
+describe('pod-rebalancer status', () => {
+  it('when Deployments have state, then each is one line (cooldown, ineffective count, stop mark, last action) and the budget left follows', async () => {
+    const { code, out } = await run(statusCommand, []);
+
+    expect(code).toBe(EXIT.done);
+    const lines = out.trimEnd().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toMatch(
+      /^payments\/api {2}cooldown until \S+ {2}0 ineffective in a row {2}acting {2}last action \S+: api-hot, api-cold$/,
+    );
+    expect(lines[1]).toMatch(
+      /^shop\/web {2}no cooldown {2}3 ineffective in a row {2}STOPPED \(3 consecutive actions did not lower the CPU stddev\)/,
+    );
+    // Two of the three recorded actions are inside the default 20/1h window.
+    expect(lines[2]).toBe('action budget: 18 left (2 used of 20/1h)');
+  });
+
+  it('when --json is given, then it prints the same state as JSON, with ACTION_BUDGET applied', async () => {
+    const { out } = await run(statusCommand, ['--json'], { ACTION_BUDGET: '5/3h' });
+
+    const parsed = JSON.parse(out);
+    expect(parsed.deployments.map((d: { deployment: string }) => d.deployment)).toEqual([
+      'payments/api',
+      'shop/web',
+    ]);
+    expect(parsed.deployments[1]).toMatchObject({
+      consecutiveIneffective: 3,
+      cooldownUntil: null,
+    });
+    expect(parsed.budget).toEqual({ budget: '5/3h', used: 3, left: 2 });
+  });
+
+  it('when STATE_NAMESPACE names another namespace, then it reads the Leases there', async () => {
+    const { out } = await run(statusCommand, [], { STATE_NAMESPACE: 'elsewhere' });
+
+    expect(out).toContain('no Deployment has state yet');
+    expect(kube.requests.every((r) => r.path.includes('/namespaces/elsewhere/'))).toBe(true);
+  });
+
+  it('when given an unknown flag, then it exits 2', async () => {
+    const { code, err } = await run(statusCommand, ['--all']);
+
+    expect(code).toBe(EXIT.badInput);
+    expect(err).toContain("Unknown option '--all'");
+  });
+});
+
+describe('pod-rebalancer resume', () => {
+  it('when the Deployment is stopped, then the stop mark and the count are cleared at the Lease resourceVersion', async () => {
+    const { code, out } = await run(resumeCommand, ['shop/web']);
+
+    expect(code).toBe(EXIT.done);
+    expect(out).toBe('resumed shop/web: the stop mark is cleared; the next alert may act\n');
+    const lease = kube.leases.get('pod-rebalancer/shop.web')!;
+    expect(lease.metadata.annotations['pod-rebalancer.io/ineffective']).toBeUndefined();
+    expect(lease.metadata.annotations['pod-rebalancer.io/consecutive-ineffective']).toBe('0');
+    const put = kube.requests.find((r) => r.method === 'PUT');
+    expect(put?.body?.metadata?.resourceVersion).toBe('10');
+  });
+
+  it('when the Lease changes between read and write, then it reads again and clears it on the fresh version', async () => {
+    let bumped = false;
+    kube.afterRequest = (method, path) => {
+      if (!bumped && method === 'GET' && path.endsWith('/leases/shop.web')) {
+        bumped = true;
+        kube.leases.get('pod-rebalancer/shop.web')!.metadata.resourceVersion = '12';
+      }
+    };
+
+    const { code } = await run(resumeCommand, ['shop/web']);
+
+    expect(code).toBe(EXIT.done);
+    expect(kube.requests.filter((r) => r.method === 'PUT')).toHaveLength(2);
+    expect(
+      kube.leases.get('pod-rebalancer/shop.web')!.metadata.annotations[
+        'pod-rebalancer.io/ineffective'
+      ],
+    ).toBeUndefined();
+  });
+
+  it('when the Deployment is not stopped, then it says so and writes nothing', async () => {
+    const { code, out } = await run(resumeCommand, ['payments/api']);
+
+    expect(code).toBe(EXIT.done);
+    expect(out).toBe('payments/api is not stopped; nothing to do\n');
+    expect(kube.requests.filter((r) => r.method === 'PUT')).toEqual([]);
+  });
+
+  it('when pod-rebalancer holds no state for it, then it exits 1 naming where it looked', async () => {
+    const { code, err } = await run(resumeCommand, ['payments/web']);
+
+    expect(code).toBe(EXIT.failure);
+    expect(err).toContain('no state for payments/web in namespace pod-rebalancer');
+  });
+
+  it.each([[[]], [['payments']], [['a/b', 'c/d']], [['--force', 'a/b']]])(
+    'when called with %j, then it exits 2 saying what it expects',
+    async (args) => {
+      const { code } = await run(resumeCommand, args);
+
+      expect(code).toBe(EXIT.badInput);
+    },
+  );
+});
+
+describe('status and resume as commands', () => {
+  beforeAll(() => buildDist(), 120_000);
+
+  it('when asked for --help, then each prints its usage and exits 0', async () => {
+    const status = await runCli(['status', '--help'], { env: {} });
+    const resume = await runCli(['resume', '--help'], { env: {} });
+
+    expect(status.code).toBe(0);
+    expect(status.stdout).toContain('usage: pod-rebalancer status');
+    expect(resume.code).toBe(0);
+    expect(resume.stdout).toContain('usage: pod-rebalancer resume NAMESPACE/DEPLOYMENT');
+  });
+});
