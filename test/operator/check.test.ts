@@ -257,6 +257,7 @@ describe('pod-rebalancer check, as a process', () => {
     kube = await new FakeKubeApiServer().start();
     prom = await new FakeSeriesPrometheus().start();
     for (const [name, count] of Object.entries(ALL_SERIES)) prom.series.set(name, count);
+    prom.alertRules.push({ name: 'DeploymentCPUImbalance', health: 'ok' });
     // As the base's RBAC answers: nothing in kube-node-lease.
     kube.allow = (a) => a.namespace !== 'kube-node-lease';
     dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-check-'));
