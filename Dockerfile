@@ -6,11 +6,13 @@
 #
 # Three stages so that the runtime image holds the compiled JavaScript and the production
 # dependencies only: no TypeScript, no jest, no npm, no shell.
-# Pin the base images by digest (e.g. with Renovate) for reproducible builds; keep the build and the
-# runtime on the same Node major.
+# Node.js 24 is the supported LTS (package.json "engines"; Node 20 reached end of life on
+# 2026-04-30). The build stages pin the exact release; keep the build and the runtime on the same
+# Node major (test/deploy/dockerfile.test.ts checks it). Pin the images by digest (e.g. with
+# Renovate) for reproducible builds.
 
 # --- build: all dependencies (dev included) to compile src/ to dist/ -----------------------------
-FROM node:20-bookworm-slim AS build
+FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /app
 # Manifests first so the dependency layer is cached until the lockfile changes.
 COPY package.json package-lock.json ./
@@ -23,14 +25,16 @@ RUN npm run build
 # A separate stage because the distroless runtime has no npm; it never sees the build stage's
 # node_modules, so no dev dependency can leak into the image. No production dependency needs an
 # install script, so scripts are not run.
-FROM node:20-bookworm-slim AS prod-deps
+FROM node:24.21.0-bookworm-slim AS prod-deps
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
-# --- runtime: distroless Node 20, no shell, non-root ---------------------------------------------
-FROM gcr.io/distroless/nodejs20-debian12:nonroot AS runtime
+# --- runtime: distroless Node 24 (LTS), no shell, non-root ----------------------------------------
+# Distroless publishes one tag per Node major (nodejs24-debian12), patched in place: pin it by digest
+# in your registry mirror (or with Renovate) for a byte-for-byte reproducible image.
+FROM gcr.io/distroless/nodejs24-debian12:nonroot AS runtime
 WORKDIR /app
 ENV NODE_ENV=production
 # package.json is needed at run time: its "type": "module" makes Node load dist/*.js as ESM.

@@ -2,9 +2,33 @@
 import { serve } from './main.js';
 import { BACKTEST_USAGE, backtestCommand } from './operator/backtest.js';
 import { CHECK_USAGE, checkCommand } from './operator/check.js';
-import { EXIT, runCommand, type ExitCode, type OperatorIo } from './operator/command.js';
+import {
+  CLUSTER_FLAGS,
+  CLUSTER_FLAGS_USAGE,
+  EXIT,
+  packageVersion,
+  parseFlags,
+  rejectPositionals,
+  runCommand,
+  type ExitCode,
+  type OperatorIo,
+} from './operator/command.js';
 import { REPLAY_USAGE, replayCommand } from './operator/replay.js';
 import { RESUME_USAGE, resumeCommand, STATUS_USAGE, statusCommand } from './operator/status.js';
+
+const SERVE_USAGE = `usage: pod-rebalancer serve [flags]
+
+Runs the webhook service. Its configuration is the environment (docs/configuration.md).
+
+${CLUSTER_FLAGS_USAGE}`;
+
+/** `pod-rebalancer serve`: flags first, so that a stray word never starts a live service. */
+async function serveCommand(argv: string[]): Promise<ExitCode> {
+  const { values, positionals } = parseFlags(argv, CLUSTER_FLAGS);
+  rejectPositionals(positionals, 'serve');
+  await serve(process.env, { file: values.kubeconfig, context: values.context });
+  return EXIT.done;
+}
 
 const USAGE = `usage: pod-rebalancer <command> [flags]
 
@@ -20,8 +44,8 @@ commands:
              action) and the action budget left
   resume     NAMESPACE/DEPLOYMENT: clear the stop mark after ineffective actions
 
-Every command reads the service's configuration from the environment (see README).
-\`pod-rebalancer <command> --help\` shows the command's flags.
+Every command reads the service's configuration from the environment (docs/configuration.md).
+\`pod-rebalancer <command> --help\` shows the command's flags; --version prints the version.
 
 exit codes:
   0  done (check: every check passed)
@@ -33,6 +57,7 @@ const COMMANDS: Record<
   string,
   { usage: string; run: (argv: string[], io: OperatorIo) => Promise<ExitCode> }
 > = {
+  serve: { usage: SERVE_USAGE, run: (argv) => serveCommand(argv) },
   replay: { usage: REPLAY_USAGE, run: replayCommand },
   backtest: { usage: BACKTEST_USAGE, run: backtestCommand },
   check: { usage: CHECK_USAGE, run: checkCommand },
@@ -40,20 +65,24 @@ const COMMANDS: Record<
   resume: { usage: RESUME_USAGE, run: resumeCommand },
 };
 
-const wantsHelp = (argv: string[]) => argv.includes('-h') || argv.includes('--help');
+// Before `--`, which ends the flags; a file named --help after it is a file.
+const flagsOf = (argv: string[]) =>
+  argv.includes('--') ? argv.slice(0, argv.indexOf('--')) : argv;
+const wantsHelp = (argv: string[]) => flagsOf(argv).some((a) => a === '-h' || a === '--help');
+const wantsVersion = (argv: string[]) => flagsOf(argv).includes('--version');
 
 /** Entry point of the `pod-rebalancer` bin. Exit codes: 0 done, 1 a failure, 2 bad input. */
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
-  if (command === 'serve') {
-    await serve(process.env);
-    return;
-  }
   if (command === undefined || command === '-h' || command === '--help') {
     process.stdout.write(USAGE);
     return;
   }
-  const subcommand = COMMANDS[command];
+  if (command === '--version' || (Object.hasOwn(COMMANDS, command) && wantsVersion(rest))) {
+    process.stdout.write(`pod-rebalancer ${packageVersion()}\n`);
+    return;
+  }
+  const subcommand = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
   if (!subcommand) {
     process.stderr.write(`pod-rebalancer: unknown command "${command}"\n${USAGE}`);
     process.exitCode = EXIT.badInput;

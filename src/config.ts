@@ -52,6 +52,7 @@ export interface Config {
   activeWindow: ActiveWindow | undefined;
   guardQuery: string | undefined;
   logLevel: (typeof LOG_LEVELS)[number];
+  shutdownDelayMs: number;
   tlsCertFile: string | undefined;
   tlsKeyFile: string | undefined;
   tlsClientCaFile: string | undefined;
@@ -357,6 +358,16 @@ export const SETTINGS = {
     parse: promql,
   }),
   LOG_LEVEL: setting({ doc: 'winston level', default: 'info', parse: oneOf(LOG_LEVELS) }),
+  SHUTDOWN_DELAY: setting({
+    doc: 'after SIGTERM: not ready at once, but keep serving this long while endpoints are removed, then drain',
+    default: '5s',
+    parse: (value: string) => {
+      const ms = duration(0)(value);
+      // The pod's terminationGracePeriodSeconds (30s) must cover the delay and the drain after it.
+      if (ms > 20_000) throw new Error('expected at most 20s');
+      return ms;
+    },
+  }),
   TLS_CERT_FILE: setting({ doc: 'serve HTTPS with this certificate', parse: text }),
   TLS_KEY_FILE: setting({ doc: 'the private key of TLS_CERT_FILE', parse: text }),
   TLS_CLIENT_CA_FILE: setting({
@@ -488,6 +499,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     activeWindow: v.ACTIVE_WINDOW,
     guardQuery: v.GUARD_QUERY,
     logLevel: v.LOG_LEVEL!,
+    shutdownDelayMs: v.SHUTDOWN_DELAY!,
     tlsCertFile: v.TLS_CERT_FILE,
     tlsKeyFile: v.TLS_KEY_FILE,
     tlsClientCaFile: v.TLS_CLIENT_CA_FILE,

@@ -2,9 +2,10 @@ import { readFileSync } from 'node:fs';
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { hostname } from 'node:os';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { LeaseActionBudgetStore } from './adapters/budget-lease.js';
 import { LeaseCooldownStore } from './adapters/cooldown-lease.js';
+import { loadKubeConfig, type KubeConfigChoice } from './adapters/kubeconfig.js';
 import { DeploymentCache, LeaseCache } from './adapters/caches.js';
 import { createKubeApis, KubernetesCluster } from './adapters/kubernetes.js';
 import { createLogger, type Logger } from './adapters/logger.js';
@@ -22,10 +23,13 @@ import { sweepPeriodically } from './stages/sweep.js';
 
 /** Per-call timeout towards the Kubernetes API: well inside Alertmanager's webhook timeout. */
 const KUBERNETES_TIMEOUT_MS = 5000;
+/**
+ * How long after SIGTERM the process exits anyway, the delay included: inside the pod's
+ * terminationGracePeriodSeconds (30 s), so that it exits on its own before the kubelet's SIGKILL.
+ */
+const STOP_DEADLINE_MS = 28_000;
 /** How often Leases of deleted or recreated Deployments are swept from STATE_NAMESPACE. */
 const SWEEP_INTERVAL_MS = 10 * 60_000;
-/** How long SIGTERM waits for in-flight requests before exiting anyway. */
-const DRAIN_MS = 25_000;
 
 function tokenSource(config: Readonly<Config>): TokenSource {
   if (!config.webhookTokenFile) return staticTokens(config.webhookToken!);
@@ -52,18 +56,11 @@ function checkPrometheusFiles(config: Readonly<Config>): void {
   readSecretFile(config.prometheusCaFile, 'PROMETHEUS_CA_FILE');
 }
 
-/** KUBECONFIG when set, else the in-cluster service account. */
-function defaultKubeConfig(): KubeConfig {
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
-  return kubeConfig;
-}
-
 /** Builds the real adapters: Prometheus over HTTP and the Kubernetes API from the kubeconfig. */
 export function realAdapters(
   config: Readonly<Config>,
   env: NodeJS.ProcessEnv,
-  kubeConfig: KubeConfig = defaultKubeConfig(),
+  kubeConfig: KubeConfig = loadKubeConfig({}, env),
 ): Adapters {
   checkPrometheusFiles(config);
   const apis = createKubeApis(kubeConfig, KUBERNETES_TIMEOUT_MS);
@@ -105,7 +102,7 @@ export function realAdapters(
 /** The Cluster and CooldownStore reading the API server directly, without caches. */
 function freshReaders(
   config: Readonly<Config>,
-  kubeConfig: KubeConfig = defaultKubeConfig(),
+  kubeConfig: KubeConfig,
 ): { cluster: KubernetesCluster; cooldown: LeaseCooldownStore } {
   const apis = createKubeApis(kubeConfig, KUBERNETES_TIMEOUT_MS);
   return {
@@ -183,18 +180,45 @@ export function createWebServer(app: RequestListener, options: WebServerOptions)
   return server;
 }
 
+/** Stops accepting connections, lets in-flight requests finish, then exits 0. */
+function drain(server: Server): void {
+  server.close(() => process.exit(0));
+  // A keep-alive connection becomes idle only when its in-flight request ends: sweep until then.
+  setInterval(() => server.closeIdleConnections(), 100).unref();
+  server.closeIdleConnections();
+}
+
 /**
  * `pod-rebalancer serve`: loads the configuration (exiting with one line per problem),
- * listens, and on SIGTERM stops accepting, finishes in-flight requests, then exits.
+ * listens, and on SIGTERM turns not-ready, keeps serving SHUTDOWN_DELAY, then drains and exits.
  */
-export async function serve(env: NodeJS.ProcessEnv): Promise<Server> {
+export async function serve(
+  env: NodeJS.ProcessEnv,
+  kubeConfigChoice: KubeConfigChoice = {},
+): Promise<Server> {
   let config: Readonly<Config>;
   let adapters: Adapters;
   let service: Service;
   let server: Server;
+  let kubeConfig: KubeConfig;
   try {
-    config = loadConfig(env);
-    adapters = realAdapters(config, env);
+    // Every configuration problem at once: the variables, then where the cluster is.
+    const problems: string[] = [];
+    const collect = <T>(load: () => T): T | undefined => {
+      try {
+        return load();
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        problems.push(...error.problems);
+        return undefined;
+      }
+    };
+    const loaded = collect(() => loadConfig(env));
+    const loadedKubeConfig = collect(() => loadKubeConfig(kubeConfigChoice, env));
+    if (!loaded || !loadedKubeConfig) throw new ConfigError(problems);
+    config = loaded;
+    kubeConfig = loadedKubeConfig;
+    adapters = realAdapters(config, env, kubeConfig);
     service = createService(config, adapters);
     // Unreadable or mismatched TLS files stop the start like any other invalid setting.
     server = createWebServer(service.app, { logger: adapters.logger, tls: tlsFiles(config) });
@@ -210,7 +234,7 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<Server> {
     action: config.action,
   });
   adapters.caches?.start();
-  const fresh = freshReaders(config);
+  const fresh = freshReaders(config, kubeConfig);
   sweepPeriodically(
     {
       // Fresh reads: a lagging cache must never make a live Deployment's Lease look stale.
@@ -223,16 +247,18 @@ export async function serve(env: NodeJS.ProcessEnv): Promise<Server> {
     SWEEP_INTERVAL_MS,
   );
 
-  const shutdown = (signal: string) => {
-    adapters.logger.info('shutting down', { signal });
+  // SIGTERM: readiness fails at once, but the listener stays open for SHUTDOWN_DELAY, because
+  // endpoints are removed from Services (and kube-proxy, ingress, Alertmanager's connections)
+  // only after the kubelet sees the pod terminating: closing at once refuses those requests.
+  // Then drain: stop accepting, finish in-flight requests, exit. SIGINT (a person at a terminal)
+  // drains at once.
+  const shutdown = (signal: string, delayMs: number) => {
+    adapters.logger.info('shutting down', { signal, delayMs });
     service.stopReadiness();
-    server.close(() => process.exit(0));
-    // A keep-alive connection becomes idle only when its in-flight request ends: sweep until then.
-    setInterval(() => server.closeIdleConnections(), 100).unref();
-    server.closeIdleConnections();
-    setTimeout(() => process.exit(1), DRAIN_MS).unref();
+    setTimeout(() => process.exit(1), STOP_DEADLINE_MS).unref();
+    setTimeout(() => drain(server), delayMs).unref();
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM', config.shutdownDelayMs));
+  process.once('SIGINT', () => shutdown('SIGINT', 0));
   return server;
 }

@@ -1,6 +1,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { GuardKind } from './core/guard.js';
 import { FAILURE_REASONS, SKIP_REASONS } from './core/types.js';
+import { currentBuild, type BuildInfo } from './version.js';
 
 const GUARD_KINDS: readonly GuardKind[] = ['global', 'rule'];
 
@@ -9,13 +10,16 @@ const GUARD_KINDS: readonly GuardKind[] = ['global', 'rule'];
  * so that each app instance in a test has its own). Labels stay low-cardinality: pod names
  * and fingerprints go to the logs.
  */
-export function createMetrics(registry: Registry) {
+export function createMetrics(registry: Registry, build: BuildInfo = currentBuild()) {
   const metrics = defineMetrics(registry);
+  // The usual build_info idiom: always 1, the facts are in the labels (join on it in queries).
+  metrics.buildInfo.set({ version: build.version, node_version: build.nodeVersion }, 1);
   // Start every known outcome/reason at 0, so that increase() sees the first one too.
   for (const reason of SKIP_REASONS) metrics.alerts.inc({ outcome: 'skipped', reason }, 0);
   for (const reason of FAILURE_REASONS) metrics.alerts.inc({ outcome: 'failed', reason }, 0);
   for (const outcome of ['rebalanced', 'dry-run'])
     metrics.alerts.inc({ outcome, reason: 'imbalanced' }, 0);
+  for (const effect of ['effective', 'ineffective']) metrics.actionsJudged.inc({ effect }, 0);
   for (const guard of GUARD_KINDS) metrics.guarded.inc({ guard }, 0);
   return metrics;
 }
@@ -23,6 +27,12 @@ export function createMetrics(registry: Registry) {
 function defineMetrics(registry: Registry) {
   const registers = [registry];
   return {
+    buildInfo: new Gauge({
+      name: 'pod_rebalancer_build_info',
+      help: 'Always 1; the version of pod-rebalancer and of Node.js it runs on, as labels.',
+      labelNames: ['version', 'node_version'] as const,
+      registers,
+    }),
     webhookRequests: new Counter({
       name: 'pod_rebalancer_webhook_requests_total',
       help: 'Webhook requests, by HTTP status code of the answer.',

@@ -1,4 +1,5 @@
 import { KubeConfig } from '@kubernetes/client-node';
+import { describeCluster } from '../adapters/kubeconfig.js';
 import { createKubeApis, toUpstreamError, type KubeApis } from '../adapters/kubernetes.js';
 import { prometheusConnection, type PrometheusConnection } from '../adapters/prometheus.js';
 import { ConfigError, loadConfig, readSecretFile, SETTINGS } from '../config.js';
@@ -7,24 +8,34 @@ import { cpuSeriesSelector } from '../core/cpu-series.js';
 import { formatSeries } from '../core/guard.js';
 import { redactCredentials } from '../errors.js';
 import { realAdapters } from '../main.js';
-import { BadInput, EXIT, parseFlags, type ExitCode, type OperatorIo } from './command.js';
+import {
+  CLUSTER_FLAGS,
+  CLUSTER_FLAGS_USAGE,
+  clusterKubeConfig,
+  EXIT,
+  parseFlags,
+  rejectPositionals,
+  type ExitCode,
+  type OperatorIo,
+} from './command.js';
+import type { CheckResult } from './check-result.js';
 import { PrometheusHistory } from './history.js';
+import { judgeAlertRules } from './rule-loaded.js';
 
 export const CHECK_USAGE = `usage: pod-rebalancer check [flags]
 
-Validates the configuration, reaches Prometheus and the Kubernetes API, and verifies each
-permission the service needs. One line per check: ok or FAIL, and what to do.
+Validates the configuration, reaches Prometheus (the series the rule reads, and the alert rules
+of ALERT_NAMES loaded and healthy) and the Kubernetes API, and verifies each permission the
+service needs. One line per check: ok or FAIL, and what to do.
 
   --namespace NS   check the permissions in this namespace (default: all namespaces)
-  --json           print the checks as JSON`;
+  --json           print the checks as JSON
+${CLUSTER_FLAGS_USAGE}`;
 
-/** One line of `check`: what was checked, whether it holds, and what to do when it does not. */
-export interface CheckResult {
-  check: string;
-  ok: boolean;
-  detail: string;
-  fix?: string;
-}
+/** `--kubeconfig` and `--context`, for the commands that reach the cluster. */
+type ClusterFlags = { kubeconfig?: string; context?: string };
+
+export type { CheckResult } from './check-result.js';
 
 /** One permission the service needs (deploy/base/clusterrole.yaml and role.yaml, SPEC's footprint). */
 export interface Permission {
@@ -179,7 +190,7 @@ function checkConfiguration(io: OperatorIo): CheckResult[] {
       check: 'configuration',
       ok: false,
       detail: problem,
-      fix: 'fix the variable (README, Configuration)',
+      fix: 'fix the variable (docs/configuration.md)',
     }));
   }
 }
@@ -203,7 +214,7 @@ function prometheusConnectionOf(env: NodeJS.ProcessEnv): PrometheusConnection {
   return prometheusConnection(config);
 }
 
-/** The Prometheus client from the variables it needs, even when others are invalid. */
+/** Where Prometheus is, from the variables it needs, even when others are invalid. */
 function prometheusOf(env: NodeJS.ProcessEnv): PrometheusHistory | string {
   try {
     return new PrometheusHistory(prometheusConnectionOf(env));
@@ -231,6 +242,31 @@ async function seriesCheck(
       detail: (error as Error).message,
       fix: 'see the Prometheus check above',
     };
+  }
+}
+
+/** The alert rules of ALERT_NAMES, loaded and healthy in Prometheus (`/api/v1/rules`). */
+async function checkAlertRules(
+  env: NodeJS.ProcessEnv,
+  prometheus: PrometheusHistory,
+): Promise<CheckResult[]> {
+  let names: ReadonlySet<string>;
+  try {
+    names = SETTINGS.ALERT_NAMES.parse(env.ALERT_NAMES || SETTINGS.ALERT_NAMES.default!);
+  } catch {
+    return []; // The configuration line already says what is wrong with ALERT_NAMES.
+  }
+  try {
+    return judgeAlertRules(names, await prometheus.alertRules());
+  } catch (error) {
+    return [
+      {
+        check: 'prometheus alert rules',
+        ok: false,
+        detail: `cannot list the loaded rules: ${(error as Error).message}`,
+        fix: 'a Prometheus-compatible backend without /api/v1/rules (e.g. Thanos Query without rules): check the rule where it is evaluated',
+      },
+    ];
   }
 }
 
@@ -281,6 +317,7 @@ async function checkPrometheus(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
   return [
     { check: 'prometheus', ok: true, detail: `reachable at ${url}` },
     ...series,
+    ...(await checkAlertRules(env, prometheus)),
     ...(await guardCheck(env)),
   ];
 }
@@ -340,14 +377,6 @@ async function allowed(
   return review.status?.allowed === true;
 }
 
-/** The kubeconfig an operator command uses: the test's, else KUBECONFIG or in-cluster. */
-export function kubeConfigOf(io: OperatorIo): KubeConfig {
-  if (io.kubeConfig) return io.kubeConfig;
-  const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromDefault();
-  return kubeConfig;
-}
-
 function reviewResult(review: Review, granted: boolean): CheckResult {
   const what = permissionText(review.permission);
   if (review.mustBeDenied) {
@@ -366,23 +395,22 @@ function reviewResult(review: Review, granted: boolean): CheckResult {
 async function checkKubernetes(
   io: OperatorIo,
   namespace: string | undefined,
+  flags: ClusterFlags,
 ): Promise<CheckResult[]> {
   let kubeConfig: KubeConfig;
   let apis: KubeApis;
   try {
-    kubeConfig = kubeConfigOf(io);
+    kubeConfig = clusterKubeConfig(flags, io);
     apis = createKubeApis(kubeConfig, 5000);
   } catch (error) {
-    return [
-      {
-        check: 'kubernetes',
-        ok: false,
-        detail: (error as Error).message,
-        fix: 'set KUBECONFIG, or run in a pod with a service account',
-      },
-    ];
+    const problems = error instanceof ConfigError ? error.problems : [(error as Error).message];
+    return problems.map((detail) => ({
+      check: 'kubernetes',
+      ok: false,
+      detail,
+      fix: 'set KUBECONFIG or --kubeconfig (and --context), or run in a pod with a service account',
+    }));
   }
-  const server = kubeConfig.getCurrentCluster()?.server ?? '(unknown)';
   const results: CheckResult[] = [];
   for (const review of reviews(io.env, namespace)) {
     let granted: boolean;
@@ -394,7 +422,7 @@ async function checkKubernetes(
         {
           check: 'kubernetes',
           ok: false,
-          detail: `${server}: ${failure.message}`,
+          detail: `${describeCluster(kubeConfig)}: ${failure.message}`,
           fix: 'check KUBECONFIG (or the in-cluster service account) and network policies',
         },
       ];
@@ -405,17 +433,21 @@ async function checkKubernetes(
     {
       check: 'kubernetes',
       ok: true,
-      detail: `API server ${server} reachable (context ${kubeConfig.getCurrentContext() || 'in-cluster'})`,
+      detail: `API server reachable: ${describeCluster(kubeConfig)}`,
     },
     ...results,
   ];
 }
 
 /** Every check, in order: configuration, Prometheus, Kubernetes. */
-export async function runChecks(io: OperatorIo, namespace?: string): Promise<CheckResult[]> {
+export async function runChecks(
+  io: OperatorIo,
+  namespace?: string,
+  flags: ClusterFlags = {},
+): Promise<CheckResult[]> {
   const [prometheus, kubernetes] = await Promise.all([
     checkPrometheus(io.env),
-    checkKubernetes(io, namespace),
+    checkKubernetes(io, namespace, flags),
   ]);
   return [...checkConfiguration(io), ...prometheus, ...kubernetes];
 }
@@ -439,10 +471,10 @@ export async function checkCommand(argv: string[], io: OperatorIo): Promise<Exit
   const { values, positionals } = parseFlags(argv, {
     namespace: { type: 'string' },
     json: { type: 'boolean', default: false },
+    ...CLUSTER_FLAGS,
   });
-  if (positionals.length > 0)
-    throw new BadInput(`unexpected argument "${positionals[0]}"; see pod-rebalancer check --help`);
-  const results = await runChecks(io, values.namespace);
+  rejectPositionals(positionals, 'check');
+  const results = await runChecks(io, values.namespace, values);
   const ok = results.every((r) => r.ok);
   io.stdout.write(
     values.json ? `${JSON.stringify({ ok, checks: results }, null, 2)}\n` : formatChecks(results),

@@ -1,8 +1,10 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { ConfigError, loadConfig, type Config } from '../config.js';
+import { loadKubeConfig } from '../adapters/kubeconfig.js';
+import { ConfigError, loadConfig, SETTINGS, type Config } from '../config.js';
+export { packageVersion } from '../version.js';
 
-/** Exit codes of every subcommand: documented in `pod-rebalancer --help` and the README. */
+/** Exit codes of every subcommand: documented in `pod-rebalancer --help` and docs/cli.md. */
 export const EXIT = { done: 0, failure: 1, badInput: 2 } as const;
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 
@@ -24,6 +26,19 @@ export class BadInput extends Error {
   }
 }
 
+/**
+ * The sentence for a flag Node's parser refused, naming it. The configuration is the environment,
+ * so a flag spelled like a variable (`--dry-run` for DRY_RUN) says which variable to set.
+ */
+function unknownFlagMessage(error: Error & { code?: string }): string {
+  const flag = /'(-[^']*)'/.exec(error.message)?.[1];
+  if (error.code !== 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || flag === undefined) return error.message;
+  const variable = flag.replace(/^-+/, '').replace(/=.*$/, '').replace(/-/g, '_').toUpperCase();
+  const hint =
+    variable in SETTINGS ? `; the configuration is the environment: set ${variable}=...` : '';
+  return `unknown flag ${flag}${hint}`;
+}
+
 /** Parses a subcommand's flags strictly; an unknown or malformed flag is bad input. */
 export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
   argv: string[],
@@ -32,8 +47,43 @@ export function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(
   try {
     return parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new BadInput((error as Error).message);
+    throw new BadInput(unknownFlagMessage(error as Error));
   }
+}
+
+/** Refuses arguments a command does not take, naming them. */
+export function rejectPositionals(positionals: string[], command: string): void {
+  if (positionals.length > 0) {
+    const quoted = positionals.map((p) => `"${p}"`).join(', ');
+    throw new BadInput(
+      `unexpected argument${positionals.length > 1 ? 's' : ''} ${quoted}; see pod-rebalancer ${command} --help`,
+    );
+  }
+}
+
+/** The flags of every command that reaches a Kubernetes cluster. */
+export const CLUSTER_FLAGS = {
+  kubeconfig: { type: 'string' },
+  context: { type: 'string' },
+} as const;
+
+export const CLUSTER_FLAGS_USAGE = `  --kubeconfig FILE     kubeconfig to use (default: KUBECONFIG, else ~/.kube/config, else the
+                        in-cluster service account)
+  --context NAME        kubeconfig context to use (default: its current-context)`;
+
+/**
+ * The KubeConfig a command reaching the cluster uses: `--kubeconfig`/`--context`, else
+ * KUBECONFIG, ~/.kube/config or the in-cluster service account. A problem is a ConfigError
+ * naming the flag or variable (exit 2 through runCommand). Tests inject `io.kubeConfig`.
+ */
+export function clusterKubeConfig(
+  flags: { kubeconfig?: string; context?: string },
+  io: Pick<OperatorIo, 'env' | 'kubeConfig'>,
+): KubeConfig {
+  if (io.kubeConfig && flags.kubeconfig === undefined && flags.context === undefined) {
+    return io.kubeConfig;
+  }
+  return loadKubeConfig({ file: flags.kubeconfig, context: flags.context }, io.env);
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { PrometheusDriver } from 'prometheus-query';
+import { loadedAlertRules, type LoadedAlertRule } from './rule-loaded.js';
 import {
   createPrometheusDriver,
   toPrometheusError,
@@ -90,6 +91,15 @@ export class PrometheusHistory {
 
   constructor(connection: PrometheusConnection) {
     this.driver = createPrometheusDriver(connection);
+  }
+
+  /** The alerting rules Prometheus has loaded (`/api/v1/rules`), for `check`. */
+  async alertRules(): Promise<LoadedAlertRule[]> {
+    try {
+      return await loadedAlertRules(this.driver);
+    } catch (reason) {
+      throw toPrometheusError(reason);
+    }
   }
 
   /** An instant query's series: labels and value. */

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { Writable } from 'node:stream';
 import { Registry } from 'prom-client';
 import winston from 'winston';
+import { describeCluster } from '../adapters/kubeconfig.js';
 import { createLogger, type Logger } from '../adapters/logger.js';
 import { GUARD_ANNOTATION } from '../core/guard.js';
 import type { Alert } from '../core/targets.js';
@@ -17,6 +18,9 @@ import type { AlertReport, Report } from '../report.js';
 import { pipelineSettings } from '../service.js';
 import {
   BadInput,
+  CLUSTER_FLAGS,
+  CLUSTER_FLAGS_USAGE,
+  clusterKubeConfig,
   EXIT,
   loadOperatorConfig,
   parseFlags,
@@ -37,7 +41,11 @@ Alertmanager sent (version 4) or its API v2 alert list (\`amtool alert query -o 
   --json                print the report as JSON
   --include-suppressed  also replay API v2 alerts that are silenced or inhibited
   --url URL             post to a running service (its /webhook) instead; needs --execute
-  --token-file F        bearer token for --url (first line; default WEBHOOK_TOKEN)`;
+  --token-file F        bearer token for --url (first line; default WEBHOOK_TOKEN)
+${CLUSTER_FLAGS_USAGE}
+
+With --execute, the cluster (context, API server, user; never a credential) is printed on
+stderr before anything is done.`;
 
 const FLAGS = {
   execute: { type: 'boolean', default: false },
@@ -46,6 +54,7 @@ const FLAGS = {
   at: { type: 'string', default: 'now' },
   json: { type: 'boolean', default: false },
   'include-suppressed': { type: 'boolean', default: false },
+  ...CLUSTER_FLAGS,
 } as const;
 
 /** How long a running service may take to answer a posted payload. */
@@ -62,6 +71,8 @@ export interface ReplayRequest {
   verifyAtAlertStart: boolean;
   json: boolean;
   includeSuppressed: boolean;
+  kubeconfig: string | undefined;
+  context: string | undefined;
 }
 
 type ReplayFlags = ReturnType<typeof parseFlags<typeof FLAGS>>['values'];
@@ -77,6 +88,9 @@ function conflictOf(values: ReplayFlags): string | undefined {
   }
   if (values.url === undefined) {
     return values['token-file'] === undefined ? undefined : '--token-file goes with --url';
+  }
+  if (values.kubeconfig !== undefined || values.context !== undefined) {
+    return '--url posts to a running service, which uses its own cluster: drop --kubeconfig and --context';
   }
   if (!values.execute) {
     return '--url posts the alerts to a running service, which acts on them as on any notification: add --execute to confirm';
@@ -102,6 +116,8 @@ export function replayRequest(argv: string[]): ReplayRequest {
     verifyAtAlertStart: values.at === 'alert',
     json: values.json,
     includeSuppressed: values['include-suppressed'],
+    kubeconfig: values.kubeconfig,
+    context: values.context,
   };
 }
 
@@ -132,11 +148,17 @@ function stderrLogger(config: Readonly<Config>, io: OperatorIo): Logger {
  */
 export async function replayLocally(
   input: ReplayInput,
-  request: Pick<ReplayRequest, 'mode' | 'verifyAtAlertStart'>,
+  request: Pick<ReplayRequest, 'mode' | 'verifyAtAlertStart'> &
+    Partial<Pick<ReplayRequest, 'kubeconfig' | 'context'>>,
   io: OperatorIo,
 ): Promise<Report> {
   const config = loadOperatorConfig(io.env);
-  const adapters = realAdapters(config, io.env, io.kubeConfig);
+  const kubeConfig = clusterKubeConfig(request, io);
+  // Acting on the wrong cluster is the one mistake replay cannot undo: say which one first.
+  if (request.mode === 'execute') {
+    io.stderr.write(`pod-rebalancer: acting on ${describeCluster(kubeConfig)}\n`);
+  }
+  const adapters = realAdapters(config, io.env, kubeConfig);
   const pipeline = createPipeline({
     ...adapters,
     actionBudget: adapters.actionBudget ?? new InMemoryActionBudgetStore(),

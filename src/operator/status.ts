@@ -5,8 +5,16 @@ import { ConfigError, SETTINGS } from '../config.js';
 import { cooldownEnds } from '../core/cooldown.js';
 import { liveEntries, type ActionBudget } from '../core/budget.js';
 import type { BudgetRecord, CooldownEntry } from '../ports.js';
-import { kubeConfigOf } from './check.js';
-import { BadInput, EXIT, parseFlags, type ExitCode, type OperatorIo } from './command.js';
+import {
+  BadInput,
+  CLUSTER_FLAGS,
+  CLUSTER_FLAGS_USAGE,
+  clusterKubeConfig,
+  EXIT,
+  parseFlags,
+  type ExitCode,
+  type OperatorIo,
+} from './command.js';
 
 export const STATUS_USAGE = `usage: pod-rebalancer status [flags]
 
@@ -14,13 +22,16 @@ Every Deployment pod-rebalancer holds state for (its Leases in STATE_NAMESPACE):
 until, consecutive ineffective actions, stopped or not, the last action; and the action
 budget left.
 
-  --json   print the state as JSON`;
+  --json                print the state as JSON
+${CLUSTER_FLAGS_USAGE}`;
 
 export const RESUME_USAGE = `usage: pod-rebalancer resume NAMESPACE/DEPLOYMENT
 
 Clears the stop mark pod-rebalancer set after consecutive ineffective actions on the
 Deployment (and their count), so that the next alert may act again. A compare-and-swap on
-the Deployment's Lease in STATE_NAMESPACE: a concurrent change is read again, never lost.`;
+the Deployment's Lease in STATE_NAMESPACE: a concurrent change is read again, never lost.
+
+${CLUSTER_FLAGS_USAGE}`;
 
 /** How many times resume reads again after a concurrent change. */
 const RESUME_ATTEMPTS = 3;
@@ -33,9 +44,9 @@ function stateNamespace(env: NodeJS.ProcessEnv): string {
   }
 }
 
-function storeFor(io: OperatorIo) {
+function storeFor(io: OperatorIo, flags: { kubeconfig?: string; context?: string }) {
   const namespace = stateNamespace(io.env);
-  const apis = createKubeApis(kubeConfigOf(io), 5000);
+  const apis = createKubeApis(clusterKubeConfig(flags, io), 5000);
   return {
     store: new LeaseCooldownStore(apis, namespace),
     budgetStore: new LeaseActionBudgetStore(apis, namespace),
@@ -120,11 +131,14 @@ function formatBudget(budget: BudgetState): string {
 
 /** `pod-rebalancer status`: one line per Deployment with state, then the budget. */
 export async function statusCommand(argv: string[], io: OperatorIo): Promise<ExitCode> {
-  const { values, positionals } = parseFlags(argv, { json: { type: 'boolean', default: false } });
+  const { values, positionals } = parseFlags(argv, {
+    json: { type: 'boolean', default: false },
+    ...CLUSTER_FLAGS,
+  });
   if (positionals.length > 0)
     throw new BadInput(`unexpected argument "${positionals[0]}"; see pod-rebalancer status --help`);
   const actionBudget = actionBudgetOf(io.env);
-  const { store, budgetStore } = storeFor(io);
+  const { store, budgetStore } = storeFor(io, values);
   const now = new Date();
   let entries: CooldownEntry[];
   let budgetRecord: BudgetRecord | undefined;
@@ -159,11 +173,11 @@ function parseTarget(text: string | undefined): { namespace: string; deployment:
 
 /** `pod-rebalancer resume NAMESPACE/DEPLOYMENT`: clears the stop mark (compare-and-swap). */
 export async function resumeCommand(argv: string[], io: OperatorIo): Promise<ExitCode> {
-  const { positionals } = parseFlags(argv, {});
+  const { values, positionals } = parseFlags(argv, CLUSTER_FLAGS);
   if (positionals.length !== 1) parseTarget(undefined);
   const target = parseTarget(positionals[0]);
   const name = `${target.namespace}/${target.deployment}`;
-  const { store, namespace } = storeFor(io);
+  const { store, namespace } = storeFor(io, values);
   for (let attempt = 0; attempt < RESUME_ATTEMPTS; attempt++) {
     const result = await store.clearStop(target);
     if (result === 'cleared') {

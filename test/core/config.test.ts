@@ -60,6 +60,7 @@ describe('loadConfig: defaults', () => {
     ['EXCLUDE_NAMESPACES', 'excludeNamespaces', new Set(['kube-system'])],
     ['REQUIRE_OPT_IN', 'requireOptIn', false],
     ['ACTION_BUDGET', 'actionBudget', { limit: 20, windowMs: 3_600_000, text: '20/1h' }],
+    ['SHUTDOWN_DELAY', 'shutdownDelayMs', 5000],
   ])('defaults %s (config.%s) to %p', (_name, key, expected) => {
     expect(config[key]).toEqual(expected);
   });
@@ -97,6 +98,8 @@ describe('loadConfig: valid values', () => {
     ['PROMETHEUS_URL', 'https://prom.example:9090/', 'prometheusUrl', 'https://prom.example:9090'],
     ['PROMETHEUS_URL', 'http://thanos/query///', 'prometheusUrl', 'http://thanos/query'],
     ['PROMETHEUS_TIMEOUT', '1500ms', 'prometheusTimeoutMs', 1500],
+    ['SHUTDOWN_DELAY', '0s', 'shutdownDelayMs', 0],
+    ['SHUTDOWN_DELAY', '20s', 'shutdownDelayMs', 20_000],
     ['PROMETHEUS_TIMEOUT', '100ms', 'prometheusTimeoutMs', 100],
     [
       'PROMETHEUS_BEARER_TOKEN_FILE',
@@ -174,6 +177,8 @@ describe('loadConfig: valid values', () => {
 
 describe('loadConfig: each invalid value is reported with the variable name and the value', () => {
   it.each([
+    ['SHUTDOWN_DELAY', '21s'],
+    ['SHUTDOWN_DELAY', 'soon'],
     ['PORT', '0'],
     ['PORT', '65536'],
     ['PORT', 'http'],

@@ -33,11 +33,17 @@ function containerEnvironment(objects: KubeObject[]): Record<string, string> {
   return Object.assign({}, ...fromConfigMaps, ...literals) as Record<string, string>;
 }
 
-/** Every variable name the manifests set: ConfigMap keys and container env names. */
+/** Every variable name the manifests set: the ConfigMaps the container reads, and env names. */
 function variablesSet(objects: KubeObject[]): string[] {
-  const configKeys = ofKind<{ data?: Record<string, string> }>(objects, 'ConfigMap').flatMap(
-    (configMap) => Object.keys(configMap.data ?? {}),
+  const read = rebalancerDeployment(objects).spec?.template.spec?.containers.flatMap((c) =>
+    (c.envFrom ?? []).map((source) => source.configMapRef?.name),
   );
+  const configKeys = ofKind<{ metadata: { name: string }; data?: Record<string, string> }>(
+    objects,
+    'ConfigMap',
+  )
+    .filter((configMap) => read?.includes(configMap.metadata.name))
+    .flatMap((configMap) => Object.keys(configMap.data ?? {}));
   const envNames = podTemplates(objects).flatMap(({ template }) =>
     containersOf(template).flatMap((container) => (container.env ?? []).map((e) => e.name)),
   );

@@ -105,6 +105,23 @@ describe('Dockerfile', () => {
     expect(fromBuild.flatMap((copy) => copy.sources)).toEqual(['/app/dist']);
   });
 
+  it('builds and runs on Node.js 24 LTS, the major package.json "engines" names first, with a pinned build tag', () => {
+    const majors = stages.map((stage) => {
+      const node = /^node:(\d+)\.\d+\.\d+-[a-z]+(-slim)?$/.exec(stage.image);
+      const distroless = /^gcr\.io\/distroless\/nodejs(\d+)-debian\d+:/.exec(stage.image);
+      return { image: stage.image, major: (node ?? distroless)?.[1] };
+    });
+    // Every stage is a Node image whose major is known: node:X.Y.Z (pinned) or distroless nodejsX.
+    expect(majors.filter((m) => m.major === undefined)).toEqual([]);
+    expect(new Set(majors.map((m) => m.major))).toEqual(new Set(['24']));
+    const engines = (
+      JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as {
+        engines: { node: string };
+      }
+    ).engines.node;
+    expect(engines).toMatch(/\^24\./);
+  });
+
   it('installs the runtime node_modules with `npm ci --omit=dev`, production dependencies only', () => {
     const modules = runtimeCopies.filter((copy) =>
       copy.sources.some((source) => source.includes('node_modules')),

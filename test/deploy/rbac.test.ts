@@ -8,6 +8,7 @@ import {
   KUSTOMIZATIONS,
   describeObject,
   ofKind,
+  rebalancerConfig,
   rebalancerDeployment,
   renderKustomization,
   renderWithComponents,
@@ -212,12 +213,7 @@ describe('the delete-pods component (ACTION=delete)', () => {
     expect(
       can(objects, account, { verb: 'delete', group: '', resource: 'pods', namespace: 'payments' }),
     ).toBe(true);
-    const config = single<{ data: Record<string, string> }>(
-      objects,
-      'ConfigMap',
-      'pod-rebalancer-config',
-    );
-    expect(config.data.ACTION).toBe('delete');
+    expect(rebalancerConfig(objects).ACTION).toBe('delete');
     expect(
       can(objects, account, {
         verb: 'update',

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
@@ -12,8 +12,15 @@ import type { IPodTemplateSpec } from 'kubernetes-models/v1/PodTemplateSpec';
 /** The repository root, so that paths in the tests read as they do in the docs. */
 export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
-/** Every kustomization a user may apply: the default install and each overlay. */
-export const KUSTOMIZATIONS = ['deploy', 'deploy/overlays/dry-run'] as const;
+/** The example overlay a user copies into their own repository. */
+export const USER_OVERLAY = 'deploy/examples/kube-prometheus-stack';
+
+/** Every kustomization a user may apply: the default install, each overlay, the user's example. */
+export const KUSTOMIZATIONS = ['deploy', 'deploy/overlays/dry-run', USER_OVERLAY] as const;
+
+/** How a user's overlay names this repository: a kustomize remote URL pinned with `?ref=`. */
+export const REMOTE_BASE =
+  /https:\/\/github\.com\/pod-rebalancer\/pod-rebalancer\/\/([\w/.-]+)\?ref=[\w.-]+/g;
 
 /** One rendered Kubernetes object, before we know its kind. */
 export interface KubeObject {
@@ -27,7 +34,29 @@ export interface KubeObject {
  * Renders a kustomization exactly as `kubectl apply -k` would, and parses the objects.
  * Throws, naming the fix, when kubectl is missing or the kustomization does not build.
  */
-export function renderKustomization(dir: string): KubeObject[] {
+export function renderKustomization(
+  dir: string,
+  edit: (text: string) => string = (t) => t,
+): KubeObject[] {
+  const text = readFileSync(resolve(repoRoot, dir, 'kustomization.yaml'), 'utf8');
+  const remote = text.match(REMOTE_BASE) !== null;
+  if (!remote && edit(text) === text) return renderDirectory(dir);
+  // A user's overlay points at the release on GitHub: render it against this checkout instead,
+  // from a copy whose remote URLs become relative paths here (kustomize refuses absolute ones).
+  const copy = mkdtempSync(join(tmpdir(), 'pod-rebalancer-overlay-'));
+  try {
+    const here = relative(copy, repoRoot);
+    writeFileSync(
+      join(copy, 'kustomization.yaml'),
+      edit(text).replace(REMOTE_BASE, (_url, path: string) => join(here, path)),
+    );
+    return renderDirectory(copy);
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+}
+
+function renderDirectory(dir: string): KubeObject[] {
   const result = spawnSync('kubectl', ['kustomize', dir], {
     cwd: repoRoot,
     encoding: 'utf8',
@@ -115,9 +144,20 @@ export function rebalancerDeployment(objects: KubeObject[]): IDeployment {
   return single<IDeployment>(objects, 'Deployment', 'pod-rebalancer');
 }
 
-/** The ConfigMap the service reads its environment from. */
+/** The generated ConfigMap the service reads its environment from (its name ends in a hash). */
+export function rebalancerConfigMap(objects: KubeObject[]): IConfigMap {
+  const found = ofKind<IConfigMap>(objects, 'ConfigMap').filter((c) =>
+    /^pod-rebalancer-config-[a-z0-9]{10}$/.test(c.metadata?.name ?? ''),
+  );
+  if (found.length !== 1) {
+    throw new Error(`expected one ConfigMap pod-rebalancer-config-<hash>, found ${found.length}`);
+  }
+  return found[0]!;
+}
+
+/** The values of that ConfigMap. */
 export function rebalancerConfig(objects: KubeObject[]): Record<string, string> {
-  return single<IConfigMap>(objects, 'ConfigMap', 'pod-rebalancer-config').data ?? {};
+  return rebalancerConfigMap(objects).data ?? {};
 }
 
 /** The pod template of every workload in the render (today: the one Deployment). */

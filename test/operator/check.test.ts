@@ -24,6 +24,7 @@ describe('pod-rebalancer check', () => {
     kube = await new FakeKubeApiServer().start();
     prom = await new FakeSeriesPrometheus().start();
     for (const [name, count] of Object.entries(ALL_SERIES)) prom.series.set(name, count);
+    prom.alertRules.push({ name: 'DeploymentCPUImbalance', health: 'ok' });
     env = { PROMETHEUS_URL: prom.url, WEBHOOK_TOKEN: TOKEN };
   });
   afterEach(async () => {
@@ -51,7 +52,8 @@ describe('pod-rebalancer check', () => {
       'ok    prometheus series container_cpu_usage_seconds_total: 240 series',
       'ok    prometheus series kube_pod_owner: 80 series',
       'ok    prometheus series kube_replicaset_owner: 12 series',
-      `ok    kubernetes: API server ${kube.url} reachable (context fake)`,
+      'ok    prometheus alert rule DeploymentCPUImbalance: loaded (group fake), health ok',
+      `ok    kubernetes: API server reachable: context fake, server ${kube.url}, user fake`,
       'ok    kubernetes may get pods: in all namespaces',
       'ok    kubernetes may list pods: in all namespaces',
       'ok    kubernetes may create pods/eviction: in all namespaces',
@@ -64,7 +66,7 @@ describe('pod-rebalancer check', () => {
           `ok    kubernetes may ${verb} leases.coordination.k8s.io: in namespace pod-rebalancer (STATE_NAMESPACE)`,
       ),
       'ok    kubernetes may not update leases.coordination.k8s.io: in namespace kube-node-lease',
-      'all 20 checks passed',
+      'all 21 checks passed',
     ]);
   });
 
@@ -193,7 +195,7 @@ describe('pod-rebalancer check', () => {
 
     expect(code).toBe(EXIT.failure);
     expect(lines).toContain(
-      `FAIL  kubernetes: ${kube.url}: SelfSubjectAccessReview: API server unreachable -> check KUBECONFIG (or the in-cluster service account) and network policies`,
+      `FAIL  kubernetes: context fake, server ${kube.url}, user fake: SelfSubjectAccessReview: API server unreachable -> check KUBECONFIG (or the in-cluster service account) and network policies`,
     );
     expect(lines.some((l) => l.includes('kubernetes may'))).toBe(false);
   });
@@ -203,8 +205,8 @@ describe('pod-rebalancer check', () => {
 
     expect(code).toBe(EXIT.failure);
     expect(lines.slice(0, 2)).toEqual([
-      'FAIL  configuration: COOLDOWN: expected a duration such as 30s, 15m or 1h30m (got "soon") -> fix the variable (README, Configuration)',
-      'FAIL  configuration: WEBHOOK_TOKEN: required (or WEBHOOK_TOKEN_FILE, a file of tokens, one a line) -> fix the variable (README, Configuration)',
+      'FAIL  configuration: COOLDOWN: expected a duration such as 30s, 15m or 1h30m (got "soon") -> fix the variable (docs/configuration.md)',
+      'FAIL  configuration: WEBHOOK_TOKEN: required (or WEBHOOK_TOKEN_FILE, a file of tokens, one a line) -> fix the variable (docs/configuration.md)',
     ]);
     expect(lines).toContain(`ok    prometheus: reachable at ${prom.url}`);
     expect(lines).toContain('ok    kubernetes may list pods: in all namespaces');
@@ -217,7 +219,7 @@ describe('pod-rebalancer check', () => {
     });
 
     expect(lines[0]).toBe(
-      'FAIL  configuration: WEBHOOK_TOKEN_FILE: cannot read the file (ENOENT) -> fix the variable (README, Configuration)',
+      'FAIL  configuration: WEBHOOK_TOKEN_FILE: cannot read the file (ENOENT) -> fix the variable (docs/configuration.md)',
     );
   });
 
@@ -228,7 +230,7 @@ describe('pod-rebalancer check', () => {
     const parsed = JSON.parse(out);
 
     expect(parsed.ok).toBe(false);
-    expect(parsed.checks).toHaveLength(20);
+    expect(parsed.checks).toHaveLength(21);
     expect(parsed.checks).toContainEqual({
       check: 'kubernetes may list pods',
       ok: false,
@@ -241,7 +243,7 @@ describe('pod-rebalancer check', () => {
     const { code, err } = await check(['--all']);
 
     expect(code).toBe(EXIT.badInput);
-    expect(err).toContain("Unknown option '--all'");
+    expect(err).toContain('unknown flag --all');
   });
 });
 
@@ -255,6 +257,7 @@ describe('pod-rebalancer check, as a process', () => {
     kube = await new FakeKubeApiServer().start();
     prom = await new FakeSeriesPrometheus().start();
     for (const [name, count] of Object.entries(ALL_SERIES)) prom.series.set(name, count);
+    prom.alertRules.push({ name: 'DeploymentCPUImbalance', health: 'ok' });
     // As the base's RBAC answers: nothing in kube-node-lease.
     kube.allow = (a) => a.namespace !== 'kube-node-lease';
     dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-check-'));
@@ -271,9 +274,9 @@ describe('pod-rebalancer check, as a process', () => {
 
     expect(run.code).toBe(0);
     expect(run.stdout).toContain(
-      `ok    kubernetes: API server ${kube.url} reachable (context fake)`,
+      `ok    kubernetes: API server reachable: context fake, server ${kube.url}, user fake`,
     );
-    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('all 20 checks passed');
+    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('all 21 checks passed');
   });
 
   it('when a permission is missing, then it exits 1', async () => {

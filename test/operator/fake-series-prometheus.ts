@@ -10,6 +10,8 @@ export class FakeSeriesPrometheus {
   /** Series per metric name; a metric absent here has none. */
   readonly series = new Map<string, number>();
   readonly queries: string[] = [];
+  /** The alerting rules `/api/v1/rules` lists, as Prometheus reports them. */
+  readonly alertRules: { name: string; health: string; query?: string; lastError?: string }[] = [];
   /** Answer every request with this HTTP status instead (e.g. 503). */
   failWith: number | undefined;
   private server: Server | undefined;
@@ -45,6 +47,10 @@ export class FakeSeriesPrometheus {
         errorType: 'unavailable',
         error: 'injected',
       });
+    if (url.pathname === '/api/v1/rules') {
+      const rules = this.alertRules.map((r) => ({ type: 'alerting', query: 'up', ...r }));
+      return send(res, 200, { status: 'success', data: { groups: [{ name: 'fake', rules }] } });
+    }
     if (url.pathname !== '/api/v1/query')
       return send(res, 404, { status: 'error', error: 'not found' });
     const result = this.answer(query);

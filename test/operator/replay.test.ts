@@ -227,7 +227,7 @@ describe('pod-rebalancer replay, through the webhook pipeline', () => {
   it.each([
     [['missing.json'], /cannot read missing\.json \(ENOENT\)/],
     [['-'], /-: empty input/],
-    [['--bogus', 'x.json'], /Unknown option '--bogus'/],
+    [['--bogus', 'x.json'], /unknown flag --bogus/],
     [[], /replay needs exactly one FILE/],
     [['x.json', '--at', 'yesterday'], /--at: expected now or alert/],
     [

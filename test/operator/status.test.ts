@@ -1,3 +1,7 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { EXIT, runCommand } from '../../src/operator/command.js';
 import { resumeCommand, statusCommand } from '../../src/operator/status.js';
@@ -138,7 +142,78 @@ describe('pod-rebalancer status', () => {
     const { code, err } = await run(statusCommand, ['--all']);
 
     expect(code).toBe(EXIT.badInput);
-    expect(err).toContain("Unknown option '--all'");
+    expect(err).toContain('unknown flag --all');
+  });
+});
+
+describe('status and resume: --kubeconfig and --context pick the cluster', () => {
+  let dir: string;
+  let kubeconfig: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-status-'));
+    kubeconfig = join(dir, 'kubeconfig');
+    // The current context is a dead cluster; only --context reaches the fake API server.
+    const kc = new KubeConfig();
+    kc.loadFromOptions({
+      clusters: [
+        { name: 'dead', server: 'http://127.0.0.1:1', skipTLSVerify: true },
+        { name: 'fake', server: kube.url, skipTLSVerify: true },
+      ],
+      users: [{ name: 'operator', token: 'fake-kube-token' }],
+      contexts: [
+        { name: 'current', cluster: 'dead', user: 'operator' },
+        { name: 'staging', cluster: 'fake', user: 'operator' },
+      ],
+      currentContext: 'current',
+    });
+    writeFileSync(kubeconfig, kc.exportConfig());
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const runWith = async (command: typeof statusCommand, args: string[]) => {
+    // No kubeConfig from the test: the command builds its own from the flags.
+    const io = captureIo({});
+    const code = await runCommand(io, () => command(args, io));
+    return { code, out: io.out(), err: io.err() };
+  };
+
+  it('when status is given --kubeconfig and --context, then it reads the Leases of that cluster', async () => {
+    const { code, out } = await runWith(statusCommand, [
+      '--kubeconfig',
+      kubeconfig,
+      '--context',
+      'staging',
+    ]);
+
+    expect(code).toBe(EXIT.done);
+    expect(out).toMatch(/^payments\/api {2}cooldown until/m);
+  });
+
+  it('when resume is given --kubeconfig and --context, then it clears the stop mark in that cluster', async () => {
+    const { code, out } = await runWith(resumeCommand, [
+      'shop/web',
+      '--kubeconfig',
+      kubeconfig,
+      '--context',
+      'staging',
+    ]);
+
+    expect(code).toBe(EXIT.done);
+    expect(out).toContain('resumed shop/web');
+    const lease = kube.leases.get('pod-rebalancer/shop.web');
+    expect(lease?.metadata.annotations['pod-rebalancer.io/ineffective']).toBeUndefined();
+  });
+
+  it('when --context names a context the kubeconfig lacks, then status exits 2 naming it', async () => {
+    const { code, err } = await runWith(statusCommand, [
+      '--kubeconfig',
+      kubeconfig,
+      '--context',
+      'prod',
+    ]);
+
+    expect(code).toBe(EXIT.badInput);
+    expect(err).toContain('--context: no context "prod"');
   });
 });
 

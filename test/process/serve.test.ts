@@ -1,5 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
@@ -27,6 +28,18 @@ function exited(child: ChildProcess): Promise<number | null> {
   return new Promise((resolve) =>
     child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', resolve),
   );
+}
+
+/** GET on a new connection every time (no keep-alive), so a closed listener shows as refused. */
+function freshGet(url: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const request = get(url, { agent: false }, (response) => {
+      response.resume();
+      resolve(response.statusCode ?? 0);
+    });
+    request.setTimeout(5000, () => request.destroy(new Error(`no answer from ${url}`)));
+    request.on('error', reject);
+  });
 }
 
 beforeAll(buildDist, 120_000);
@@ -83,6 +96,8 @@ describe('pod-rebalancer serve, as a process', () => {
         PROMETHEUS_URL: prom.url,
         WEBHOOK_TOKEN: TOKEN,
         KUBECONFIG: join(dir, 'kubeconfig'),
+        // This test is about the drain; the delay before it has its own test below.
+        SHUTDOWN_DELAY: '0s',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -121,4 +136,51 @@ describe('pod-rebalancer serve, as a process', () => {
     expect(code).toBe(0);
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   });
+  it('when SIGTERM arrives, then /readyz fails at once while every new connection is still served for SHUTDOWN_DELAY, then it exits 0', async () => {
+    kube = await new FakeKubeApiServer().start();
+    prom = await new FakePrometheus().start();
+    seedImbalanced({ kube, prom });
+    dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-serve-'));
+    writeFileSync(join(dir, 'kubeconfig'), kube.kubeConfigText());
+    const port = await freePort();
+    const url = `http://127.0.0.1:${port}`;
+    child = spawn('node', [CLI, 'serve'], {
+      env: {
+        PATH: process.env.PATH,
+        PORT: String(port),
+        PROMETHEUS_URL: prom.url,
+        WEBHOOK_TOKEN: TOKEN,
+        KUBECONFIG: join(dir, 'kubeconfig'),
+        SHUTDOWN_DELAY: '8s',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let logs = '';
+    child.stdout!.on('data', (chunk: Buffer) => (logs += chunk.toString()));
+    await waitForReady(url, child);
+
+    child.kill('SIGTERM');
+    // The first readiness probe that sees the signal fails; the signal needs a moment to land.
+    let ready = 200;
+    for (let attempt = 0; attempt < 100 && ready === 200; attempt++) {
+      ready = await freshGet(`${url}/readyz`);
+      if (ready === 200) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // Endpoints are being removed: requests routed before that still arrive on new connections.
+    const during: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      during.push(await freshGet(`${url}/healthz`), await freshGet(`${url}/readyz`));
+    }
+    const stillRunning = child.exitCode === null;
+
+    expect(ready).toBe(503);
+    expect(during).toEqual([200, 503, 200, 503, 200, 503, 200, 503, 200, 503]);
+    expect(stillRunning).toBe(true);
+    expect(logs).toMatch(
+      /"message":"shutting down".*"delayMs":8000|"delayMs":8000.*"message":"shutting down"/,
+    );
+    // After the delay it drains and exits on its own.
+    expect(await exited(child)).toBe(0);
+    await expect(freshGet(`${url}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
+  }, 60_000);
 });
