@@ -7,7 +7,10 @@ import { WatchCache } from './watch-cache.js';
 /** The only annotations the service reads (opt-in/opt-out and its own). */
 const OWN_PREFIX = 'pod-rebalancer.io/';
 
-/** What the service reads of a Deployment: identity, opt-out, selector and rollout state. */
+/**
+ * What the service reads of a Deployment: identity, opt-in/out, selector, rollout state, and the
+ * pod template's priority (the scope rules never act on system-critical pods).
+ */
 export function slimDeployment(deployment: V1Deployment): V1Deployment {
   const { metadata = {}, spec, status = {} } = deployment;
   const annotations = Object.fromEntries(
@@ -22,7 +25,17 @@ export function slimDeployment(deployment: V1Deployment): V1Deployment {
       generation: metadata.generation,
       annotations,
     },
-    spec: spec && { replicas: spec.replicas, selector: spec.selector, template: {} },
+    spec: spec && {
+      replicas: spec.replicas,
+      selector: spec.selector,
+      template: {
+        spec: {
+          containers: [],
+          priorityClassName: spec.template?.spec?.priorityClassName,
+          priority: spec.template?.spec?.priority,
+        },
+      },
+    },
     status: {
       observedGeneration: status.observedGeneration,
       updatedReplicas: status.updatedReplicas,

@@ -4,7 +4,12 @@ import { slimDeployment } from '../../src/adapters/caches.js';
 import { toDeploymentFacts } from '../../src/adapters/kubernetes.js';
 
 function fullDeployment(
-  overrides: { annotations?: Record<string, string>; generation?: number } = {},
+  overrides: {
+    annotations?: Record<string, string>;
+    generation?: number;
+    priorityClassName?: string;
+    priority?: number;
+  } = {},
 ): V1Deployment {
   return {
     apiVersion: 'apps/v1',
@@ -35,6 +40,8 @@ function fullDeployment(
           containers: [
             { name: 'api', image: 'api:1', env: [{ name: 'A', value: 'y'.repeat(5000) }] },
           ],
+          priorityClassName: overrides.priorityClassName,
+          priority: overrides.priority,
         },
       },
     },
@@ -53,6 +60,9 @@ describe('the Deployment cache keeps only what the service reads', () => {
     ['settled', fullDeployment()],
     ['mid-rollout (a newer generation)', fullDeployment({ generation: 4 })],
     ['opted in', fullDeployment({ annotations: { 'pod-rebalancer.io/enabled': 'true' } })],
+    // The scope rules read these: a slim copy without them would act on system-critical pods.
+    ['system-critical by class', fullDeployment({ priorityClassName: 'system-node-critical' })],
+    ['system-critical by priority', fullDeployment({ priority: 2_000_000_000 })],
   ])(
     'when %s, then the facts read from the slim copy equal those of the full object',
     (_name, deployment) => {
@@ -66,7 +76,10 @@ describe('the Deployment cache keeps only what the service reads', () => {
 
     expect(Object.keys(slim.metadata?.annotations ?? {})).toEqual(['pod-rebalancer.io/enabled']);
     expect(slim.metadata?.managedFields).toBeUndefined();
-    expect(slim.spec?.template).toEqual({});
+    // Of the pod template, only the priority the scope rules read; no containers, no env.
+    expect(slim.spec?.template).toEqual({
+      spec: { containers: [], priorityClassName: undefined, priority: undefined },
+    });
     expect(JSON.stringify(slim).length).toBeLessThan(JSON.stringify(deployment).length / 20);
   });
 });

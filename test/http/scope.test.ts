@@ -1,4 +1,5 @@
 import request from 'supertest';
+import { waitFor } from '../support/processes.js';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import {
   seedDeployment,
@@ -19,6 +20,9 @@ const post = (namespace: string, deployment: string) =>
     .send(payload([{ labels: { alertname: 'DeploymentCPUImbalance', namespace, deployment } }]));
 
 /** The imbalanced CPU of seedImbalanced, for a Deployment seeded with other options. */
+const ready = async (harness: Harness) =>
+  (await request(harness.service.app).get('/readyz')).status === 200;
+
 const IMBALANCED = { 'x-hot': 1.8, 'x-a': 0.6, 'x-b': 0.62, 'x-c': 0.58, 'x-cold': 0.05 };
 
 /** No Prometheus query, no Lease write, nothing removed. */
@@ -99,4 +103,26 @@ describe('out-of-scope: decided before any Prometheus query or write, naming the
     });
     expectUntouched();
   });
+
+  it.each([
+    ['priorityClassName system-cluster-critical', { priorityClassName: 'system-cluster-critical' }],
+    ['priority 2000000000', { priority: 2_000_000_000 }],
+  ])(
+    'when the pod template has %s and the Deployment is read from the watch cache (as serve does), then still out-of-scope',
+    async (_name, facts) => {
+      h = await startHarness({}, { watchCaches: true });
+      seedDeployment(h, { namespace: 'payments', name: 'agent', cpu: IMBALANCED, ...facts });
+      // Seeded before the caches sync: once ready, the Deployment is read from memory only.
+      await waitFor('the watch caches to sync', () => ready(h), 5000, 25);
+
+      const res = await post('payments', 'agent');
+
+      expect(res.body.results[0]).toMatchObject({
+        reason: 'out-of-scope',
+        detail: expect.stringContaining('system-critical'),
+      });
+      expect(h.kube.requests.some((r) => r.path.endsWith('/deployments/agent'))).toBe(false);
+      expect(h.kube.removals).toEqual([]);
+    },
+  );
 });
