@@ -29,8 +29,9 @@ const MAX_RETRY_MS = 30_000;
 
 /**
  * A controller-style watch cache over client-node's ListWatch: list, then watch from the list's
- * resourceVersion; on 410 Gone (the version is too old) it lists again. It is synced once the
- * first list is in, and it restarts, with backoff, a watch that fails for any other reason.
+ * resourceVersion; on 410 Gone (the version is too old) it lists again. It is synced while a
+ * watch runs on a complete list; a watch that fails for any other reason unsyncs it and is
+ * restarted, with backoff, from a fresh list.
  * Objects are slimmed on the way in (list and watch events alike).
  */
 export class WatchCache<T extends KubernetesObject> {
@@ -83,7 +84,7 @@ export class WatchCache<T extends KubernetesObject> {
     return this;
   }
 
-  /** True once the first list is in the cache. */
+  /** True while a watch runs on a complete list. */
   isSynced(): boolean {
     return this.synced;
   }
@@ -104,6 +105,9 @@ export class WatchCache<T extends KubernetesObject> {
 
   private restartLater(error: unknown): void {
     if (this.stopped) return;
+    // Until a watch runs again the cache hears of no change: a Deployment opted out or a rollout
+    // started meanwhile would be missed. Unsynced, readers ask the API server and /readyz fails.
+    this.synced = false;
     this.options.onError?.(error);
     clearTimeout(this.retry);
     this.retry = setTimeout(() => {

@@ -94,6 +94,32 @@ describe('Deployments and Leases are read from watch caches', () => {
     expect(h.kube.removals).toHaveLength(2);
   });
 
+  it('when the Deployment watch keeps failing (403: RBAC without watch), then the cache stops answering: not ready, and a change made meanwhile is read fresh', async () => {
+    h = await startHarness({}, { watchCaches: true });
+    seedImbalanced(h, 'payments', 'api');
+    await until(() => ready(h.service), 'synced');
+    h.kube.fail({
+      method: 'GET',
+      path: /^\/apis\/apps\/v1\/deployments$/,
+      status: 403,
+      times: 1000,
+    });
+    h.kube.endWatches();
+    // Opted out while the cache cannot hear about it.
+    const api = h.kube.deployments.get('payments/api')!;
+    api.metadata.annotations = {
+      ...api.metadata.annotations,
+      'pod-rebalancer.io/enabled': 'false',
+    };
+    h.kube.addDeployment(api);
+
+    await until(async () => !(await ready(h.service)), 'not ready while the watch fails');
+    const res = await post(h.service);
+
+    expect(res.body.results[0]).toMatchObject({ outcome: 'skipped', reason: 'opted-out' });
+    expect(h.kube.removals).toEqual([]);
+  });
+
   it('when the watch history is compacted (410 Gone), then the cache lists again and sees what changed meanwhile', async () => {
     h = await startHarness({}, { watchCaches: true });
     seedImbalanced(h, 'payments', 'api');

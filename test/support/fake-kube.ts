@@ -186,6 +186,12 @@ export class FakeKubeApiServer extends LoopbackServer {
     }
   }
 
+  /** Ends every open watch, as an API server's watch timeout does: clients watch again. */
+  endWatches(): void {
+    for (const watcher of this.watchers) watcher.res.end();
+    this.watchers.clear();
+  }
+
   /**
    * Compacts the history (resuming from any earlier resourceVersion now gets 410 Gone) and ends
    * every open watch, as an API server restart or a watch timeout does: clients must relist.
