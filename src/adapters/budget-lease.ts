@@ -1,6 +1,7 @@
 import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import type { BudgetEntry } from '../core/budget.js';
 import type { ActionBudgetStore, BudgetRecord } from '../ports.js';
+import { UpstreamError } from '../errors.js';
 import { statusOf, toUpstreamError, type KubeApis } from './kubernetes.js';
 
 /** The one Lease that holds the cluster-wide action budget, in STATE_NAMESPACE. */
@@ -8,18 +9,27 @@ export const BUDGET_LEASE_NAME = 'pod-rebalancer-action-budget';
 /** The recent actions, as a JSON list of {id, at, deployment, dryRun}. */
 export const BUDGET_ANNOTATION = 'pod-rebalancer.io/actions';
 
-function parseEntries(text: string | undefined): BudgetEntry[] {
+/**
+ * The recorded actions, or undefined when the annotation is not such a list. An unreadable list
+ * must not count as empty: that would silently reset the cluster-wide cap.
+ */
+function parseEntries(text: string | undefined): BudgetEntry[] | undefined {
   if (!text) return [];
+  let parsed: unknown;
   try {
-    const parsed = JSON.parse(text) as (BudgetEntry & { at: string })[];
-    if (!Array.isArray(parsed)) return [];
-    return parsed
-      .map((entry) => ({ ...entry, at: new Date(entry.at) }))
-      .filter((entry) => typeof entry.id === 'string' && !Number.isNaN(entry.at.getTime()));
+    parsed = JSON.parse(text);
   } catch {
-    // A hand-edited, unreadable list counts as empty; the next write replaces it.
-    return [];
+    return undefined;
   }
+  if (!Array.isArray(parsed)) return undefined;
+  const entries = parsed.map((entry: BudgetEntry & { at: string }) => ({
+    ...entry,
+    at: new Date(entry?.at),
+  }));
+  const readable = entries.every(
+    (entry) => typeof entry.id === 'string' && !Number.isNaN(entry.at.getTime()),
+  );
+  return readable ? entries : undefined;
 }
 
 /**
@@ -39,11 +49,11 @@ export class LeaseActionBudgetStore implements ActionBudgetStore {
         namespace: this.namespace,
         name: BUDGET_LEASE_NAME,
       });
-      return {
-        version: lease.metadata?.resourceVersion ?? '',
-        entries: parseEntries(lease.metadata?.annotations?.[BUDGET_ANNOTATION]),
-      };
+      const entries = parseEntries(lease.metadata?.annotations?.[BUDGET_ANNOTATION]);
+      if (!entries) throw this.unreadable();
+      return { version: lease.metadata?.resourceVersion ?? '', entries };
     } catch (error) {
+      if (error instanceof UpstreamError) throw error;
       if (statusOf(error) === 404) return undefined;
       throw toUpstreamError(error, `reading the action budget Lease ${this.where()}`);
     }
@@ -72,6 +82,17 @@ export class LeaseActionBudgetStore implements ActionBudgetStore {
       if (status === 409 || status === 404) return false;
       throw toUpstreamError(error, `writing the action budget Lease ${this.where()}`);
     }
+  }
+
+  /** Fails closed: no action until a person repairs or deletes the Lease (which resets it). */
+  private unreadable(): UpstreamError {
+    return new UpstreamError(
+      'kubernetes',
+      'client',
+      false,
+      `the action budget Lease ${this.where()} has an unreadable ${BUDGET_ANNOTATION} annotation; ` +
+        `nothing is acted on until it is fixed or the Lease deleted (kubectl -n ${this.namespace} delete lease ${BUDGET_LEASE_NAME})`,
+    );
   }
 
   private where(): string {

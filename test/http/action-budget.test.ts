@@ -155,6 +155,40 @@ describe('when the budget Lease cannot be written', () => {
   });
 });
 
+describe('when the budget Lease holds an unreadable list of actions', () => {
+  it.each([
+    ['not JSON', 'not json ['],
+    ['not a list', '{"used": 0}'],
+    ['an action without a time', '[{"id":"a","deployment":"payments/x","dryRun":false}]'],
+  ])(
+    'when it is %s, then nothing acts (failed/kubernetes-error naming the fix), and the list is not reset',
+    async (_name, text) => {
+      h = await startHarness();
+      seedImbalanced(h);
+      h.kube.leases.set(BUDGET_KEY, {
+        metadata: {
+          name: BUDGET_LEASE_NAME,
+          namespace: 'pod-rebalancer',
+          resourceVersion: '7',
+          annotations: { [BUDGET_ANNOTATION]: text },
+        },
+        spec: {},
+      });
+
+      const res = await post('api');
+
+      expect(res.status).toBe(200);
+      expect(res.body.results[0]).toMatchObject({
+        outcome: 'failed',
+        reason: 'kubernetes-error',
+        detail: expect.stringContaining(`delete lease ${BUDGET_LEASE_NAME}`),
+      });
+      expect(h.kube.removals).toEqual([]);
+      expect(h.kube.leases.get(BUDGET_KEY)?.metadata.annotations[BUDGET_ANNOTATION]).toBe(text);
+    },
+  );
+});
+
 describe('two replicas and one API server', () => {
   it('when both race for the last slot, then exactly one acts and the other is refused', async () => {
     h = await startHarness({ ACTION_BUDGET: '2/1h' });
