@@ -165,7 +165,7 @@ function headers(value: string): Readonly<Record<string, string>> {
     const headerValue = pair.slice(at + 1).trim();
     if (at <= 0 || !HEADER_NAME.test(name) || /[\r\n]/.test(headerValue)) {
       throw new Error(
-        `expected Name=value pairs, comma-separated, e.g. X-Scope-OrgID=team-a (bad: ${name || pair})`,
+        `expected Name=value pairs, comma-separated, e.g. X-Scope-OrgID=team-a (bad: ${name && HEADER_NAME.test(name) ? name : 'a pair without a valid header name'})`,
       );
     }
     if (RESERVED_HEADERS.has(name.toLowerCase())) {
@@ -250,6 +250,8 @@ export const SETTINGS = {
   PROMETHEUS_HEADERS: setting({
     doc: 'extra request headers, Name=value comma-separated, e.g. X-Scope-OrgID=team-a',
     parse: headers,
+    // A header value may be an API key: an error names the header, never its value.
+    secret: true,
   }),
   CPU_SERIES_MATCHERS: setting({
     doc: 'extra matchers for the CPU series, e.g. job="kubelet",metrics_path="/metrics/cadvisor"',

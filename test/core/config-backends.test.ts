@@ -91,6 +91,20 @@ describe('loadConfig: backend, coverage, cluster and deadline settings', () => {
     expect(messageOf({ ...REQUIRED, ...env })).toContain(expected);
   });
 
+  it.each([
+    ['a value with a line break', 'X-Api-Key=k3y-s3cret\nX'],
+    ['a reserved header', 'Authorization=Bearer k3y-s3cret'],
+    ['a pair without a name', '=k3y-s3cret'],
+  ])(
+    'when PROMETHEUS_HEADERS is invalid (%s), then the error names the variable, never a value',
+    (_name, value) => {
+      const message = messageOf({ ...REQUIRED, PROMETHEUS_HEADERS: value });
+
+      expect(message).toContain('PROMETHEUS_HEADERS:');
+      expect(message).not.toContain('k3y-s3cret');
+    },
+  );
+
   it('when PROMETHEUS_URL carries a password and is invalid otherwise, then the error masks it', () => {
     const message = messageOf({ ...REQUIRED, PROMETHEUS_URL: 'ftp://user:s3cret@prom' });
 
