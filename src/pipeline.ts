@@ -244,8 +244,8 @@ async function verifyAndAct(
   if (held) return holdBack(deployment, held, { target, context, stats: decision.stats }, deps);
 
   const assessment = assess(record, decision.stats, alertStart(target), settings.effect);
-  if (!context.observeOnly) beginIrreversible(context.deadline);
   if (assessment.backoff.stopped) {
+    if (!context.observeOnly) beginIrreversible(context.deadline);
     return stopActing({ target, deployment, record }, assessment, context, deps);
   }
   if (context.observeOnly) {
@@ -256,9 +256,12 @@ async function verifyAndAct(
       true,
     );
   }
-  return acting(() =>
-    act(deployment, record, { decision: { ...decision, policy }, assessment }, deps),
-  );
+  return acting(async () => {
+    // Asked when this Deployment's turn to act has come: waiting for a slot may have used the
+    // time the irreversible part needs.
+    beginIrreversible(context.deadline);
+    return act(deployment, record, { decision: { ...decision, policy }, assessment }, deps);
+  });
 }
 
 /** A guard held the action back (or could not be read): the skip, and once per cooldown an Event. */

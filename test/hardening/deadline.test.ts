@@ -155,4 +155,47 @@ describe('one request deadline, through the real app', () => {
     expect(res.body.results[0]).toMatchObject({ outcome: 'rebalanced' });
     expect(h.kube.removals).toHaveLength(2);
   });
+
+  it('when more Deployments act than may at once and the API server is slow, then one whose turn comes too close to the deadline never starts: no budget slot, no Lease, no removal', async () => {
+    h = await startHarness({ WEBHOOK_DEADLINE: '5s' });
+    const alerts = [];
+    // 16 act at once (the pipeline's bound); the 17th waits for a slot.
+    for (let i = 0; i < 17; i++) {
+      seedImbalanced(h, 'payments', `app-${i}`);
+      alerts.push({
+        labels: {
+          alertname: 'DeploymentCPUImbalance',
+          namespace: 'payments',
+          deployment: `app-${i}`,
+        },
+        fingerprint: `f${i}`,
+      });
+    }
+    // Each of the first 16 cooldown Lease writes takes 4.3 s (under the 5 s a Kubernetes call may
+    // take): the 17th's turn comes with about 0.6 s of the 5 s left, less than the 1.25 s kept
+    // for acting (a quarter of the deadline).
+    h.kube.fail({
+      method: 'POST',
+      path: /\/namespaces\/pod-rebalancer\/leases$/,
+      name: /^payments\./,
+      delayMs: 4300,
+      times: 16,
+    });
+
+    const res = await request(h.service.app)
+      .post('/webhook')
+      .set('Authorization', `Bearer ${TOKEN}`)
+      .send(payload(alerts));
+
+    const reasons = res.body.results.map((r: { reason: string }) => r.reason);
+    expect(reasons.filter((r: string) => r === 'imbalanced')).toHaveLength(16);
+    const late = res.body.results.find((r: { reason: string }) => r.reason === 'deadline-exceeded');
+    expect(late).toMatchObject({ outcome: 'failed' });
+    expect(res.status).toBe(503);
+    expect(h.kube.removals).toHaveLength(32);
+    expect(h.kube.removals.some((r) => r.name.startsWith(`${late.deployment}-`))).toBe(false);
+    expect(h.kube.leases.has(`pod-rebalancer/payments.${late.deployment}`)).toBe(false);
+    const budget = h.kube.leases.get('pod-rebalancer/pod-rebalancer-action-budget');
+    expect(JSON.parse(budget?.metadata.annotations['pod-rebalancer.io/actions'])).toHaveLength(16);
+  });
 });
