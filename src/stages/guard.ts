@@ -33,6 +33,8 @@ export async function checkGuards(
     const gate = guardGate(guard, await deps.guards.guardSeries(guard.expr, at));
     if (!gate) continue;
     if (gate.reason === 'guarded') deps.telemetry.guarded.inc({ guard: guard.kind });
+    // Prometheus refused the expression: a broken rule (or GUARD_QUERY), counted like the rest.
+    else deps.telemetry.invalidPolicy.inc({ alertname: target.alertname });
     return gate;
   }
   return undefined;

@@ -5,8 +5,22 @@ import {
   type PolicyDefaults,
   type PolicyResult,
 } from '../core/policy.js';
+import { guardsFor } from '../core/guard.js';
 import type { TargetAlert } from '../core/targets.js';
 import type { Metrics } from '../metrics.js';
+
+/**
+ * A blank guard annotation (a template that rendered nothing) breaks the rule like a bad
+ * threshold does: it is found here, with the rest of the policy, before any call or query.
+ */
+function withGuardAnnotation(
+  annotations: Readonly<Record<string, string>>,
+  parsed: PolicyResult,
+): PolicyResult {
+  if (!parsed.ok) return parsed;
+  const guards = guardsFor(undefined, annotations);
+  return Array.isArray(guards) ? parsed : { ok: false, ...guards };
+}
 
 /**
  * The policy this alert's rule carries, with the configuration filling in what it leaves out.
@@ -18,7 +32,10 @@ export function alertPolicy(
   defaults: PolicyDefaults,
   deps: { telemetry: Metrics; logger: Logger },
 ): PolicyResult {
-  const result = policyFromAnnotations(target.annotations, defaults);
+  const result = withGuardAnnotation(
+    target.annotations,
+    policyFromAnnotations(target.annotations, defaults),
+  );
   if (!result.ok) {
     deps.telemetry.invalidPolicy.inc({ alertname: target.alertname });
     deps.logger.warn('the alert rule carries an invalid policy', {

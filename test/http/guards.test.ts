@@ -202,8 +202,28 @@ describe('a guard that cannot be evaluated never lets an action through', () => 
       expect(res.body.results[0].detail).toContain(detail);
       expect(h.kube.removals).toEqual([]);
       expect(h.kube.leases.size).toBe(0);
+      // A broken rule is visible in the metric, whichever guard broke.
+      const metrics = (await request(h.service.app).get('/metrics')).text;
+      expect(metrics).toContain(
+        'pod_rebalancer_invalid_policy_total{alertname="DeploymentCPUImbalance"} 1',
+      );
     },
   );
+
+  it("when the alert's guard is empty, then invalid-policy before any API call or query, even when the CPU is balanced", async () => {
+    h = await startHarness();
+    seedDeployment(h, {
+      namespace: 'payments',
+      name: 'billing',
+      cpu: { 'billing-a': 0.5, 'billing-b': 0.5, 'billing-c': 0.5 },
+    });
+
+    const res = await post(payload([alertFor('billing', { pod_rebalancer_guard: '' })]));
+
+    expect(res.body.results[0]).toMatchObject({ outcome: 'skipped', reason: 'invalid-policy' });
+    expect(h.kube.requests).toEqual([]);
+    expect(h.prom.queries).toEqual([]);
+  });
 
   it('when Prometheus is unreachable for the guard query, then 503 with Retry-After, nothing removed, no Lease; the retry acts once the guard can be read', async () => {
     h = await startHarness({ GUARD_QUERY: CRITICAL });
