@@ -176,17 +176,10 @@ export function toPodFacts(pod: V1Pod): PodFacts {
 }
 
 /**
- * Whether a pod belongs to the Deployment: its controller is the Deployment's ReplicaSet
- * (`<deployment>-<pod-template-hash>`). A selector alone also matches a canary Deployment's
- * pods or a bare debugging pod with the same labels; those are neither counted nor removed.
- */
-export function ownedByDeployment(pod: V1Pod, deployment: string): boolean {
-  return owningDeployment(pod) === deployment;
-}
-
-/**
  * The Deployment a pod belongs to: the name of its controlling ReplicaSet without the pod's
- * `pod-template-hash` (`<deployment>-<hash>`). Undefined for a pod no Deployment controls.
+ * `pod-template-hash` (`<deployment>-<hash>`). Undefined for a pod no Deployment controls. A
+ * selector alone also matches a canary Deployment's pods or a bare debugging pod with the same
+ * labels; those are neither counted nor removed.
  */
 export function owningDeployment(pod: V1Pod): string | undefined {
   const hash = pod.metadata?.labels?.['pod-template-hash'];

@@ -44,6 +44,7 @@ describe('takeActionSlot', () => {
     const first = await take();
     await take();
 
+    expect(first.taken).toBe(true);
     if (first.taken) await first.release();
 
     expect((await take()).taken).toBe(true);

@@ -38,7 +38,7 @@ describe('eviction 429', () => {
     expect(h.kube.events.map((e) => e.reason)).toEqual(['RebalanceBlocked']);
   });
 
-  it('when API Priority and Fairness answers 429 (no cause), then it is a retryable Kubernetes error, never pdb-blocked', async () => {
+  it('when API Priority and Fairness answers 429 (no cause), then it counts as a retryable Kubernetes error (kind server) and the report says removal-failed, never pdb-blocked', async () => {
     h = await startHarness();
     seedImbalanced(h);
     h.kube.evictionThrottled.add('payments/api-hot');
