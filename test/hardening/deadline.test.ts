@@ -7,7 +7,13 @@ import { realAdapters } from '../../src/main.js';
 import type { MetricsSource, PodCpuQuery } from '../../src/ports.js';
 import { createService } from '../../src/service.js';
 import { payload } from '../http/payload.js';
-import { seedImbalanced, startHarness, TOKEN, type Harness } from '../support/harness.js';
+import {
+  seedImbalanced,
+  seedImbalancedMany,
+  startHarness,
+  TOKEN,
+  type Harness,
+} from '../support/harness.js';
 
 let h: Harness | undefined;
 afterEach(async () => {
@@ -158,19 +164,8 @@ describe('one request deadline, through the real app', () => {
 
   it('when more Deployments act than may at once and the API server is slow, then one whose turn comes too close to the deadline never starts: no budget slot, no Lease, no removal', async () => {
     h = await startHarness({ WEBHOOK_DEADLINE: '5s' });
-    const alerts = [];
     // 16 act at once (the pipeline's bound); the 17th waits for a slot.
-    for (let i = 0; i < 17; i++) {
-      seedImbalanced(h, 'payments', `app-${i}`);
-      alerts.push({
-        labels: {
-          alertname: 'DeploymentCPUImbalance',
-          namespace: 'payments',
-          deployment: `app-${i}`,
-        },
-        fingerprint: `f${i}`,
-      });
-    }
+    const alerts = seedImbalancedMany(h, 17);
     // Each of the first 16 cooldown Lease writes takes 4.3 s (under the 5 s a Kubernetes call may
     // take): the 17th's turn comes with about 0.6 s of the 5 s left, less than the 1.25 s kept
     // for acting (a quarter of the deadline).

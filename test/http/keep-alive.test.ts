@@ -1,6 +1,12 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { seedImbalanced, startHarness, TOKEN, type Harness } from '../support/harness.js';
+import {
+  seedImbalanced,
+  seedImbalancedMany,
+  startHarness,
+  TOKEN,
+  type Harness,
+} from '../support/harness.js';
 import { payload } from './payload.js';
 
 let h: Harness;
@@ -37,18 +43,7 @@ describe('one keep-alive connection pool towards the Kubernetes API', () => {
   it('when a hundred Deployments are acted on at once over the pooled connections, then no answer is lost as a "Premature close" (chunked answers on reused sockets)', async () => {
     // A hundred actions at once: the cluster-wide budget (20/1h by default) is another test's.
     h = await startHarness({ ACTION_BUDGET: 'off' });
-    const alerts = [];
-    for (let i = 0; i < 100; i++) {
-      seedImbalanced(h, 'payments', `app-${i}`);
-      alerts.push({
-        labels: {
-          alertname: 'DeploymentCPUImbalance',
-          namespace: 'payments',
-          deployment: `app-${i}`,
-        },
-        fingerprint: `f${i}`,
-      });
-    }
+    const alerts = seedImbalancedMany(h, 100);
 
     const res = await request(h.service.app)
       .post('/webhook')

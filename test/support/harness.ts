@@ -198,3 +198,19 @@ export function seedImbalanced(
     },
   });
 }
+
+/**
+ * Seeds `count` imbalanced Deployments `app-0` … in `namespace` and returns one firing alert
+ * for each, to post in one payload.
+ */
+export function seedImbalancedMany(
+  h: Pick<Harness, 'kube' | 'prom'>,
+  count: number,
+  namespace = 'payments',
+): { labels: Record<string, string>; fingerprint: string }[] {
+  return Array.from({ length: count }, (_, i) => {
+    seedImbalanced(h, namespace, `app-${i}`);
+    const labels = { alertname: 'DeploymentCPUImbalance', namespace, deployment: `app-${i}` };
+    return { labels, fingerprint: `f${i}` };
+  });
+}
