@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { SETTINGS } from '../../src/config.js';
+import { FAILURE_REASONS, SKIP_REASONS } from '../../src/core/types.js';
 
 /** The sibling folder a user's clone does not have (spelled in two parts: see self-contained.test.ts). */
 const SHARED = ['..', 'shared', ''].join('/');
@@ -171,5 +172,63 @@ describe('the README', () => {
       }
     });
     expect(missing).toEqual([]);
+  });
+});
+
+/** The reasons named in the first cell of the rows of the table under `### Outcome reasons`. */
+export function reasonRows(markdown: string): string[] {
+  const lines = markdown.split('\n');
+  const heading = lines.findIndex((line) => line.trim() === '### Outcome reasons');
+  if (heading < 0) return [];
+  const rows: string[] = [];
+  let inTable = false;
+  for (const line of lines.slice(heading + 1)) {
+    if (line.startsWith('#')) break;
+    if (!line.startsWith('|')) {
+      if (inTable) break;
+      continue;
+    }
+    inTable = true;
+    const cell = /^\|\s*`([a-z-]+)`/.exec(line);
+    if (cell) rows.push(cell[1]!);
+  }
+  return rows;
+}
+
+/** Every reason of the one vocabulary (src/core/types.ts) that has no row in the table. */
+export function undocumentedReasons(markdown: string): string[] {
+  const rows = new Set(reasonRows(markdown));
+  return [...SKIP_REASONS, ...FAILURE_REASONS].filter((reason) => !rows.has(reason));
+}
+
+describe('one table of outcome reasons: docs/operations.md', () => {
+  const operations = readFileSync(join(ROOT, 'docs/operations.md'), 'utf8');
+
+  it('has a row for every skip and failure reason of src/core/types.ts', () => {
+    expect(undocumentedReasons(operations)).toEqual([]);
+  });
+
+  it('notices a reason whose row is missing', () => {
+    const withoutCooldown = operations
+      .split('\n')
+      .filter((line) => !line.startsWith('| `cooldown` |'))
+      .join('\n');
+    const withoutDeadline = operations
+      .split('\n')
+      .filter((line) => !line.startsWith('| `deadline-exceeded` |'))
+      .join('\n');
+
+    expect(undocumentedReasons(withoutCooldown)).toEqual(['cooldown']);
+    expect(undocumentedReasons(withoutDeadline)).toEqual(['deadline-exceeded']);
+    expect(undocumentedReasons('no such table')).toEqual([...SKIP_REASONS, ...FAILURE_REASONS]);
+  });
+
+  it('is the only reasons table: how-it-works.md and the README link to it', () => {
+    const howItWorks = readFileSync(join(ROOT, 'docs/how-it-works.md'), 'utf8');
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+
+    expect(howItWorks).not.toMatch(/^\| outcome \| reason \|/m);
+    expect(howItWorks).toContain('(operations.md#outcome-reasons)');
+    expect(readme).toContain('(docs/operations.md#outcome-reasons)');
   });
 });
