@@ -27,7 +27,11 @@ export function backtestJson(result: BacktestResult) {
       minAverage: Number.isFinite(request.rule.minAverage) ? request.rule.minAverage : null,
     },
     service: { ...request.service, activeWindow: request.service.activeWindow?.text ?? null },
-    guards: { global: request.guards.global ?? null, rule: request.guards.ruleTemplate ?? null },
+    guards: {
+      global: request.guards.global ?? null,
+      rule: request.guards.rules.find((r) => r.rule === 'default')?.template ?? null,
+      rules: request.guards.rules,
+    },
     notes: [NOT_COUNTERFACTUAL, READINESS_APPROXIMATION],
     deployments: result.deployments.map((d) => ({
       namespace: d.namespace,

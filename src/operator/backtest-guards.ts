@@ -3,8 +3,6 @@
  * range queries over the same history, so that the backtest shows which actions they would have
  * held back, side by side with the run without them.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { loadYaml } from '@kubernetes/client-node';
 import { formatSeries, GUARD_ANNOTATION, type Guard } from '../core/guard.js';
 import type { Target } from '../core/types.js';
 import { UpstreamError } from '../errors.js';
@@ -12,36 +10,34 @@ import { BadInput } from './command.js';
 import type { PrometheusHistory } from './history.js';
 import type { GuardAt, ThresholdResult, Timeline } from './simulate.js';
 
-/** The guards a backtest applies: GUARD_QUERY, and the rule's guard as written (a template). */
+/** The guards a backtest applies: GUARD_QUERY, and every alert rule's guard as written (a template). */
 export interface BacktestGuards {
   global: string | undefined;
-  ruleTemplate: string | undefined;
+  /** The alert rules that carry a `pod_rebalancer_guard`, by their `pod_rebalancer_rule` name. */
+  rules: { rule: string; template: string }[];
 }
 
-interface RuleEntry {
-  alert?: string;
-  annotations?: Record<string, string>;
+/** A rule's `pod_rebalancer_guard` annotation as written, or undefined when it has none. */
+export function ruleGuard(rule: { annotations?: Record<string, string> }): string | undefined {
+  return rule.annotations?.[GUARD_ANNOTATION]?.trim() || undefined;
 }
 
 /**
- * The guards from the configuration and the rule file: the `pod_rebalancer_guard` annotation of
- * the first alert whose name is in ALERT_NAMES (the alert the backtest replays).
+ * The guards from the configuration and the alert rules the backtest already read (every file of
+ * `--rules`, the default rule and the overrides). Which rule's guard applies to a Deployment is
+ * decided per Deployment, by the rule that decides for it (`appliedRule`).
  */
 export function backtestGuards(
   guardQuery: string | undefined,
-  ruleFile: string | undefined,
-  alertNames: ReadonlySet<string>,
+  rules: readonly { name: string; annotations?: Record<string, string> }[],
 ): BacktestGuards {
-  let ruleTemplate: string | undefined;
-  if (ruleFile !== undefined && existsSync(ruleFile)) {
-    // The rule file was already read and checked for the backtest's rule parameters.
-    const parsed = loadYaml<{ groups?: { rules?: RuleEntry[] }[] }>(readFileSync(ruleFile, 'utf8'));
-    const alert = (parsed?.groups ?? [])
-      .flatMap((group) => group.rules ?? [])
-      .find((rule) => rule.alert !== undefined && alertNames.has(rule.alert));
-    ruleTemplate = alert?.annotations?.[GUARD_ANNOTATION]?.trim() || undefined;
-  }
-  return { global: guardQuery, ruleTemplate };
+  return {
+    global: guardQuery,
+    rules: rules.flatMap((rule) => {
+      const template = ruleGuard(rule);
+      return template === undefined ? [] : [{ rule: rule.name, template }];
+    }),
+  };
 }
 
 /**
@@ -102,13 +98,14 @@ async function holdSteps(
 
 /**
  * The guards' history, fetched with range queries: GUARD_QUERY once for every Deployment, the
- * rule's guard rendered and fetched per Deployment. `forTarget` is undefined without guards.
+ * guard of the rule that decides for a Deployment rendered and fetched per Deployment.
+ * `forTarget` is undefined when neither applies.
  */
 export function guardHistory(
   prometheus: PrometheusHistory,
   guards: BacktestGuards,
   timeline: Timeline,
-): { forTarget(target: Target): Promise<GuardAt | undefined> } {
+): { forTarget(target: Target, ruleTemplate: string | undefined): Promise<GuardAt | undefined> } {
   let global: Promise<(string | undefined)[]> | undefined;
   const globalSteps = () => {
     global ??= (async () => {
@@ -122,11 +119,11 @@ export function guardHistory(
     return global;
   };
   return {
-    async forTarget(target) {
-      if (!guards.global && !guards.ruleTemplate) return undefined;
+    async forTarget(target, ruleTemplate) {
+      if (!guards.global && !ruleTemplate) return undefined;
       const steps = [...(await globalSteps())];
-      if (guards.ruleTemplate) {
-        const expr = renderGuard(guards.ruleTemplate, target);
+      if (ruleTemplate) {
+        const expr = renderGuard(ruleTemplate, target);
         const name = `the rule's ${GUARD_ANNOTATION}`;
         await holdSteps(prometheus, { kind: 'rule', name, expr }, timeline, steps);
       }
@@ -135,11 +132,15 @@ export function guardHistory(
   };
 }
 
-/** The header line: which guards the backtest applied. */
+/** The header line: which guards the backtest applied (a rule's only to the Deployments it decides for). */
 export function describeGuards(guards: BacktestGuards): string | undefined {
   const parts = [
     ...(guards.global ? [`GUARD_QUERY ${guards.global}`] : []),
-    ...(guards.ruleTemplate ? [`the rule's ${GUARD_ANNOTATION} ${guards.ruleTemplate}`] : []),
+    ...guards.rules.map(({ rule, template }) =>
+      rule === 'default'
+        ? `the rule's ${GUARD_ANNOTATION} ${template}`
+        : `rule ${rule}'s ${GUARD_ANNOTATION} ${template}`,
+    ),
   ];
   return parts.length ? `guards:  ${parts.join('; ')}` : undefined;
 }

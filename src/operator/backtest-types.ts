@@ -27,14 +27,17 @@ export interface BacktestRequest {
   given: { thresholds: boolean; relativeThresholds: boolean };
   rule: RuleParameters;
   service: ServiceModel;
-  /** GUARD_QUERY and the rule's guard: simulated side by side with the run without them. */
+  /** GUARD_QUERY and the rules' guards: simulated side by side with the run without them. */
   guards: BacktestGuards;
   report: string | undefined;
   json: boolean;
 }
 
-/** The rule that decides for one Deployment (its own, its namespace's or the default). */
-export type AppliedRule = RuleModel & { name: string };
+/**
+ * The rule that decides for one Deployment (its own, its namespace's or the default), with the
+ * annotations of its alert rule when it came from a rule file (its `pod_rebalancer_guard` among them).
+ */
+export type AppliedRule = RuleModel & { name: string; annotations?: Record<string, string> };
 
 export interface DeploymentResult {
   namespace: string;

@@ -15,7 +15,7 @@ import {
 } from './command.js';
 import { chunks, PrometheusHistory } from './history.js';
 import { backtestJson, formatBacktest } from './backtest-format.js';
-import { backtestGuards, guardHistory } from './backtest-guards.js';
+import { backtestGuards, guardHistory, ruleGuard } from './backtest-guards.js';
 import { renderReport } from './report-html.js';
 import type {
   AppliedRule,
@@ -84,8 +84,9 @@ Replays the alert rule and the service over past CPU history from Prometheus.
   --report FILE.html     write a self-contained HTML report with a chart
   --json                 print the result as JSON
 
-GUARD_QUERY and the rule's pod_rebalancer_guard annotation, when set, are evaluated over the
-same history: the actions they would have held back are shown next to the run without them.`;
+GUARD_QUERY and the pod_rebalancer_guard annotation of each Deployment's rule, when set, are
+evaluated over the same history: the actions they would have held back are shown next to the
+run without them.`;
 
 /** A point in time: RFC 3339, `now`, or a duration before now (`7d`, `90m`). */
 export function parseTime(text: string, now: Date, flag: string): number {
@@ -233,11 +234,7 @@ export function backtestRequest(
       activeWindow: config.activeWindow,
       effect: pipelineSettings(config).effect,
     },
-    guards: backtestGuards(
-      config.guardQuery,
-      values.rules ?? (existsSync(DEFAULT_RULE_FILE) ? DEFAULT_RULE_FILE : undefined),
-      config.alertNames,
-    ),
+    guards: backtestGuards(config.guardQuery, rule.rules),
     report: values.report,
     json: values.json,
   };
@@ -296,9 +293,9 @@ async function targetsOf(
 }
 
 /** The rule that decides for this Deployment: its own, its namespace's, else the default. */
-export function appliedRule(request: BacktestRequest, history: DeploymentHistory): AppliedRule {
+export function appliedRule(request: BacktestRequest, target: Target): AppliedRule {
   const { rules, ...main } = request.rule;
-  const rule = ruleFor(rules, history, { ...main, name: 'default' });
+  const rule = ruleFor(rules, target, { ...main, name: 'default' });
   return { ...rule, name: rule.name };
 }
 
@@ -372,7 +369,11 @@ export async function runBacktest(
       { timeline, rateWindowMs: request.rule.rateWindowMs },
       () => bar.tick(`${target.namespace}/${target.deployment}`),
     );
-    deployments.push(simulateDeployment(history, request, await guards.forTarget(target)));
+    // The rule's guard is the one its alert would carry: that of the rule deciding for it.
+    const ruleTemplate = ruleGuard(appliedRule(request, target));
+    deployments.push(
+      simulateDeployment(history, request, await guards.forTarget(target, ruleTemplate)),
+    );
   }
   bar.done();
   return { request, deployments };

@@ -91,6 +91,84 @@ describe('pod-rebalancer backtest evaluates the guards over the same history', (
     expect(held!.detail).toContain('owner_name="web"');
   });
 
+  /** An override rule (rules/examples/overrides.rules.yml style) for one Deployment of shop. */
+  const overrideFor = (deployment: string, guard?: string) => {
+    const selector = `namespace_deployment_pod:cpu_usage:rate{namespace="shop", deployment="${deployment}"}`;
+    return `groups:
+  - name: override-shop-${deployment}
+    rules:
+      - record: pod_rebalancer:deployment_override
+        expr: vector(1)
+        labels:
+          namespace: shop
+          deployment: ${deployment}
+      - alert: DeploymentCPUImbalance
+        expr: |
+          stddev by (namespace, deployment) (${selector}) > 0.3
+          and on (namespace, deployment)
+            count by (namespace, deployment) (${selector}) >= 3
+          and on (namespace, deployment)
+            avg by (namespace, deployment) (${selector}) > 0.05
+        for: 10m
+        labels:
+          pod_rebalancer_rule: shop-${deployment}
+        annotations:
+          pod_rebalancer_threshold: "0.3"
+          pod_rebalancer_measure: stddev
+          pod_rebalancer_min_pods: "3"
+${guard === undefined ? '' : `          pod_rebalancer_guard: '${guard}'\n`}`;
+  };
+  const writeRules = (name: string, text: string) => {
+    const file = join(dir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+  const webGuard = `kube_replicaset_owner{owner_name="{{ $labels.deployment }}"} and on () (${timeGuard})`;
+
+  it("when --rules lists two files and the Deployment's override in the second carries the guard, then the guard holds back its actions", async () => {
+    const override = writeRules('web-guarded.rules.yml', overrideFor('web', webGuard));
+
+    const web = await backtest({}, ['--rules', `${RULES},${override}`]);
+
+    expect(web.rule.name).toBe('shop-web');
+    const held = web.guarded?.[0]?.heldBack ?? [];
+    expect(held.length).toBeGreaterThan(0);
+    expect(held.every((h) => inWindow(h.at))).toBe(true);
+    expect(held[0]!.detail).toContain('owner_name="web"');
+  });
+
+  it('when --rules lists two files and the guard is on the default rule, then a Deployment without an override of its own is still guarded by it', async () => {
+    const main = readFileSync(RULES, 'utf8').replace(
+      '        annotations:\n',
+      `        annotations:\n          pod_rebalancer_guard: '${webGuard}'\n`,
+    );
+    const files = [
+      writeRules('default-guarded.rules.yml', main),
+      writeRules('worker.rules.yml', overrideFor('worker')),
+    ];
+
+    const web = await backtest({}, ['--rules', files.join(',')]);
+
+    expect(web.rule.name).toBe('default');
+    expect(web.guarded?.[0]?.heldBack?.length).toBeGreaterThan(0);
+  });
+
+  it("when the default rule carries a guard but the Deployment's own override does not, then no rule guard applies to it", async () => {
+    const main = readFileSync(RULES, 'utf8').replace(
+      '        annotations:\n',
+      `        annotations:\n          pod_rebalancer_guard: '${webGuard}'\n`,
+    );
+    const file = writeRules(
+      'default-guarded-web-own.rules.yml',
+      `${main}\n${overrideFor('web').replace('groups:\n', '')}`,
+    );
+
+    const web = await backtest({}, ['--rules', file]);
+
+    expect(web.rule.name).toBe('shop-web');
+    expect(web.guarded).toBeUndefined();
+  });
+
   it('without guards, then there is no guarded run', async () => {
     const web = await backtest({}, []);
 
