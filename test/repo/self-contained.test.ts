@@ -33,27 +33,27 @@ export function pathsOutside(file: string, text: string, root: string): string[]
 }
 
 describe('the repository is self-contained', () => {
-  it('finds a path that climbs out of the repository, and one into ../shared', () => {
+  it('finds a path that climbs out of the repository, and one into the steering folder beside it', () => {
     const file = join(ROOT, 'test', 'http', 'example.ts');
+    // Built from parts, so that this file itself names no path out of the repository.
+    const up = (n: number, path: string) => `${'../'.repeat(n)}${path}`;
     const text = [
-      "new URL('../../../shared/fixtures/a.json', import.meta.url)",
-      "readFileSync('../fixtures/a.json')",
-      'cat ../shared/SPEC.md',
+      `new URL('${up(3, 'shared/fixtures/a.json')}', import.meta.url)`,
+      `readFileSync('${up(1, 'fixtures/a.json')}')`,
+      `cat ${up(1, 'shared/SPEC.md')}`,
     ].join('\n');
     expect(pathsOutside(file, text, ROOT)).toEqual([
-      '../../../shared/fixtures/a.json',
-      '../shared/SPEC.md',
+      up(3, 'shared/fixtures/a.json'),
+      up(1, 'shared/SPEC.md'),
     ]);
   });
 
   it('no source, test, script, rule, manifest or CI file reads outside the repository', () => {
-    const offenders = SCANNED.flatMap((top) => filesUnder(join(ROOT, top)))
-      .filter((file) => file !== fileURLToPath(import.meta.url))
-      .flatMap((file) =>
-        pathsOutside(file, readFileSync(file, 'utf8'), ROOT).map(
-          (path) => `${relative(ROOT, file)}: ${path}`,
-        ),
-      );
+    const offenders = SCANNED.flatMap((top) => filesUnder(join(ROOT, top))).flatMap((file) =>
+      pathsOutside(file, readFileSync(file, 'utf8'), ROOT).map(
+        (path) => `${relative(ROOT, file)}: ${path}`,
+      ),
+    );
     expect(offenders).toEqual([]);
   });
 
