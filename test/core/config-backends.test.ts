@@ -1,16 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
+import { configErrorOf } from '../support/config.js';
 import { loadConfig, type Config } from '../../src/config.js';
 
 const REQUIRED = { PROMETHEUS_URL: 'http://prometheus:9090', WEBHOOK_TOKEN: 't' };
-
-function messageOf(env: NodeJS.ProcessEnv): string {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    return (error as Error).message;
-  }
-  throw new Error('expected loadConfig to reject the environment');
-}
 
 describe('loadConfig: backend, coverage, cluster and deadline settings', () => {
   const defaults = loadConfig(REQUIRED);
@@ -88,7 +80,7 @@ describe('loadConfig: backend, coverage, cluster and deadline settings', () => {
       'PROMETHEUS_BEARER_TOKEN_FILE: set either a bearer token or basic auth',
     ],
   ])('when %p, then the start fails naming the variable', (env, expected) => {
-    expect(messageOf({ ...REQUIRED, ...env })).toContain(expected);
+    expect(configErrorOf({ ...REQUIRED, ...env })).toContain(expected);
   });
 
   it.each([
@@ -98,7 +90,7 @@ describe('loadConfig: backend, coverage, cluster and deadline settings', () => {
   ])(
     'when PROMETHEUS_HEADERS is invalid (%s), then the error names the variable, never a value',
     (_name, value) => {
-      const message = messageOf({ ...REQUIRED, PROMETHEUS_HEADERS: value });
+      const message = configErrorOf({ ...REQUIRED, PROMETHEUS_HEADERS: value });
 
       expect(message).toContain('PROMETHEUS_HEADERS:');
       expect(message).not.toContain('k3y-s3cret');
@@ -106,7 +98,7 @@ describe('loadConfig: backend, coverage, cluster and deadline settings', () => {
   );
 
   it('when PROMETHEUS_URL carries a password and is invalid otherwise, then the error masks it', () => {
-    const message = messageOf({ ...REQUIRED, PROMETHEUS_URL: 'ftp://user:s3cret@prom' });
+    const message = configErrorOf({ ...REQUIRED, PROMETHEUS_URL: 'ftp://user:s3cret@prom' });
 
     expect(message).toContain('ftp://***@prom');
     expect(message).not.toContain('s3cret');

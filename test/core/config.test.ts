@@ -1,4 +1,5 @@
 import { describe, expect, it } from '@jest/globals';
+import { configErrorOf } from '../support/config.js';
 import {
   ConfigError,
   DEFAULT_CPU_STDDEV_THRESHOLD,
@@ -18,15 +19,6 @@ function problemsOf(env: NodeJS.ProcessEnv): string[] {
   } catch (error) {
     if (error instanceof ConfigError) return error.problems;
     throw error;
-  }
-  throw new Error('expected loadConfig to reject the environment');
-}
-
-function messageOf(env: NodeJS.ProcessEnv): string {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    return (error as Error).message;
   }
   throw new Error('expected loadConfig to reject the environment');
 }
@@ -250,7 +242,7 @@ describe('loadConfig: each invalid value is reported with the variable name and 
 
   it('throws a ConfigError whose message lists the problems', () => {
     expect(() => loadConfig({ ...REQUIRED, PORT: 'http' })).toThrow(ConfigError);
-    expect(messageOf({ ...REQUIRED, PORT: 'http' })).toMatch(/^invalid configuration:\nPORT: /);
+    expect(configErrorOf({ ...REQUIRED, PORT: 'http' })).toMatch(/^invalid configuration:\nPORT: /);
   });
 });
 
@@ -293,7 +285,7 @@ describe('loadConfig: all problems at once', () => {
     };
 
     const problems = problemsOf(env);
-    const lines = messageOf(env).split('\n').slice(1);
+    const lines = configErrorOf(env).split('\n').slice(1);
 
     expect(problems.map((p) => p.split(':')[0]).sort()).toEqual(
       ['ACTION', 'DRY_RUN', 'MIN_PODS', 'PORT', 'PROMETHEUS_URL'].sort(),
@@ -321,7 +313,7 @@ describe('loadConfig: secrets', () => {
       MAX_COOLDOWN: '1m',
     };
 
-    const message = messageOf(env);
+    const message = configErrorOf(env);
 
     expect(message.split('\n').length).toBeGreaterThan(3);
     // PORT's value is shown (it is not a secret); WEBHOOK_TOKEN's own value must not be.
