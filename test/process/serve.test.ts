@@ -50,6 +50,30 @@ describe('pod-rebalancer serve, as a process', () => {
   let child: ChildProcess | undefined;
   let dir: string;
 
+  /** Starts `serve` as a process against fakes holding one imbalanced Deployment; its URL. */
+  async function serveImbalanced(
+    shutdownDelay: string,
+  ): Promise<{ url: string; server: ChildProcess }> {
+    kube = await new FakeKubeApiServer().start();
+    prom = await new FakePrometheus().start();
+    seedImbalanced({ kube, prom });
+    dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-serve-'));
+    writeFileSync(join(dir, 'kubeconfig'), kube.kubeConfigText());
+    const port = await freePort();
+    child = spawn('node', [CLI, 'serve'], {
+      env: {
+        PATH: process.env.PATH,
+        PORT: String(port),
+        PROMETHEUS_URL: prom.url,
+        WEBHOOK_TOKEN: TOKEN,
+        KUBECONFIG: join(dir, 'kubeconfig'),
+        SHUTDOWN_DELAY: shutdownDelay,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return { url: `http://127.0.0.1:${port}`, server: child };
+  }
+
   afterEach(async () => {
     await killIfRunning(child);
     await Promise.all([kube?.stop(), prom?.stop()]);
@@ -82,26 +106,9 @@ describe('pod-rebalancer serve, as a process', () => {
   });
 
   it('when SIGTERM arrives during a request, then the request completes, new ones are refused, and it exits 0', async () => {
-    kube = await new FakeKubeApiServer().start();
-    prom = await new FakePrometheus().start();
-    seedImbalanced({ kube, prom });
-    dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-serve-'));
-    writeFileSync(join(dir, 'kubeconfig'), kube.kubeConfigText());
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    child = spawn('node', [CLI, 'serve'], {
-      env: {
-        PATH: process.env.PATH,
-        PORT: String(port),
-        PROMETHEUS_URL: prom.url,
-        WEBHOOK_TOKEN: TOKEN,
-        KUBECONFIG: join(dir, 'kubeconfig'),
-        // This test is about the drain; the delay before it has its own test below.
-        SHUTDOWN_DELAY: '0s',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    await waitForReady(url, child);
+    // This test is about the drain; the delay before it has its own test below.
+    const { url, server } = await serveImbalanced('0s');
+    await waitForReady(url, server);
     // The verification query takes a second: SIGTERM lands while the request is in flight.
     prom.fail({ delayMs: 1000 });
     const inFlight = fetch(`${url}/webhook`, {
@@ -124,9 +131,9 @@ describe('pod-rebalancer serve, as a process', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 300));
 
-    child.kill('SIGTERM');
+    server.kill('SIGTERM');
     const response = await inFlight;
-    const code = await exited(child);
+    const code = await exited(server);
 
     expect(response.status).toBe(200);
     expect(
@@ -137,29 +144,12 @@ describe('pod-rebalancer serve, as a process', () => {
     await expect(fetch(`${url}/healthz`)).rejects.toThrow();
   });
   it('when SIGTERM arrives, then /readyz fails at once while every new connection is still served for SHUTDOWN_DELAY, then it exits 0', async () => {
-    kube = await new FakeKubeApiServer().start();
-    prom = await new FakePrometheus().start();
-    seedImbalanced({ kube, prom });
-    dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-serve-'));
-    writeFileSync(join(dir, 'kubeconfig'), kube.kubeConfigText());
-    const port = await freePort();
-    const url = `http://127.0.0.1:${port}`;
-    child = spawn('node', [CLI, 'serve'], {
-      env: {
-        PATH: process.env.PATH,
-        PORT: String(port),
-        PROMETHEUS_URL: prom.url,
-        WEBHOOK_TOKEN: TOKEN,
-        KUBECONFIG: join(dir, 'kubeconfig'),
-        SHUTDOWN_DELAY: '8s',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const { url, server } = await serveImbalanced('8s');
     let logs = '';
-    child.stdout!.on('data', (chunk: Buffer) => (logs += chunk.toString()));
-    await waitForReady(url, child);
+    server.stdout!.on('data', (chunk: Buffer) => (logs += chunk.toString()));
+    await waitForReady(url, server);
 
-    child.kill('SIGTERM');
+    server.kill('SIGTERM');
     // The first readiness probe that sees the signal fails; the signal needs a moment to land.
     let ready = 200;
     for (let attempt = 0; attempt < 100 && ready === 200; attempt++) {
@@ -171,7 +161,7 @@ describe('pod-rebalancer serve, as a process', () => {
     for (let i = 0; i < 5; i++) {
       during.push(await freshGet(`${url}/healthz`), await freshGet(`${url}/readyz`));
     }
-    const stillRunning = child.exitCode === null;
+    const stillRunning = server.exitCode === null;
 
     expect(ready).toBe(503);
     expect(during).toEqual([200, 503, 200, 503, 200, 503, 200, 503, 200, 503]);
@@ -180,7 +170,7 @@ describe('pod-rebalancer serve, as a process', () => {
       /"message":"shutting down".*"delayMs":8000|"delayMs":8000.*"message":"shutting down"/,
     );
     // After the delay it drains and exits on its own.
-    expect(await exited(child)).toBe(0);
+    expect(await exited(server)).toBe(0);
     await expect(freshGet(`${url}/healthz`)).rejects.toThrow(/ECONNREFUSED/);
   }, 60_000);
 });
