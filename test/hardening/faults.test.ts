@@ -2,12 +2,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import request from 'supertest';
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { payload } from '../http/payload.js';
 import type { Fault } from '../support/fake-kube.js';
 import type { PrometheusFault } from '../support/fake-prometheus.js';
-import { seedImbalanced, startHarness, TOKEN, type Harness } from '../support/harness.js';
+import {
+  type Harness,
+  postWebhook,
+  seedImbalanced,
+  startHarness,
+  TOKEN,
+} from '../support/harness.js';
 import { buildDist, freePort, killIfRunning, waitFor } from '../support/processes.js';
 
 let h: Harness | undefined;
@@ -19,8 +24,7 @@ afterEach(async () => {
 /** The cooldown Lease of payments/api; the action budget's Lease sits beside it in pod-rebalancer. */
 const COOLDOWN = /^payments\.api$/;
 
-const post = (app: Harness['service']['app']) =>
-  request(app).post('/webhook').set('Authorization', `Bearer ${TOKEN}`).send(payload());
+const post = (app: Harness['service']['app']) => postWebhook(app, payload());
 
 const evictions = (harness: Harness) =>
   harness.kube.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/eviction')).length;

@@ -1,24 +1,28 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { BUDGET_ANNOTATION, BUDGET_LEASE_NAME } from '../../src/adapters/budget-lease.js';
-import { seedImbalanced, startHarness, TOKEN, type Harness } from '../support/harness.js';
+import {
+  type Harness,
+  postWebhook,
+  seedImbalanced,
+  startHarness,
+  TOKEN,
+} from '../support/harness.js';
 import { payload } from './payload.js';
 
 let h: Harness;
 afterEach(() => h?.stop());
 
 const post = (deployment: string, app = h.service.app) =>
-  request(app)
-    .post('/webhook')
-    .set('Authorization', `Bearer ${TOKEN}`)
-    .send(
-      payload([
-        {
-          labels: { alertname: 'DeploymentCPUImbalance', namespace: 'payments', deployment },
-          fingerprint: `f-${deployment}`,
-        },
-      ]),
-    );
+  postWebhook(
+    app,
+    payload([
+      {
+        labels: { alertname: 'DeploymentCPUImbalance', namespace: 'payments', deployment },
+        fingerprint: `f-${deployment}`,
+      },
+    ]),
+  );
 
 const BUDGET_KEY = `pod-rebalancer/${BUDGET_LEASE_NAME}`;
 const budgetEntries = (): unknown[] =>

@@ -1,6 +1,6 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { seedImbalanced, startHarness, TOKEN, type Harness } from '../support/harness.js';
+import { type Harness, postWebhook, seedImbalanced, startHarness } from '../support/harness.js';
 
 let h: Harness;
 afterEach(() => h?.stop());
@@ -25,11 +25,7 @@ function alertWith(annotations: Record<string, string>, deployment = 'api') {
   };
 }
 
-const post = (body: unknown) =>
-  request(h.service.app)
-    .post('/webhook')
-    .set('Authorization', `Bearer ${TOKEN}`)
-    .send(body as object);
+const post = (body: unknown) => postWebhook(h.service.app, body);
 
 // seedImbalanced: stddev 0.576 cores over a mean of 0.73 cores (relative 0.79).
 describe('the service verifies against the policy the alert carries', () => {

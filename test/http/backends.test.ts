@@ -1,10 +1,9 @@
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { makeCa, makeLeaf, type CertFiles } from '../hardening/certs.js';
-import { seedImbalanced, startHarness, TOKEN, type Harness } from '../support/harness.js';
+import { type Harness, postWebhook, seedImbalanced, startHarness } from '../support/harness.js';
 import { payload } from './payload.js';
 
 // Each backend as it really behaves, driven through the real HTTP app, the real prometheus-query
@@ -22,11 +21,7 @@ afterEach(async () => {
   h = undefined;
 });
 
-const post = (body: unknown = payload()) =>
-  request(h!.service.app)
-    .post('/webhook')
-    .set('Authorization', `Bearer ${TOKEN}`)
-    .send(body as object);
+const post = (body: unknown = payload()) => postWebhook(h!.service.app, body);
 
 function leaseWrites(harness: Harness) {
   return harness.kube.requests.filter(

@@ -1,11 +1,10 @@
-import request from 'supertest';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import {
+  type Harness,
+  postWebhook,
   seedDeployment,
   seedImbalanced,
   startHarness,
-  TOKEN,
-  type Harness,
 } from '../support/harness.js';
 import { payload } from './payload.js';
 
@@ -18,10 +17,7 @@ const alertFor = (namespace: string, deployment: string) => ({
 });
 
 const post = (alerts: { labels: Record<string, string>; fingerprint: string }[]) =>
-  request(h.service.app)
-    .post('/webhook')
-    .set('Authorization', `Bearer ${TOKEN}`)
-    .send(payload(alerts));
+  postWebhook(h.service.app, payload(alerts));
 
 const podLists = () =>
   h.kube.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/pods'));

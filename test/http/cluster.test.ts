@@ -1,6 +1,5 @@
-import request from 'supertest';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { seedImbalanced, startHarness, TOKEN, type Harness } from '../support/harness.js';
+import { type Harness, postWebhook, seedImbalanced, startHarness } from '../support/harness.js';
 import { payload } from './payload.js';
 
 // One Alertmanager (or a Thanos/Mimir ruler) for many clusters: the same namespace/deployment
@@ -12,11 +11,7 @@ afterEach(async () => {
   h = undefined;
 });
 
-const post = (body: unknown) =>
-  request(h!.service.app)
-    .post('/webhook')
-    .set('Authorization', `Bearer ${TOKEN}`)
-    .send(body as object);
+const post = (body: unknown) => postWebhook(h!.service.app, body);
 
 const alertIn = (cluster: string | undefined, fingerprint: string) => ({
   fingerprint,

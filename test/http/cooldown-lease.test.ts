@@ -1,13 +1,11 @@
-import request from 'supertest';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { seedImbalanced, startHarness, TOKEN, type Harness } from '../support/harness.js';
+import { type Harness, postWebhook, seedImbalanced, startHarness } from '../support/harness.js';
 import { payload } from './payload.js';
 
 let h: Harness;
 afterEach(() => h?.stop());
 
-const post = () =>
-  request(h.service.app).post('/webhook').set('Authorization', `Bearer ${TOKEN}`).send(payload());
+const post = () => postWebhook(h.service.app, payload());
 
 function microTime(msAgo: number): string {
   return new Date(Date.now() - msAgo).toISOString().replace('Z', '000Z');

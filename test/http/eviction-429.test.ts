@@ -1,6 +1,5 @@
-import request from 'supertest';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { seedImbalanced, startHarness, TOKEN, type Harness } from '../support/harness.js';
+import { type Harness, postWebhook, seedImbalanced, startHarness } from '../support/harness.js';
 import { payload } from './payload.js';
 
 // The API server answers an eviction 429 for two different reasons: a PodDisruptionBudget
@@ -13,8 +12,7 @@ afterEach(async () => {
   h = undefined;
 });
 
-const post = () =>
-  request(h!.service.app).post('/webhook').set('Authorization', `Bearer ${TOKEN}`).send(payload());
+const post = () => postWebhook(h!.service.app, payload());
 
 async function metric(name: string): Promise<string> {
   const text = await h!.service.registry.metrics();

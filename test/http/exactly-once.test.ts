@@ -1,16 +1,12 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { seedImbalanced, startHarness, TOKEN, type Harness } from '../support/harness.js';
+import { type Harness, postWebhook, seedImbalanced, startHarness } from '../support/harness.js';
 import { payload } from './payload.js';
 
 let h: Harness;
 afterEach(() => h?.stop());
 
-const post = (app: Harness['service']['app'], body: unknown = payload()) =>
-  request(app)
-    .post('/webhook')
-    .set('Authorization', `Bearer ${TOKEN}`)
-    .send(body as object);
+const post = (app: Harness['service']['app'], body: unknown = payload()) => postWebhook(app, body);
 
 describe('nothing is done twice', () => {
   it('when 25 identical firing notifications arrive at once, then exactly 2 pods are removed', async () => {

@@ -4,11 +4,11 @@ import { afterEach, describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import type { Clock } from '../../src/ports.js';
 import {
+  type Harness,
+  postWebhook,
   seedDeployment,
   seedImbalanced,
   startHarness,
-  TOKEN,
-  type Harness,
 } from '../support/harness.js';
 import { payload } from './payload.js';
 
@@ -27,11 +27,7 @@ const EXAMPLE_RULE = new URL('../../rules/examples/consumer-lag-guard.rules.yml'
 let h: Harness;
 afterEach(() => h?.stop());
 
-const post = (body: unknown, app = h.service.app) =>
-  request(app)
-    .post('/webhook')
-    .set('Authorization', `Bearer ${TOKEN}`)
-    .send(body as object);
+const post = (body: unknown, app = h.service.app) => postWebhook(app, body);
 
 const alertFor = (deployment: string, annotations: Record<string, string> = {}) => ({
   labels: { alertname: 'DeploymentCPUImbalance', namespace: 'payments', deployment },

@@ -1,19 +1,19 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import {
+  type Harness,
+  postWebhook,
   seedImbalanced,
   seedImbalancedMany,
   startHarness,
   TOKEN,
-  type Harness,
 } from '../support/harness.js';
 import { payload } from './payload.js';
 
 let h: Harness;
 afterEach(() => h?.stop());
 
-const post = () =>
-  request(h.service.app).post('/webhook').set('Authorization', `Bearer ${TOKEN}`).send(payload());
+const post = () => postWebhook(h.service.app, payload());
 
 describe('one keep-alive connection pool towards the Kubernetes API', () => {
   it('when a storm of notifications arrives one after another, then the calls reuse one or two TCP connections instead of opening one each', async () => {

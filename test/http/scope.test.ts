@@ -2,11 +2,11 @@ import request from 'supertest';
 import { waitFor } from '../support/processes.js';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import {
+  type Harness,
+  postWebhook,
   seedDeployment,
   seedImbalanced,
   startHarness,
-  TOKEN,
-  type Harness,
 } from '../support/harness.js';
 import { payload } from './payload.js';
 
@@ -14,10 +14,10 @@ let h: Harness;
 afterEach(() => h?.stop());
 
 const post = (namespace: string, deployment: string) =>
-  request(h.service.app)
-    .post('/webhook')
-    .set('Authorization', `Bearer ${TOKEN}`)
-    .send(payload([{ labels: { alertname: 'DeploymentCPUImbalance', namespace, deployment } }]));
+  postWebhook(
+    h.service.app,
+    payload([{ labels: { alertname: 'DeploymentCPUImbalance', namespace, deployment } }]),
+  );
 
 /** The imbalanced CPU of seedImbalanced, for a Deployment seeded with other options. */
 const ready = async (harness: Harness) =>

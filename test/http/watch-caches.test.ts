@@ -1,7 +1,7 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { Service } from '../../src/service.js';
-import { seedImbalanced, startHarness, TOKEN, type Harness } from '../support/harness.js';
+import { type Harness, postWebhook, seedImbalanced, startHarness } from '../support/harness.js';
 import { payload } from './payload.js';
 
 let h: Harness;
@@ -13,10 +13,7 @@ const alertFor = (deployment: string) => ({
 });
 
 const post = (service: Service, deployment = 'api') =>
-  request(service.app)
-    .post('/webhook')
-    .set('Authorization', `Bearer ${TOKEN}`)
-    .send(payload([alertFor(deployment)]));
+  postWebhook(service.app, payload([alertFor(deployment)]));
 
 /** Waits, a bounded number of times, for a condition that depends on a watch catching up. */
 async function until(condition: () => boolean | Promise<boolean>, what: string): Promise<void> {

@@ -1,22 +1,17 @@
-import request from 'supertest';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import {
+  type Harness,
+  postWebhook,
   seedDeployment,
   seedImbalanced,
   startHarness,
-  TOKEN,
-  type Harness,
 } from '../support/harness.js';
 import { payload } from './payload.js';
 
 let h: Harness;
 afterEach(() => h?.stop());
 
-const post = (body: unknown, app = h.service.app) =>
-  request(app)
-    .post('/webhook')
-    .set('Authorization', `Bearer ${TOKEN}`)
-    .send(body as object);
+const post = (body: unknown, app = h.service.app) => postWebhook(app, body);
 
 /** A window that is certainly closed now: it opens two hours from now (UTC) for one hour. */
 function closedWindow(now = new Date()): string {

@@ -1,3 +1,4 @@
+import request from 'supertest';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { createLogger } from '../../src/adapters/logger.js';
@@ -36,6 +37,14 @@ export interface Harness {
   /** Another replica of the service against the same fakes (a second process in a cluster). */
   replica(name: string): Service;
   stop(): Promise<void>;
+}
+
+/** POSTs `body` to the webhook with the token Alertmanager sends, as it would. */
+export function postWebhook(app: Harness['service']['app'], body: unknown) {
+  return request(app)
+    .post('/webhook')
+    .set('Authorization', `Bearer ${TOKEN}`)
+    .send(body as object);
 }
 
 /**
