@@ -236,8 +236,9 @@ async function verifyAndAct(
   const stopTimer = deps.telemetry.verificationDuration.startTimer();
   const { pods, samples } = await verifier.verify(member, deployment);
   stopTimer();
-  const { threshold, measure, minPods } = policy;
-  const decision = decide(pods, samples, { ...settings.policy, threshold, measure, minPods }, now);
+  const { threshold, measure, minPods, minImprovement } = policy;
+  const alertOwn = { threshold, measure, minPods, minImprovement };
+  const decision = decide(pods, samples, { ...settings.policy, ...alertOwn }, now);
   if (!decision.act) return skipped(target, decision, decision.stats);
   // With the fresh verification and before any Lease is written: a held action leaves no trace.
   const held = await checkGuards(target, settings.guardQuery, deps, member.at);

@@ -64,6 +64,7 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
       minPods: config.minPods,
       minPodAgeMs: config.minPodAgeMs,
       minSampleCoverage: config.minSampleCoverage,
+      minImprovement: config.minImprovement,
     },
     scope: {
       namespaces: config.namespaces,
