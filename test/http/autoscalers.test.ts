@@ -5,6 +5,7 @@ import {
   seedAutoscaler,
   seedImbalanced,
   startHarness,
+  type AutoscalerSeed,
   type Harness,
 } from '../support/harness.js';
 import { payload } from './payload.js';
@@ -22,6 +23,19 @@ const firing = payload([
   },
 ]);
 
+/** payments/api-hpa, scaling payments/api, steady at 5 replicas since a day, unless overridden. */
+function seedApiAutoscaler(overrides: Partial<AutoscalerSeed> = {}): void {
+  seedAutoscaler(h, {
+    namespace: 'payments',
+    name: 'api-hpa',
+    target: 'api',
+    desiredReplicas: 5,
+    currentReplicas: 5,
+    lastScaledAgoMs: DAY,
+    ...overrides,
+  });
+}
+
 async function postFiring() {
   const response = await postWebhook(h.service.app, firing);
   expect(response.status).toBe(200);
@@ -32,14 +46,7 @@ describe('a HorizontalPodAutoscaler that moves the Deployment holds the action b
   it('when an HPA targeting the Deployment wants 7 replicas where 5 run, then skipped scaling, naming the HPA and the counts, and nothing removed', async () => {
     h = await startHarness();
     seedImbalanced(h);
-    seedAutoscaler(h, {
-      namespace: 'payments',
-      name: 'api-hpa',
-      target: 'api',
-      desiredReplicas: 7,
-      currentReplicas: 5,
-      lastScaledAgoMs: DAY,
-    });
+    seedApiAutoscaler({ desiredReplicas: 7 });
 
     expect(await postFiring()).toMatchObject({
       outcome: 'skipped',
@@ -55,14 +62,7 @@ describe('a HorizontalPodAutoscaler that moves the Deployment holds the action b
   it('when the HPA scaled the Deployment 3 minutes ago (inside COOLDOWN 15m), then skipped scaling, saying when', async () => {
     h = await startHarness();
     seedImbalanced(h);
-    seedAutoscaler(h, {
-      namespace: 'payments',
-      name: 'api-hpa',
-      target: 'api',
-      desiredReplicas: 5,
-      currentReplicas: 5,
-      lastScaledAgoMs: 3 * MINUTE,
-    });
+    seedApiAutoscaler({ lastScaledAgoMs: 3 * MINUTE });
 
     const result = await postFiring();
 
@@ -76,14 +76,7 @@ describe('a HorizontalPodAutoscaler that moves the Deployment holds the action b
   it('when the HPA has been quiet for a day at the replica count it wants, then the service acts', async () => {
     h = await startHarness();
     seedImbalanced(h);
-    seedAutoscaler(h, {
-      namespace: 'payments',
-      name: 'api-hpa',
-      target: 'api',
-      desiredReplicas: 5,
-      currentReplicas: 5,
-      lastScaledAgoMs: DAY,
-    });
+    seedApiAutoscaler();
 
     expect(await postFiring()).toMatchObject({ outcome: 'rebalanced' });
     expect(h.kube.removals.map((r) => r.name).sort()).toEqual(['api-cold', 'api-hot']);
@@ -92,22 +85,14 @@ describe('a HorizontalPodAutoscaler that moves the Deployment holds the action b
   it('when the scaling HPA targets another Deployment of the namespace, then the service acts on this one', async () => {
     h = await startHarness();
     seedImbalanced(h);
-    seedAutoscaler(h, {
-      namespace: 'payments',
+    seedApiAutoscaler({
       name: 'worker-hpa',
       target: 'worker',
       desiredReplicas: 9,
       currentReplicas: 3,
-      lastScaledAgoMs: MINUTE,
     });
     // A namesake in another namespace scales its own Deployment, not this one.
-    seedAutoscaler(h, {
-      namespace: 'shop',
-      name: 'api',
-      target: 'api',
-      desiredReplicas: 9,
-      currentReplicas: 3,
-    });
+    seedApiAutoscaler({ namespace: 'shop', name: 'api', desiredReplicas: 9, currentReplicas: 3 });
 
     expect(await postFiring()).toMatchObject({ outcome: 'rebalanced' });
     expect(h.kube.removals).toHaveLength(2);
@@ -120,13 +105,7 @@ describe('a HorizontalPodAutoscaler that moves the Deployment holds the action b
       async () => (await request(h.service.app).get('/readyz')).status === 200,
       'the caches synced',
     );
-    seedAutoscaler(h, {
-      namespace: 'payments',
-      name: 'api-hpa',
-      target: 'api',
-      desiredReplicas: 3,
-      currentReplicas: 5,
-    });
+    seedApiAutoscaler({ desiredReplicas: 3, lastScaledAgoMs: undefined });
     await until(async () => (await postFiring()).reason === 'scaling', 'the watch brought the HPA');
 
     const lists = h.kube.requests.filter(
