@@ -316,7 +316,7 @@ describe('backtest flags and the rule file', () => {
       minPods: 3,
       minAverage: 0.05,
       rateWindowMs: 5 * MINUTE,
-      rules: [expect.objectContaining({ name: 'default', selector: {} })],
+      rules: [expect.objectContaining({ name: 'default', selector: {}, minImprovement: 0.1 })],
     });
   });
 
