@@ -3,7 +3,7 @@ import { decide } from '../../src/core/decide.js';
 import { measureOf, policyFromAnnotations, type AlertPolicy } from '../../src/core/policy.js';
 import { buildPod, samplesOf } from '../support/builders.js';
 
-const DEFAULTS = { threshold: 0.3, minPods: 3 , minImprovement: 0.1 };
+const DEFAULTS = { threshold: 0.3, minPods: 3, minImprovement: 0.1 };
 const CONFIG = 'configuration';
 const ALERT = 'alert annotation';
 
@@ -12,8 +12,8 @@ describe('policyFromAnnotations', () => {
     [
       'no annotations: the configuration, stddev',
       {},
-      { threshold: 0.3, measure: 'stddev', minPods: 3 , minImprovement: 0.1 },
-      { threshold: CONFIG, measure: CONFIG, minPods: CONFIG , minImprovement: CONFIG },
+      { threshold: 0.3, measure: 'stddev', minPods: 3, minImprovement: 0.1 },
+      { threshold: CONFIG, measure: CONFIG, minPods: CONFIG, minImprovement: CONFIG },
     ],
     [
       'all three annotations',
@@ -22,32 +22,32 @@ describe('policyFromAnnotations', () => {
         pod_rebalancer_measure: 'stddev',
         pod_rebalancer_min_pods: '5',
       },
-      { threshold: 0.8, measure: 'stddev', minPods: 5 , minImprovement: 0.1 },
-      { threshold: ALERT, measure: ALERT, minPods: ALERT , minImprovement: CONFIG },
+      { threshold: 0.8, measure: 'stddev', minPods: 5, minImprovement: 0.1 },
+      { threshold: ALERT, measure: ALERT, minPods: ALERT, minImprovement: CONFIG },
     ],
     [
       'a relative threshold',
       { pod_rebalancer_threshold: '0.5', pod_rebalancer_measure: 'relative_stddev' },
-      { threshold: 0.5, measure: 'relative_stddev', minPods: 3 , minImprovement: 0.1 },
-      { threshold: ALERT, measure: ALERT, minPods: CONFIG , minImprovement: CONFIG },
+      { threshold: 0.5, measure: 'relative_stddev', minPods: 3, minImprovement: 0.1 },
+      { threshold: ALERT, measure: ALERT, minPods: CONFIG, minImprovement: CONFIG },
     ],
     [
       'only the threshold (measure and min pods from the configuration)',
       { pod_rebalancer_threshold: '1.25' },
-      { threshold: 1.25, measure: 'stddev', minPods: 3 , minImprovement: 0.1 },
-      { threshold: ALERT, measure: CONFIG, minPods: CONFIG , minImprovement: CONFIG },
+      { threshold: 1.25, measure: 'stddev', minPods: 3, minImprovement: 0.1 },
+      { threshold: ALERT, measure: CONFIG, minPods: CONFIG, minImprovement: CONFIG },
     ],
     [
       'whitespace around values, as a YAML block scalar leaves it',
       { pod_rebalancer_threshold: ' 0.4\n', pod_rebalancer_min_pods: '4 ' },
-      { threshold: 0.4, measure: 'stddev', minPods: 4 , minImprovement: 0.1 },
-      { threshold: ALERT, measure: CONFIG, minPods: ALERT , minImprovement: CONFIG },
+      { threshold: 0.4, measure: 'stddev', minPods: 4, minImprovement: 0.1 },
+      { threshold: ALERT, measure: CONFIG, minPods: ALERT, minImprovement: CONFIG },
     ],
     [
       'unrelated annotations are ignored',
       { summary: 'x', pod_rebalancer_guard: 'up == 0' },
-      { threshold: 0.3, measure: 'stddev', minPods: 3 , minImprovement: 0.1 },
-      { threshold: CONFIG, measure: CONFIG, minPods: CONFIG , minImprovement: CONFIG },
+      { threshold: 0.3, measure: 'stddev', minPods: 3, minImprovement: 0.1 },
+      { threshold: CONFIG, measure: CONFIG, minPods: CONFIG, minImprovement: CONFIG },
     ],
     [
       'a minimum improvement as a percentage',
