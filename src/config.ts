@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseActionBudget, type ActionBudget } from './core/budget.js';
 import { clusterMatcher, parseMatchers, type CpuSeriesSettings } from './core/cpu-series.js';
 import { parseDuration } from './core/duration.js';
+import { parseMinImprovement } from './core/policy.js';
 import { redactCredentials } from './errors.js';
 import { parseActiveWindow, type ActiveWindow } from './core/window.js';
 
@@ -47,6 +48,8 @@ export interface Config {
   ineffectiveLimit: number;
   minPods: number;
   minPodAgeMs: number;
+  /** MIN_IMPROVEMENT, a share: used only for alerts that carry no pod_rebalancer_min_improvement. */
+  minImprovement: number;
   action: 'evict' | 'delete';
   dryRun: boolean;
   activeWindow: ActiveWindow | undefined;
@@ -216,6 +219,12 @@ function actionBudget(value: string): ActionBudget | 'off' {
   return parseActionBudget(value) ?? 'off';
 }
 
+function minImprovement(value: string): number {
+  const parsed = parseMinImprovement(value);
+  if ('problem' in parsed) throw new Error(parsed.problem);
+  return parsed.value;
+}
+
 function promql(value: string): string {
   // Prometheus alone can say whether it parses (`check` asks it); here only that it is there.
   if (value.trim() === '') throw new Error('expected a PromQL expression');
@@ -347,6 +356,11 @@ export const SETTINGS = {
     doc: 'younger pods are neither counted nor candidates',
     default: '10m',
     parse: duration(0),
+  }),
+  MIN_IMPROVEMENT: setting({
+    doc: 'the predicted fall of the measure an action must promise; used only for alerts that carry no pod_rebalancer_min_improvement annotation',
+    default: '10%',
+    parse: minImprovement,
   }),
   ACTION: setting({
     doc: 'evict (honours PDBs) or delete',
@@ -496,6 +510,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     ineffectiveLimit: v.INEFFECTIVE_LIMIT!,
     minPods: v.MIN_PODS!,
     minPodAgeMs: v.MIN_POD_AGE!,
+    minImprovement: v.MIN_IMPROVEMENT!,
     action: v.ACTION!,
     dryRun: v.DRY_RUN!,
     activeWindow: v.ACTIVE_WINDOW,

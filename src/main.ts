@@ -6,6 +6,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { LeaseActionBudgetStore } from './adapters/budget-lease.js';
 import { LeaseCooldownStore } from './adapters/cooldown-lease.js';
 import { loadKubeConfig, type KubeConfigChoice } from './adapters/kubeconfig.js';
+import { AutoscalerCache } from './adapters/autoscaler-cache.js';
 import { DeploymentCache, LeaseCache } from './adapters/caches.js';
 import { createKubeApis, KubernetesCluster } from './adapters/kubernetes.js';
 import { createLogger, type Logger } from './adapters/logger.js';
@@ -75,11 +76,13 @@ export function realAdapters(
   // NAMESPACES narrows the Deployment watch to the namespaces in scope; unset, all of them.
   const namespaces = config.namespaces ? [...config.namespaces] : undefined;
   const deployments = new DeploymentCache(kubeConfig, apis, namespaces, logger);
+  const autoscalers = new AutoscalerCache(kubeConfig, apis, namespaces, logger);
   const prometheus = new PrometheusMetricsSource(prometheusConnection(config), config.cpuSeries);
   return {
     cluster: new KubernetesCluster(apis, identity, deployments),
     cooldown: new LeaseCooldownStore(apis, config.stateNamespace, leases),
     actionBudget: new LeaseActionBudgetStore(apis, config.stateNamespace),
+    autoscalers,
     metrics: prometheus,
     guards: prometheus,
     clock: { now: () => new Date() },
@@ -90,10 +93,11 @@ export function realAdapters(
       start: () => {
         deployments.start();
         leases.start();
+        autoscalers.start();
       },
-      isSynced: () => deployments.isSynced() && leases.isSynced(),
+      isSynced: () => deployments.isSynced() && leases.isSynced() && autoscalers.isSynced(),
       stop: async () => {
-        await Promise.all([deployments.stop(), leases.stop()]);
+        await Promise.all([deployments.stop(), leases.stop(), autoscalers.stop()]);
       },
     },
   };

@@ -14,6 +14,7 @@ import { UpstreamError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type {
   ActionBudgetStore,
+  AutoscalerSource,
   Clock,
   Cluster,
   CooldownRecord,
@@ -25,6 +26,7 @@ import type { AlertReport, PodReport, Report, TargetReport } from './report.js';
 import { anyRemoved, plannedRemovals, recordActionEvent, removePods } from './stages/act.js';
 import { assess, recordAssessment, stopMessage, type Assessment } from './stages/backoff.js';
 import { takeActionSlot } from './stages/budget.js';
+import { checkScaling } from './stages/autoscaler.js';
 import { alertPolicy } from './stages/policy.js';
 import { checkGuards, sayHeldBack, type Held } from './stages/guard.js';
 import { recordDecision, recordDismissal } from './stages/record.js';
@@ -58,6 +60,8 @@ export interface PipelineDeps {
   guards: GuardSource;
   cooldown: CooldownStore;
   actionBudget: ActionBudgetStore;
+  /** HorizontalPodAutoscalers; none are considered when absent (the demo). */
+  autoscalers?: AutoscalerSource;
   clock: Clock;
   telemetry: Metrics;
   logger: Logger;
@@ -190,7 +194,7 @@ interface Admitted {
   record: CooldownRecord | undefined;
 }
 
-/** The checks that need no CPU data: scope, Deployment, window, stop mark, cooldown. */
+/** The checks that need no CPU data: scope, Deployment, window, stop mark, cooldown, autoscaler. */
 async function admit(
   target: TargetAlert,
   deps: PipelineDeps,
@@ -206,7 +210,8 @@ async function admit(
   const record = await deps.cooldown.read(deployment);
   const held =
     gateStopped(record?.stopped, deps.cooldown.howToResume(deployment)) ??
-    gateCooldown(record, now);
+    gateCooldown(record, now) ??
+    (await checkScaling(deployment, now, deps));
   return held ? skipped(target, held) : { deployment, record };
 }
 
@@ -236,8 +241,9 @@ async function verifyAndAct(
   const stopTimer = deps.telemetry.verificationDuration.startTimer();
   const { pods, samples } = await verifier.verify(member, deployment);
   stopTimer();
-  const { threshold, measure, minPods } = policy;
-  const decision = decide(pods, samples, { ...settings.policy, threshold, measure, minPods }, now);
+  const { threshold, measure, minPods, minImprovement } = policy;
+  const alertOwn = { threshold, measure, minPods, minImprovement };
+  const decision = decide(pods, samples, { ...settings.policy, ...alertOwn }, now);
   if (!decision.act) return skipped(target, decision, decision.stats);
   // With the fresh verification and before any Lease is written: a held action leaves no trace.
   const held = await checkGuards(target, settings.guardQuery, deps, member.at);

@@ -2,6 +2,7 @@
  * The small interfaces through which the pipeline touches the world. main.ts wires the real
  * adapters; the demo and the tests wire their own behind the same shapes.
  */
+import type { AutoscalerFacts } from './core/autoscaler.js';
 import type { BudgetEntry } from './core/budget.js';
 import type { GuardAnswer } from './core/guard.js';
 import type { CpuSamples, DeploymentFacts, PodFacts, Target } from './core/types.js';
@@ -142,4 +143,9 @@ export interface ActionBudgetStore {
     entries: readonly BudgetEntry[],
     holder: string,
   ): Promise<boolean>;
+}
+
+/** The HorizontalPodAutoscalers of a namespace (from a watch cache in a cluster). */
+export interface AutoscalerSource {
+  autoscalers(namespace: string): Promise<AutoscalerFacts[]>;
 }

@@ -10,6 +10,7 @@ import { createPipeline, type Pipeline, type PipelineSettings } from './pipeline
 import { InMemoryActionBudgetStore } from './adapters/memory.js';
 import type {
   ActionBudgetStore,
+  AutoscalerSource,
   Clock,
   Cluster,
   CooldownStore,
@@ -25,6 +26,8 @@ export interface Adapters {
   cooldown: CooldownStore;
   /** The cluster-wide action budget; one process's own (in memory) when absent. */
   actionBudget?: ActionBudgetStore;
+  /** HorizontalPodAutoscalers (a watch cache in a cluster); none when absent. */
+  autoscalers?: AutoscalerSource;
   clock: Clock;
   logger: Logger;
   tokens: TokenSource;
@@ -64,6 +67,7 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
       minPods: config.minPods,
       minPodAgeMs: config.minPodAgeMs,
       minSampleCoverage: config.minSampleCoverage,
+      minImprovement: config.minImprovement,
     },
     scope: {
       namespaces: config.namespaces,

@@ -1,6 +1,7 @@
 import {
   ApiException,
   AppsV1Api,
+  AutoscalingV2Api,
   CoordinationV1Api,
   CoreV1Api,
   AuthorizationV1Api,
@@ -30,6 +31,7 @@ export interface KubeApis {
   apps: AppsV1Api;
   coordination: CoordinationV1Api;
   authorization: AuthorizationV1Api;
+  autoscaling: AutoscalingV2Api;
 }
 
 /**
@@ -62,6 +64,7 @@ export function createKubeApis(kubeConfig: KubeConfig, timeoutMs: number): KubeA
     apps: new AppsV1Api(configuration),
     coordination: new CoordinationV1Api(configuration),
     authorization: new AuthorizationV1Api(configuration),
+    autoscaling: new AutoscalingV2Api(configuration),
   };
 }
 

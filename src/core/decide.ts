@@ -1,5 +1,6 @@
-import { describeMeasure, measureOf } from './policy.js';
+import { DEFAULT_MIN_IMPROVEMENT, describeMeasure, measureOf } from './policy.js';
 import { coverageGap } from './coverage.js';
+import { gateImprovement, predictImprovement } from './improvement.js';
 import { computeStats } from './stats.js';
 import type {
   ChosenPod,
@@ -106,7 +107,8 @@ function choose(entry: EligiblePod, role: ChosenPod['role']): ChosenPod {
  * Ready, non-terminating pods older than MIN_POD_AGE with a sample count, in the statistics as
  * well as as candidates; unless MIN_SAMPLE_COVERAGE of those pods have a sample, nothing is
  * decided (incomplete-metrics). At most two pods are chosen: the highest and the lowest. The
- * policy's measure (stddev in cores, or stddev ÷ mean) must be above its threshold.
+ * policy's measure (stddev in cores, or stddev ÷ mean) must be above its threshold, and be
+ * predicted to fall by at least MIN_IMPROVEMENT once those two pods are replaced.
  */
 export function decide(
   pods: readonly PodFacts[],
@@ -142,5 +144,16 @@ export function decide(
       stats,
     };
   }
-  return { act: true, stats, pods: selectHighestAndLowest(eligible) };
+  const chosen = selectHighestAndLowest(eligible);
+  const unhelpful = gateImprovement(
+    predictImprovement(
+      eligible.map((e) => e.cpu),
+      chosen.map((p) => p.cpu),
+      measure,
+    ),
+    measure,
+    policy.minImprovement ?? DEFAULT_MIN_IMPROVEMENT,
+  );
+  if (unhelpful) return { act: false, ...unhelpful, stats };
+  return { act: true, stats, pods: chosen };
 }

@@ -10,6 +10,7 @@ export const POLICY_ANNOTATIONS = {
   threshold: 'pod_rebalancer_threshold',
   measure: 'pod_rebalancer_measure',
   minPods: 'pod_rebalancer_min_pods',
+  minImprovement: 'pod_rebalancer_min_improvement',
 } as const;
 
 /** `stddev` in cores, or `relative_stddev` = stddev ÷ mean, a ratio. */
@@ -24,7 +25,14 @@ export interface AlertPolicy {
   threshold: number;
   measure: Measure;
   minPods: number;
-  source: { threshold: PolicySource; measure: PolicySource; minPods: PolicySource };
+  /** The share by which an action must be predicted to lower the measure (core/improvement.ts). */
+  minImprovement: number;
+  source: {
+    threshold: PolicySource;
+    measure: PolicySource;
+    minPods: PolicySource;
+    minImprovement: PolicySource;
+  };
 }
 
 /** What the configuration says when an annotation is absent. */
@@ -33,7 +41,12 @@ export interface PolicyDefaults {
   threshold: number;
   /** MIN_PODS. */
   minPods: number;
+  /** MIN_IMPROVEMENT; DEFAULT_MIN_IMPROVEMENT when absent. */
+  minImprovement?: number;
 }
+
+/** MIN_IMPROVEMENT's default: the share by which the measure must be predicted to fall. */
+export const DEFAULT_MIN_IMPROVEMENT = 0.1;
 
 export type PolicyResult =
   { ok: true; policy: AlertPolicy } | { ok: false; reason: SkipReason; detail: string };
@@ -67,6 +80,26 @@ function parseMinPods(text: string): Parsed<number> {
     };
   }
   return { value };
+}
+
+/**
+ * A share written as a percentage (`10%`) or as a plain number below 1 (`0.1`), from 0 (no
+ * gate) to below 100%. Returns the share, or a sentence saying what is expected.
+ */
+export function parseMinImprovement(text: string): Parsed<number> {
+  const trimmed = text.trim();
+  const percentage = /^(\d+(?:\.\d+)?)%$/.exec(trimmed);
+  const share = percentage ? Number(percentage[1]) / 100 : Number(trimmed);
+  const plain = !percentage && /^\d*\.?\d+$/.test(trimmed) && share < 1;
+  if ((percentage || plain) && share >= 0 && share < 1) return { value: share };
+  return { problem: 'expected a percentage from 0% to below 100%, e.g. 10% (or a share, 0.1)' };
+}
+
+function parseMinImprovementAnnotation(text: string): Parsed<number> {
+  const parsed = parseMinImprovement(text);
+  return 'value' in parsed
+    ? parsed
+    : { problem: `${POLICY_ANNOTATIONS.minImprovement} "${text}": ${parsed.problem}` };
 }
 
 /** An annotation's parsed value, or the configuration's when the annotation is absent. */
@@ -115,7 +148,12 @@ export function policyFromAnnotations(
     parseMinPods,
     defaults.minPods,
   );
-  const problems = [threshold, measure, minPods].flatMap((p) =>
+  const minImprovement = orDefault(
+    annotations[POLICY_ANNOTATIONS.minImprovement],
+    parseMinImprovementAnnotation,
+    defaults.minImprovement ?? DEFAULT_MIN_IMPROVEMENT,
+  );
+  const problems = [threshold, measure, minPods, minImprovement].flatMap((p) =>
     'problem' in p ? [p.problem] : [],
   );
   if (
@@ -131,6 +169,7 @@ export function policyFromAnnotations(
     !('value' in threshold) ||
     !('value' in measure) ||
     !('value' in minPods) ||
+    !('value' in minImprovement) ||
     problems.length > 0
   ) {
     return {
@@ -145,7 +184,13 @@ export function policyFromAnnotations(
       threshold: threshold.value,
       measure: measure.value,
       minPods: minPods.value,
-      source: { threshold: threshold.source, measure: measure.source, minPods: minPods.source },
+      minImprovement: minImprovement.value,
+      source: {
+        threshold: threshold.source,
+        measure: measure.source,
+        minPods: minPods.source,
+        minImprovement: minImprovement.source,
+      },
     },
   };
 }

@@ -24,6 +24,8 @@ export const SKIP_REASONS = [
   'guarded',
   'other-cluster',
   'incomplete-metrics',
+  'no-improvement-expected',
+  'scaling',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
@@ -115,6 +117,11 @@ export interface Policy {
    * 1 when absent: every one of them.
    */
   minSampleCoverage?: number;
+  /**
+   * Share by which the measure must be predicted to fall (MIN_IMPROVEMENT, or the alert's
+   * `pod_rebalancer_min_improvement`); DEFAULT_MIN_IMPROVEMENT (10%) when absent.
+   */
+  minImprovement?: number;
 }
 
 /** One Deployment an alert asks us to look at. */

@@ -23,13 +23,22 @@ const CPU: Record<string, number> = {
   'order-consumer-7d9f-f6': 0.04,
 };
 
+/**
+ * A consumer group in two camps: half its pods on busy partitions, half on idle ones. Its stddev
+ * is above the threshold, but restarting two pods cannot even it out.
+ */
+const TWO_CAMPS = 'invoice-consumer';
+const TWO_CAMPS_CPU: Record<string, number> = Object.fromEntries(
+  Array.from({ length: 12 }, (_, i) => [`${TWO_CAMPS}-5c8b-${i}`, i < 6 ? 0.95 : 0.12]),
+);
+
 /** The alert Alertmanager would post (payload version 4, as in test/fixtures). */
-function exampleAlert() {
+function exampleAlert(deployment = DEPLOYMENT) {
   return {
     version: '4',
     status: 'firing',
     receiver: 'pod-rebalancer',
-    groupKey: `{}/{alertname="DeploymentCPUImbalance"}:{deployment="${DEPLOYMENT}", namespace="${NAMESPACE}"}`,
+    groupKey: `{}/{alertname="DeploymentCPUImbalance"}:{deployment="${deployment}", namespace="${NAMESPACE}"}`,
     truncatedAlerts: 0,
     alerts: [
       {
@@ -37,13 +46,13 @@ function exampleAlert() {
         labels: {
           alertname: 'DeploymentCPUImbalance',
           namespace: NAMESPACE,
-          deployment: DEPLOYMENT,
+          deployment,
           severity: 'warning',
         },
-        annotations: { summary: `CPU imbalance in ${NAMESPACE}/${DEPLOYMENT}` },
+        annotations: { summary: `CPU imbalance in ${NAMESPACE}/${deployment}` },
         startsAt: new Date(Date.now() - 12 * 60_000).toISOString(),
         endsAt: '0001-01-01T00:00:00Z',
-        fingerprint: 'd9600f0b57164017',
+        fingerprint: deployment === DEPLOYMENT ? 'd9600f0b57164017' : '4be1c0a7e2f95d31',
       },
     ],
   };
@@ -73,6 +82,18 @@ function simulatedCluster(now: Date) {
     Object.keys(CPU).map((name) => pod(name, new Date(now.getTime() - 2 * HOUR))),
   );
   for (const [name, cpu] of Object.entries(CPU)) metrics.cpu.set(`${NAMESPACE}/${name}`, cpu);
+  cluster.addDeployment(
+    {
+      ...deployment,
+      name: TWO_CAMPS,
+      uid: 'uid-two-camps',
+      selector: { matchLabels: { app: TWO_CAMPS } },
+    },
+    Object.keys(TWO_CAMPS_CPU).map((name) => pod(name, new Date(now.getTime() - 2 * HOUR))),
+  );
+  for (const [name, cpu] of Object.entries(TWO_CAMPS_CPU)) {
+    metrics.cpu.set(`${NAMESPACE}/${name}`, cpu);
+  }
   // The ReplicaSet replaces a removed pod at once; the newcomer is too young to count yet.
   let replacements = 0;
   cluster.onRemoved = (d, removed) => {
@@ -120,7 +141,8 @@ function show(title: string, status: number, report: Report): void {
  * `npm run demo`: the main job end to end with no cluster and no Prometheus. A simulated
  * Deployment with skewed CPU sits behind the same ports as a real one; the real HTTP app
  * receives the bundled alert twice: the first removes the hottest and the coldest pod, the
- * second falls inside the cooldown.
+ * second falls inside the cooldown. A third alert names a Deployment in two camps, a spread two
+ * restarts cannot fix: no-improvement-expected.
  */
 async function main(): Promise<void> {
   const token = randomBytes(16).toString('hex');
@@ -153,6 +175,11 @@ async function main(): Promise<void> {
     show('first notification', first.status, first.report);
     const again = await post(url, token, exampleAlert());
     show('repeat notification', again.status, again.report);
+    process.stdout.write(
+      `\n${NAMESPACE}/${TWO_CAMPS}: 6 pods at 0.95 cores, 6 at 0.12 (two camps)\n`,
+    );
+    const camps = await post(url, token, exampleAlert(TWO_CAMPS));
+    show('two camps', camps.status, camps.report);
     process.stdout.write(`\nEvents on the Deployment:\n`);
     for (const e of cluster.events) process.stdout.write(`  ${e.type} ${e.reason}: ${e.message}\n`);
     process.stdout.write(

@@ -1,4 +1,6 @@
 import { formatDuration } from '../core/duration.js';
+import { percent } from '../core/improvement.js';
+import { DEFAULT_MIN_IMPROVEMENT } from '../core/policy.js';
 import type { BacktestResult, DeploymentResult } from './backtest-types.js';
 import { describeGuards, guardedJson, guardLines } from './backtest-guards.js';
 import type { RuleParameters } from './rule-file.js';
@@ -59,6 +61,7 @@ export function backtestJson(result: BacktestResult) {
           cooldownSeconds: a.cooldownMs / 1000,
         })),
         skipped: r.skipped,
+        removedByImprovementGate: r.removedByImprovementGate,
       })),
       ...(d.guarded ? { guarded: guardedJson(d.guarded) } : {}),
     })),
@@ -127,6 +130,16 @@ function actionLines(result: ThresholdResult): string[] {
   return [`  predicted actions at ${thresholdLabel(result)}:`, ...lines];
 }
 
+/** How many actions the improvement gate removed, at each threshold where it removed any. */
+function improvementLine(d: DeploymentResult, service: ServiceModel): string {
+  const min = percent(d.rule.minImprovement ?? service.minImprovement ?? DEFAULT_MIN_IMPROVEMENT);
+  const removed = d.results
+    .filter((r) => r.removedByImprovementGate > 0)
+    .map((r) => `${r.removedByImprovementGate} at ${thresholdLabel(r)}`);
+  const what = removed.length > 0 ? `removed ${removed.join(', ')}` : 'removed no action';
+  return `  improvement gate (at least ${min} predicted): ${what}`;
+}
+
 function describeRule(rule: RuleParameters): string {
   const guards = [`at least ${rule.minPods} pods`];
   if (Number.isFinite(rule.minAverage)) guards.push(`average above ${rule.minAverage} cores`);
@@ -138,7 +151,8 @@ function describeRule(rule: RuleParameters): string {
 function describeService(service: ServiceModel): string {
   const { effect } = service;
   return (
-    `MIN_PODS ${service.minPods}, MIN_POD_AGE ${formatDuration(service.minPodAgeMs)}, COOLDOWN ${formatDuration(effect.baseCooldownMs)} ` +
+    `MIN_PODS ${service.minPods}, MIN_POD_AGE ${formatDuration(service.minPodAgeMs)}, ` +
+    `MIN_IMPROVEMENT ${percent(service.minImprovement ?? DEFAULT_MIN_IMPROVEMENT)}, COOLDOWN ${formatDuration(effect.baseCooldownMs)} ` +
     `(doubling after ineffective actions up to ${formatDuration(effect.maxCooldownMs)}, stopping after ${effect.ineffectiveLimit}), ` +
     `Alertmanager repeat ${formatDuration(service.repeatIntervalMs)}` +
     (service.activeWindow ? `, ACTIVE_WINDOW "${service.activeWindow.text}"` : '')
@@ -175,6 +189,7 @@ export function formatBacktest(result: BacktestResult): string {
       `${d.namespace}/${d.deployment} (${d.history.pods.length} pods seen)`,
       `  rule ${d.rule.name}: ${thresholdLabel({ threshold: d.rule.threshold, measure: d.rule.measure ?? 'stddev' })}, at least ${d.rule.minPods} pods (* in the table)`,
       ...thresholdTable(d),
+      improvementLine(d, request.service),
     );
     for (const r of d.results) lines.push(...actionLines(r));
     if (d.guarded) lines.push(...guardLines(d.results, d.guarded));

@@ -230,6 +230,7 @@ export function backtestRequest(
     service: {
       minPods: config.minPods,
       minPodAgeMs: config.minPodAgeMs,
+      minImprovement: config.minImprovement,
       repeatIntervalMs: durationFlag(values['repeat-interval'], 'repeat-interval', 1000),
       activeWindow: config.activeWindow,
       effect: pipelineSettings(config).effect,

@@ -53,6 +53,9 @@ export const PERMISSIONS: readonly Permission[] = [
   { verb: 'get', group: 'apps', resource: 'deployments' },
   { verb: 'list', group: 'apps', resource: 'deployments' },
   { verb: 'watch', group: 'apps', resource: 'deployments' },
+  { verb: 'get', group: 'autoscaling', resource: 'horizontalpodautoscalers' },
+  { verb: 'list', group: 'autoscaling', resource: 'horizontalpodautoscalers' },
+  { verb: 'watch', group: 'autoscaling', resource: 'horizontalpodautoscalers' },
   { verb: 'create', group: '', resource: 'events' },
 ];
 

@@ -130,6 +130,9 @@ export function alertRulesOf(
         threshold: policy.policy.threshold,
         measure: policy.policy.measure,
         minPods: policy.policy.minPods,
+        ...(policy.policy.source.minImprovement === 'alert annotation'
+          ? { minImprovement: policy.policy.minImprovement }
+          : {}),
         forMs: forOf(rule, file),
         minAverage: Number(captured(rule.expr!, MIN_AVERAGE) ?? -Infinity),
       };

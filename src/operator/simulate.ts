@@ -50,6 +50,8 @@ export interface RuleModel {
   minPods: number;
   /** The `avg(...) > X` guard, in cores. */
   minAverage: number;
+  /** Its `pod_rebalancer_min_improvement` annotation; the service's MIN_IMPROVEMENT when absent. */
+  minImprovement?: number;
 }
 
 /** The service's parameters (the configuration) and Alertmanager's repeat interval. */
@@ -60,6 +62,8 @@ export interface ServiceModel {
   repeatIntervalMs: number;
   /** ACTIVE_WINDOW, when configured. */
   activeWindow?: ActiveWindow;
+  /** MIN_IMPROVEMENT; DEFAULT_MIN_IMPROVEMENT when absent. */
+  minImprovement?: number;
 }
 
 /** One time the alert fired: from its first firing evaluation to the one that found it gone. */
@@ -101,6 +105,11 @@ export interface ThresholdResult {
   skipped: Partial<Record<SkipReason, number>>;
   /** With guards: the actions they held back (skipped as `guarded`). */
   heldBack?: HeldBackAction[];
+  /**
+   * How many fewer actions than without the improvement gate (MIN_IMPROVEMENT): the same
+   * notifications replayed with the gate off, since a skip starts no cooldown.
+   */
+  removedByImprovementGate: number;
 }
 
 /** The per-step statistics the rule sees: every pod with a sample, no eligibility filter. */
@@ -256,6 +265,7 @@ function alertPolicyOf(rule: RuleModel, service: ServiceModel): Policy {
     measure: rule.measure,
     minPods: rule.minPods || service.minPods,
     minPodAgeMs: service.minPodAgeMs,
+    minImprovement: rule.minImprovement ?? service.minImprovement,
   };
 }
 
@@ -341,15 +351,11 @@ export function simulateThreshold(
   const { rule, service } = models;
   const range = { fromMs, endMs: timeline.startMs + (timeline.length - 1) * timeline.stepMs };
   const { episodes, aboveMs } = simulateRule(stats, timeline, rule, fromMs);
-  const state: ServiceState = { record: undefined, actions: [], skipped: {}, heldBack: [] };
   const context = { ...service, first: firstSamples(history), guardAt: models.guardAt };
-  let notifications = 0;
-  for (const episode of episodes) {
-    for (const t of notificationTimes(episode, service.repeatIntervalMs, range)) {
-      notifications++;
-      handleNotification(history, { t, episode, rule }, context, state);
-    }
-  }
+  const run = (ruleAsServed: RuleModel) =>
+    serveNotifications(history, { episodes, rule: ruleAsServed, range }, context);
+  const { state, notifications } = run(rule);
+  const ungated = run({ ...rule, minImprovement: 0 }).state.actions.length;
   return {
     threshold: rule.threshold,
     measure: rule.measure ?? 'stddev',
@@ -360,5 +366,23 @@ export function simulateThreshold(
     actions: state.actions,
     skipped: state.skipped,
     ...(models.guardAt ? { heldBack: state.heldBack } : {}),
+    removedByImprovementGate: Math.max(0, ungated - state.actions.length),
   };
+}
+
+/** The service at each notification of the episodes, from a fresh state. */
+function serveNotifications(
+  history: DeploymentHistory,
+  alerts: { episodes: Episode[]; rule: RuleModel; range: { fromMs: number; endMs: number } },
+  context: ServiceModel & { first: Map<string, number>; guardAt?: GuardAt },
+): { state: ServiceState; notifications: number } {
+  const state: ServiceState = { record: undefined, actions: [], skipped: {}, heldBack: [] };
+  let notifications = 0;
+  for (const episode of alerts.episodes) {
+    for (const t of notificationTimes(episode, context.repeatIntervalMs, alerts.range)) {
+      notifications++;
+      handleNotification(history, { t, episode, rule: alerts.rule }, context, state);
+    }
+  }
+  return { state, notifications };
 }

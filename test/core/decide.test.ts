@@ -324,7 +324,8 @@ describe('decide at scale: 10,000 pods', () => {
   const samples = new Map(names.map((name, i) => [name, cpuOf(i)]));
 
   it('chooses the highest and lowest, ties broken by name, and computes exact statistics', () => {
-    const decision = decide(pods, samples, POLICY, NOW);
+    // An even spread over 10,000 pods is one no two restarts fix: this test is about the choice.
+    const decision = decide(pods, samples, { ...POLICY, minImprovement: 0 }, NOW);
 
     expect(chosenOf(decision)).toEqual([
       { name: 'pod-00096', role: 'highest' },

@@ -3,7 +3,7 @@ import { decide } from '../../src/core/decide.js';
 import { measureOf, policyFromAnnotations, type AlertPolicy } from '../../src/core/policy.js';
 import { buildPod, samplesOf } from '../support/builders.js';
 
-const DEFAULTS = { threshold: 0.3, minPods: 3 };
+const DEFAULTS = { threshold: 0.3, minPods: 3, minImprovement: 0.1 };
 const CONFIG = 'configuration';
 const ALERT = 'alert annotation';
 
@@ -12,8 +12,8 @@ describe('policyFromAnnotations', () => {
     [
       'no annotations: the configuration, stddev',
       {},
-      { threshold: 0.3, measure: 'stddev', minPods: 3 },
-      { threshold: CONFIG, measure: CONFIG, minPods: CONFIG },
+      { threshold: 0.3, measure: 'stddev', minPods: 3, minImprovement: 0.1 },
+      { threshold: CONFIG, measure: CONFIG, minPods: CONFIG, minImprovement: CONFIG },
     ],
     [
       'all three annotations',
@@ -22,32 +22,50 @@ describe('policyFromAnnotations', () => {
         pod_rebalancer_measure: 'stddev',
         pod_rebalancer_min_pods: '5',
       },
-      { threshold: 0.8, measure: 'stddev', minPods: 5 },
-      { threshold: ALERT, measure: ALERT, minPods: ALERT },
+      { threshold: 0.8, measure: 'stddev', minPods: 5, minImprovement: 0.1 },
+      { threshold: ALERT, measure: ALERT, minPods: ALERT, minImprovement: CONFIG },
     ],
     [
       'a relative threshold',
       { pod_rebalancer_threshold: '0.5', pod_rebalancer_measure: 'relative_stddev' },
-      { threshold: 0.5, measure: 'relative_stddev', minPods: 3 },
-      { threshold: ALERT, measure: ALERT, minPods: CONFIG },
+      { threshold: 0.5, measure: 'relative_stddev', minPods: 3, minImprovement: 0.1 },
+      { threshold: ALERT, measure: ALERT, minPods: CONFIG, minImprovement: CONFIG },
     ],
     [
       'only the threshold (measure and min pods from the configuration)',
       { pod_rebalancer_threshold: '1.25' },
-      { threshold: 1.25, measure: 'stddev', minPods: 3 },
-      { threshold: ALERT, measure: CONFIG, minPods: CONFIG },
+      { threshold: 1.25, measure: 'stddev', minPods: 3, minImprovement: 0.1 },
+      { threshold: ALERT, measure: CONFIG, minPods: CONFIG, minImprovement: CONFIG },
     ],
     [
       'whitespace around values, as a YAML block scalar leaves it',
       { pod_rebalancer_threshold: ' 0.4\n', pod_rebalancer_min_pods: '4 ' },
-      { threshold: 0.4, measure: 'stddev', minPods: 4 },
-      { threshold: ALERT, measure: CONFIG, minPods: ALERT },
+      { threshold: 0.4, measure: 'stddev', minPods: 4, minImprovement: 0.1 },
+      { threshold: ALERT, measure: CONFIG, minPods: ALERT, minImprovement: CONFIG },
     ],
     [
       'unrelated annotations are ignored',
       { summary: 'x', pod_rebalancer_guard: 'up == 0' },
-      { threshold: 0.3, measure: 'stddev', minPods: 3 },
-      { threshold: CONFIG, measure: CONFIG, minPods: CONFIG },
+      { threshold: 0.3, measure: 'stddev', minPods: 3, minImprovement: 0.1 },
+      { threshold: CONFIG, measure: CONFIG, minPods: CONFIG, minImprovement: CONFIG },
+    ],
+    [
+      'a minimum improvement as a percentage',
+      { pod_rebalancer_min_improvement: '25%' },
+      { threshold: 0.3, measure: 'stddev', minPods: 3, minImprovement: 0.25 },
+      { threshold: CONFIG, measure: CONFIG, minPods: CONFIG, minImprovement: ALERT },
+    ],
+    [
+      'a minimum improvement as a share',
+      { pod_rebalancer_min_improvement: '0.05' },
+      { threshold: 0.3, measure: 'stddev', minPods: 3, minImprovement: 0.05 },
+      { threshold: CONFIG, measure: CONFIG, minPods: CONFIG, minImprovement: ALERT },
+    ],
+    [
+      'no gate for this rule',
+      { pod_rebalancer_min_improvement: '0%' },
+      { threshold: 0.3, measure: 'stddev', minPods: 3, minImprovement: 0 },
+      { threshold: CONFIG, measure: CONFIG, minPods: CONFIG, minImprovement: ALERT },
     ],
   ])('when %s, then that policy with its sources', (_name, annotations, values, source) => {
     expect(policyFromAnnotations(annotations, DEFAULTS)).toEqual({
@@ -69,6 +87,18 @@ describe('policyFromAnnotations', () => {
     ],
     ['min pods below 2', { pod_rebalancer_min_pods: '1' }, /min_pods "1"/],
     ['fractional min pods', { pod_rebalancer_min_pods: '2.5' }, /min_pods "2.5"/],
+    [
+      'a bare minimum improvement of 10 (10% or ten times?)',
+      { pod_rebalancer_min_improvement: '10' },
+      /min_improvement "10": expected a percentage/,
+    ],
+    [
+      'a minimum improvement of 100% (no action could promise it)',
+      { pod_rebalancer_min_improvement: '100%' },
+      /min_improvement "100%"/,
+    ],
+    ['a negative minimum improvement', { pod_rebalancer_min_improvement: '-5%' }, /"-5%"/],
+    ['a minimum improvement in words', { pod_rebalancer_min_improvement: 'ten' }, /"ten"/],
     [
       'a relative measure without its own threshold (the configured one is in cores)',
       { pod_rebalancer_measure: 'relative_stddev' },

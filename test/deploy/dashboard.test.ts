@@ -3,7 +3,14 @@ import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { seedImbalanced, startHarness, TOKEN, type Harness } from '../support/harness.js';
+import {
+  seedAutoscaler,
+  seedDeployment,
+  seedImbalanced,
+  startHarness,
+  TOKEN,
+  type Harness,
+} from '../support/harness.js';
 import {
   freePort,
   requireProgram,
@@ -72,6 +79,19 @@ describe('the Grafana dashboard, against a real Prometheus scraping the running 
     h = await startHarness();
     seedImbalanced(h, 'payments', 'api');
     seedImbalanced(h, 'shop', 'web');
+    // Two camps of pods (no-improvement-expected), and one an autoscaler is scaling (scaling).
+    const camps = Object.fromEntries(
+      Array.from({ length: 12 }, (_, i) => [`camps-${i}`, i < 6 ? 1.0 : 0.1]),
+    );
+    seedDeployment(h, { namespace: 'payments', name: 'camps', cpu: camps });
+    seedImbalanced(h, 'payments', 'scaled');
+    seedAutoscaler(h, {
+      namespace: 'payments',
+      name: 'scaled',
+      target: 'scaled',
+      desiredReplicas: 8,
+      currentReplicas: 5,
+    });
     const servicePort = await freePort();
     server = h.service.app.listen(servicePort, '127.0.0.1');
     dir = mkdtempSync(join(tmpdir(), 'pod-rebalancer-dashboard-'));
@@ -105,6 +125,8 @@ describe('the Grafana dashboard, against a real Prometheus scraping the running 
       });
     expect((await post(firing('payments', 'api'))).status).toBe(200); // rebalanced
     expect((await post(firing('payments', 'api'))).status).toBe(200); // cooldown
+    expect((await post(firing('payments', 'camps'))).status).toBe(200); // no-improvement-expected
+    expect((await post(firing('payments', 'scaled'))).status).toBe(200); // scaling
     h.prom.fail({ status: 503, times: 5 });
     expect((await post(firing('shop', 'web'))).status).toBe(503); // Prometheus unavailable
 
@@ -163,11 +185,29 @@ describe('the Grafana dashboard, against a real Prometheus scraping the running 
       'label_values(pod_rebalancer_deployment_cpu_stddev_cores{namespace=~"$namespace"}, deployment)',
     ]);
     expect(await values('namespace')).toEqual(['payments']);
-    expect(await values('deployment')).toEqual(['api']);
+    expect(await values('deployment')).toEqual(['api', 'camps']);
+  });
+
+  it('when decisions are skipped as no-improvement-expected or scaling, then the decisions panel shows those reasons', async () => {
+    const panel = dashboard.panels.find((p) => p.title === 'Decisions by outcome and reason')!;
+    const answer = (await query(asSent(panel.targets[0]!.expr))) as {
+      data?: { result: { metric: { reason: string } }[] };
+    };
+
+    const reasons = answer.data?.result.map((series) => series.metric.reason) ?? [];
+    expect(reasons).toEqual(expect.arrayContaining(['no-improvement-expected', 'scaling']));
   });
 });
 
 describe('the dashboard as shipped', () => {
+  it('shows every skip reason in the decisions panel: it sums by reason and filters none out', () => {
+    const panel = dashboard.panels.find((p) => p.title === 'Decisions by outcome and reason')!;
+
+    expect(panel.targets.map((t) => t.expr)).toEqual([
+      'sum by (outcome, reason) (increase(pod_rebalancer_alerts_total[$__rate_interval])) > 0',
+    ]);
+  });
+
   it('uses the datasource variable in every panel and query, so it works with any Prometheus', () => {
     const uids = dashboard.panels.flatMap((panel) => [
       panel.datasource.uid,

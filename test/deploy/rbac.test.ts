@@ -24,6 +24,9 @@ const CLUSTER_PERMISSIONS = [
   'apps deployments get',
   'apps deployments list',
   'apps deployments watch',
+  'autoscaling horizontalpodautoscalers get',
+  'autoscaling horizontalpodautoscalers list',
+  'autoscaling horizontalpodautoscalers watch',
   ' events create',
 ];
 /** In STATE_NAMESPACE only. */

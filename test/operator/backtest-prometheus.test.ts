@@ -251,6 +251,9 @@ describe('pod-rebalancer backtest against a real Prometheus holding a known day 
     expect(out).toMatch(/^ {2}0\.4 cores +2 /m);
     expect(out).toMatch(/^ {2}0\.5 relative +\d+ /m);
     expect(out).toMatch(/web-a \(highest, 1\.600\) {2}web-f \(lowest, 0\.050\) {2}cooldown/);
+    // One hot pod among even ones: a spread two restarts fix, so the gate removed nothing.
+    expect(out).toMatch(/^ {2}improvement gate \(at least 10% predicted\): removed no action$/m);
+    expect(out).toMatch(/MIN_IMPROVEMENT 10%/);
     const prose = out.replace(/\s+/g, ' ');
     expect(prose).toContain('History is not counterfactual: the series show what really happened.');
     expect(prose).toContain('a pod counts as Ready while it has samples');

@@ -60,13 +60,16 @@ describe('pod-rebalancer check', () => {
       'ok    kubernetes may get deployments.apps: in all namespaces',
       'ok    kubernetes may list deployments.apps: in all namespaces',
       'ok    kubernetes may watch deployments.apps: in all namespaces',
+      'ok    kubernetes may get horizontalpodautoscalers.autoscaling: in all namespaces',
+      'ok    kubernetes may list horizontalpodautoscalers.autoscaling: in all namespaces',
+      'ok    kubernetes may watch horizontalpodautoscalers.autoscaling: in all namespaces',
       'ok    kubernetes may create events: in all namespaces',
       ...['get', 'list', 'watch', 'create', 'update', 'delete'].map(
         (verb) =>
           `ok    kubernetes may ${verb} leases.coordination.k8s.io: in namespace pod-rebalancer (STATE_NAMESPACE)`,
       ),
       'ok    kubernetes may not update leases.coordination.k8s.io: in namespace kube-node-lease',
-      'all 21 checks passed',
+      'all 24 checks passed',
     ]);
   });
 
@@ -86,11 +89,14 @@ describe('pod-rebalancer check', () => {
       { verb: 'get', group: 'apps', resource: 'deployments' },
       { verb: 'list', group: 'apps', resource: 'deployments' },
       { verb: 'watch', group: 'apps', resource: 'deployments' },
+      { verb: 'get', group: 'autoscaling', resource: 'horizontalpodautoscalers' },
+      { verb: 'list', group: 'autoscaling', resource: 'horizontalpodautoscalers' },
+      { verb: 'watch', group: 'autoscaling', resource: 'horizontalpodautoscalers' },
       { verb: 'create', group: '', resource: 'events' },
       ...['get', 'list', 'watch', 'create', 'update', 'delete'].map(leases),
       { ...leases('update'), namespace: 'kube-node-lease' },
     ]);
-    expect(PERMISSIONS).toHaveLength(7);
+    expect(PERMISSIONS).toHaveLength(10);
   });
 
   it('when the service may still write node heartbeats (an old ClusterRole), then that line fails and says what to remove', async () => {
@@ -177,7 +183,7 @@ describe('pod-rebalancer check', () => {
     expect(lines[1]).toBe(
       `FAIL  prometheus: ${prom.url}: Prometheus answered 503: injected -> check PROMETHEUS_URL, network policies (egress) and PROMETHEUS_BEARER_TOKEN_FILE`,
     );
-    expect(lines.filter((l) => l.startsWith('ok    kubernetes may'))).toHaveLength(13);
+    expect(lines.filter((l) => l.startsWith('ok    kubernetes may'))).toHaveLength(16);
   });
 
   it('when Prometheus is not there, then it says it is unreachable', async () => {
@@ -230,7 +236,7 @@ describe('pod-rebalancer check', () => {
     const parsed = JSON.parse(out);
 
     expect(parsed.ok).toBe(false);
-    expect(parsed.checks).toHaveLength(21);
+    expect(parsed.checks).toHaveLength(24);
     expect(parsed.checks).toContainEqual({
       check: 'kubernetes may list pods',
       ok: false,
@@ -276,7 +282,7 @@ describe('pod-rebalancer check, as a process', () => {
     expect(run.stdout).toContain(
       `ok    kubernetes: API server reachable: context fake, server ${kube.url}, user fake`,
     );
-    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('all 21 checks passed');
+    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('all 24 checks passed');
   });
 
   it('when a permission is missing, then it exits 1', async () => {

@@ -179,6 +179,42 @@ describe('the service at each notification', () => {
     ]);
   });
 
+  it('when the pods sit in two camps, then the improvement gate skips every notification and the result says how many actions it removed', () => {
+    const camps = Object.fromEntries(
+      Array.from({ length: 12 }, (_, i) => [
+        `p${i}`,
+        (m: number) => (m >= 30 && m < 100 ? (i < 6 ? 1.0 : 0.1) : 0.5),
+      ]),
+    );
+    const history = buildHistory(200, camps);
+
+    const gated = simulate(history);
+    const ungated = simulate(history, { minImprovement: 0 });
+
+    expect(gated.actions).toEqual([]);
+    expect(gated.skipped).toEqual({ 'no-improvement-expected': gated.notifications });
+    expect(ungated.actions.length).toBeGreaterThan(0);
+    expect(gated.removedByImprovementGate).toBe(ungated.actions.length);
+    expect(ungated.removedByImprovementGate).toBe(0);
+  });
+
+  it('when one pod is hot among even ones, then the improvement gate removes no action', () => {
+    expect(simulate(buildHistory(120, imbalanced(30, 60))).removedByImprovementGate).toBe(0);
+  });
+
+  it("when the rule carries its own minimum improvement, then it wins over the service's", () => {
+    const history = buildHistory(120, imbalanced(30, 60));
+    const result = simulateThreshold(
+      history,
+      stepStats(history),
+      { rule: { ...RULE, minImprovement: 0.99999 }, service: { ...SERVICE, minImprovement: 0 } },
+      START,
+    );
+
+    expect(result.actions).toEqual([]);
+    expect(result.skipped).toEqual({ 'no-improvement-expected': result.notifications });
+  });
+
   it('skips notifications inside the cooldown', () => {
     const result = simulate(buildHistory(200, imbalanced(30, 100)), {
       repeatIntervalMs: 10 * MINUTE,
@@ -280,7 +316,7 @@ describe('backtest flags and the rule file', () => {
       minPods: 3,
       minAverage: 0.05,
       rateWindowMs: 5 * MINUTE,
-      rules: [expect.objectContaining({ name: 'default', selector: {} })],
+      rules: [expect.objectContaining({ name: 'default', selector: {}, minImprovement: 0.1 })],
     });
   });
 

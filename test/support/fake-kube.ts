@@ -7,7 +7,8 @@ import { KubeConfig } from '@kubernetes/client-node';
  * It answers the way the real one does where pod-rebalancer depends on it: 404 Status
  * objects, 409 AlreadyExists on create, 409 Conflict on a stale resourceVersion, 409 on a
  * failed uid precondition, 429 from an eviction a PodDisruptionBudget refuses, and 400 for
- * Lease and Event times that are not MicroTime.
+ * Lease and Event times that are not MicroTime. Deployments, Leases and HorizontalPodAutoscalers
+ * (autoscaling/v2) are listed and watched like the real collections.
  */
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- API objects are free-form JSON here
@@ -37,7 +38,14 @@ export interface Fault {
 }
 
 /** A collection the fake can list and watch. */
-type Kind = 'deployments' | 'leases';
+type Kind = 'deployments' | 'leases' | 'horizontalpodautoscalers';
+
+/** Each collection's apiVersion and kinds, as its lists, watch events and bookmarks carry them. */
+const TYPES: Record<Kind, { apiVersion: string; kind: string }> = {
+  deployments: { apiVersion: 'apps/v1', kind: 'Deployment' },
+  leases: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease' },
+  horizontalpodautoscalers: { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler' },
+};
 
 interface Change {
   version: number;
@@ -102,6 +110,8 @@ export class FakeKubeApiServer extends LoopbackServer {
   readonly deployments = new Map<string, Json>();
   readonly pods = new Map<string, Json>();
   readonly leases = new Map<string, Json>();
+  /** HorizontalPodAutoscalers (autoscaling/v2), by `namespace/name`. */
+  readonly autoscalers = new Map<string, Json>();
   readonly events: Json[] = [];
   readonly removals: Removal[] = [];
   readonly requests: { method: string; path: string; query: string; body: Json | undefined }[] = [];
@@ -162,6 +172,16 @@ export class FakeKubeApiServer extends LoopbackServer {
     this.emit('deployments', 'DELETED', deployment);
   }
 
+  /** Creates or replaces a HorizontalPodAutoscaler (watchers see ADDED or MODIFIED). */
+  addAutoscaler(hpa: Json): void {
+    const { namespace, name } = hpa.metadata;
+    const key = `${namespace}/${name}`;
+    const type = this.autoscalers.has(key) ? 'MODIFIED' : 'ADDED';
+    hpa.metadata.resourceVersion = this.nextVersion();
+    this.autoscalers.set(key, hpa);
+    this.emit('horizontalpodautoscalers', type, hpa);
+  }
+
   /** Holds watch events back until releaseWatches(): a watch cache that lags behind. */
   holdWatches(): void {
     this.holding = true;
@@ -176,10 +196,8 @@ export class FakeKubeApiServer extends LoopbackServer {
   bookmark(): void {
     for (const watcher of this.watchers) {
       if (!watcher.bookmarks) continue;
-      const apiVersion = watcher.kind === 'leases' ? 'coordination.k8s.io/v1' : 'apps/v1';
       const object = {
-        kind: watcher.kind === 'leases' ? 'Lease' : 'Deployment',
-        apiVersion,
+        ...TYPES[watcher.kind],
         metadata: { resourceVersion: String(this.version) },
       };
       this.write(watcher, { type: 'BOOKMARK', object });
@@ -271,19 +289,32 @@ export class FakeKubeApiServer extends LoopbackServer {
     if (asked && Number(asked) < this.compactedBelow) {
       return [410, status(410, 'Expired', `too old resource version: ${asked} (${this.version})`)];
     }
-    const store = kind === 'leases' ? this.leases : this.deployments;
+    const store = this.storeOf(kind);
     const selector = params.get('labelSelector') ?? '';
     const items = [...store.values()].filter(
       (o) =>
         (namespace === undefined || o.metadata.namespace === namespace) &&
         matchesSelector(o.metadata.labels ?? {}, selector),
     );
-    const listKind = kind === 'leases' ? 'LeaseList' : 'DeploymentList';
-    const apiVersion = kind === 'leases' ? 'coordination.k8s.io/v1' : 'apps/v1';
+    const { apiVersion, kind: itemKind } = TYPES[kind];
     return [
       200,
-      { kind: listKind, apiVersion, metadata: { resourceVersion: String(this.version) }, items },
+      {
+        kind: `${itemKind}List`,
+        apiVersion,
+        metadata: { resourceVersion: String(this.version) },
+        items,
+      },
     ];
+  }
+
+  private storeOf(kind: Kind): Map<string, Json> {
+    const stores = {
+      deployments: this.deployments,
+      leases: this.leases,
+      horizontalpodautoscalers: this.autoscalers,
+    };
+    return stores[kind];
   }
 
   /** The collection a GET addresses, if it is one the fake watches. */
@@ -295,6 +326,14 @@ export class FakeKubeApiServer extends LoopbackServer {
     }
     if ((m = /^\/apis\/coordination\.k8s\.io\/v1\/namespaces\/([^/]+)\/leases$/.exec(path))) {
       return { kind: 'leases', namespace: m[1]! };
+    }
+    if (path === '/apis/autoscaling/v2/horizontalpodautoscalers') {
+      return { kind: 'horizontalpodautoscalers', namespace: undefined };
+    }
+    if (
+      (m = /^\/apis\/autoscaling\/v2\/namespaces\/([^/]+)\/horizontalpodautoscalers$/.exec(path))
+    ) {
+      return { kind: 'horizontalpodautoscalers', namespace: m[1]! };
     }
     return undefined;
   }
@@ -363,6 +402,15 @@ export class FakeKubeApiServer extends LoopbackServer {
       method === 'GET'
     ) {
       return this.get(this.deployments, m[1]!, m[2]!, 'deployments');
+    }
+    if (
+      (m = /^\/apis\/autoscaling\/v2\/namespaces\/([^/]+)\/horizontalpodautoscalers\/([^/]+)$/.exec(
+        p,
+      )) &&
+      method === 'GET'
+    ) {
+      const kind = 'horizontalpodautoscalers.autoscaling';
+      return this.get(this.autoscalers, m[1]!, m[2]!, kind);
     }
     if ((m = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(p)) && method === 'GET') {
       return this.listPods(m[1]!, url.searchParams);

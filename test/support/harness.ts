@@ -223,3 +223,46 @@ export function seedImbalancedMany(
     return { labels, fingerprint: `f${i}` };
   });
 }
+
+export interface AutoscalerSeed {
+  namespace: string;
+  name: string;
+  /** The Deployment its scaleTargetRef names. */
+  target: string;
+  desiredReplicas: number;
+  currentReplicas: number;
+  /** How long ago it last scaled; never when absent. */
+  lastScaledAgoMs?: number;
+}
+
+/** Creates a HorizontalPodAutoscaler (autoscaling/v2) in the fake API server, with its status. */
+export function seedAutoscaler(h: Pick<Harness, 'kube'>, seed: AutoscalerSeed): void {
+  const { namespace, name, target, desiredReplicas, currentReplicas } = seed;
+  const lastScaled = seed.lastScaledAgoMs;
+  h.kube.addAutoscaler({
+    apiVersion: 'autoscaling/v2',
+    kind: 'HorizontalPodAutoscaler',
+    metadata: { namespace, name, uid: `uid-hpa-${name}` },
+    spec: {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: target },
+      minReplicas: 2,
+      maxReplicas: 10,
+      metrics: [
+        {
+          type: 'Resource',
+          resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 70 } },
+        },
+      ],
+    },
+    status: {
+      desiredReplicas,
+      // The API server omits a count of 0 (omitempty), as it does here.
+      ...(currentReplicas ? { currentReplicas } : {}),
+      ...(lastScaled === undefined
+        ? {}
+        : {
+            lastScaleTime: new Date(Date.now() - lastScaled).toISOString().replace(/\.\d+Z$/, 'Z'),
+          }),
+    },
+  });
+}
