@@ -24,6 +24,7 @@ export const SKIP_REASONS = [
   'guarded',
   'other-cluster',
   'incomplete-metrics',
+  'unconfirmed-alert',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
@@ -57,6 +58,9 @@ export interface PodFacts {
   terminating: boolean;
   /** When the pod started; undefined while it has not. */
   startedAt: Date | undefined;
+  /** The pod's own priority class and priority (admission sets them; system-critical pods are out of scope). */
+  priorityClassName?: string;
+  priority?: number;
 }
 
 /** What the gates need to know about the Deployment. */

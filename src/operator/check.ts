@@ -5,7 +5,6 @@ import { prometheusConnection, type PrometheusConnection } from '../adapters/pro
 import { ConfigError, loadConfig, readSecretFile, SETTINGS } from '../config.js';
 import { PrometheusMetricsSource } from '../adapters/prometheus.js';
 import { cpuSeriesSelector } from '../core/cpu-series.js';
-import { formatSeries } from '../core/guard.js';
 import { redactCredentials } from '../errors.js';
 import { realAdapters } from '../main.js';
 import {
@@ -343,10 +342,10 @@ async function guardCheck(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
         },
       ];
     }
-    const [first] = answer.series;
-    const detail = first
-      ? `holds now (${answer.series.length} series, first ${formatSeries(first)}): no Deployment is acted on while it does`
-      : 'does not hold now (no series): actions are not held back';
+    const detail =
+      answer.count > 0
+        ? `holds now (guard returned ${answer.count} series): no Deployment is acted on while it does`
+        : 'does not hold now (no series): actions are not held back';
     return [{ check, ok: true, detail }];
   } catch (error) {
     return [
