@@ -20,6 +20,7 @@ import {
 import type { CheckResult } from './check-result.js';
 import { PrometheusHistory } from './history.js';
 import { judgeAlertRules } from './rule-loaded.js';
+import { provenanceCheck } from './check-provenance.js';
 
 export const CHECK_USAGE = `usage: pod-rebalancer check [flags]
 
@@ -318,7 +319,17 @@ async function checkPrometheus(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
     ...series,
     ...(await checkAlertRules(env, prometheus)),
     ...(await guardCheck(env)),
+    ...(await provenanceCheck(env, prometheusConnectionOf(env), alertNamesOf(env))),
   ];
+}
+
+/** ALERT_NAMES as the service reads it (its default when unset or invalid). */
+function alertNamesOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    return [...SETTINGS.ALERT_NAMES.parse(env.ALERT_NAMES || SETTINGS.ALERT_NAMES.default!)];
+  } catch {
+    return ['DeploymentCPUImbalance'];
+  }
 }
 
 /**
