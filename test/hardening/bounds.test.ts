@@ -220,3 +220,28 @@ describe('bounded answers from Prometheus and the rule engine', () => {
     expect(prom.maxInFlight).toBe(QUERIES_IN_FLIGHT);
   });
 });
+
+describe('bounded Kubernetes reads while the caches cannot answer', () => {
+  it('when a payload names 100 Deployments and every read goes to the API server, then at most 16 of its cheap-gate reads are in flight at once', async () => {
+    // Without watch caches (as while they have not synced), each target reads its Deployment
+    // and its Lease from the API server; the rule engine has none of them active, so nothing
+    // further is asked: what is left in flight is the cheap gates' reads alone.
+    h = await startHarness();
+    const alerts = Array.from({ length: 100 }, (_, i) => ({
+      labels: { alertname: 'DeploymentCPUImbalance', namespace: 'payments', deployment: `d-${i}` },
+      fingerprint: `f${i}`,
+    }));
+    for (const { labels } of alerts) seedImbalanced(h, 'payments', labels.deployment);
+    h.prom.ruleAlerts.splice(0);
+    // A slow API server: the reads pile up unless something bounds them.
+    h.kube.fail({ method: 'GET', path: /\/deployments\//, delayMs: 100, times: 100 });
+
+    const res = await postWebhook(h.service.app, payload(alerts), { fromRule: false });
+
+    expect(
+      res.body.results.every((r: { reason: string }) => r.reason === 'unconfirmed-alert'),
+    ).toBe(true);
+    expect(h.kube.requests.length).toBeGreaterThanOrEqual(100);
+    expect(h.kube.maxInFlight).toBeLessThanOrEqual(16);
+  });
+});

@@ -117,9 +117,6 @@ export class FakePrometheus extends LoopbackServer {
   rulesStyle: 'prometheus' | 'vmalert' = 'prometheus';
   /** Where the API lives, e.g. `/prometheus` as in Mimir; the URL to give the service includes it. */
   pathPrefix = '';
-  /** Requests being answered now, and the most there ever were at once. */
-  inFlight = 0;
-  maxInFlight = 0;
 
   fail(fault: PrometheusFault): void {
     this.faults.push({ times: 1, ...fault });
@@ -135,15 +132,6 @@ export class FakePrometheus extends LoopbackServer {
   }
 
   protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
-    try {
-      await this.answerRequest(req, res);
-    } finally {
-      this.inFlight--;
-    }
-  }
-
-  private async answerRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://fake');
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
