@@ -48,6 +48,7 @@ async function handle(message: FakesCommand): Promise<unknown> {
         kubernetesCalls: kube?.requests.length ?? 0,
         evictions: kube?.requests.filter((r) => r.path.endsWith('/eviction')).length ?? 0,
         prometheusQueries: prom?.queries.length ?? 0,
+        rulesRequests: prom?.rulesRequests.length ?? 0,
       } satisfies Counts;
     case 'prometheus-delay':
       prom?.fail({ delayMs: message.delayMs, times: message.times });

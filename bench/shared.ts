@@ -25,6 +25,8 @@ export interface Counts {
   kubernetesCalls: number;
   evictions: number;
   prometheusQueries: number;
+  /** Requests to the rule engine's /api/v1/rules (provenance: at most one per payload). */
+  rulesRequests?: number;
 }
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */

@@ -20,6 +20,7 @@ import { createLogger } from '../src/adapters/logger.js';
 import {
   InMemoryCluster,
   InMemoryCooldownStore,
+  InMemoryRuleEngine,
   StaticMetricsSource,
 } from '../src/adapters/memory.js';
 import { loadConfig } from '../src/config.js';
@@ -67,6 +68,7 @@ function inMemory() {
     cluster,
     metrics,
     guards: metrics,
+    rules: new InMemoryRuleEngine(cluster),
     cooldown: new InMemoryCooldownStore(),
     clock: { now: () => new Date() },
     logger: createLogger('info'),

@@ -5,6 +5,8 @@ import { parseDuration } from './core/duration.js';
 import { parseMinImprovement } from './core/policy.js';
 import { redactCredentials } from './errors.js';
 import { parseActiveWindow, type ActiveWindow } from './core/window.js';
+import { parsePolicyLimits, type PolicyLimit } from './core/policy-limits.js';
+import { PROVENANCE_MODES, type ProvenanceMode } from './core/provenance.js';
 
 /** Used only for alerts whose rule carries no `pod_rebalancer_threshold` annotation. */
 export const DEFAULT_CPU_STDDEV_THRESHOLD = 0.3;
@@ -59,6 +61,13 @@ export interface Config {
   tlsCertFile: string | undefined;
   tlsKeyFile: string | undefined;
   tlsClientCaFile: string | undefined;
+  alertProvenance: ProvenanceMode;
+  /** The rule engine's base URL (`/api/v1/rules` below it); PROMETHEUS_URL when unset. */
+  rulesUrl: string;
+  /** POLICY_LIMITS: bounds an alert's policy may not cross. */
+  policyLimits: readonly PolicyLimit[];
+  /** PROMETHEUS_MAX_RESPONSE in bytes: larger answers are an error, never an allocation. */
+  prometheusMaxResponseBytes: number;
 }
 
 interface Setting<T> {
@@ -235,6 +244,24 @@ function activeWindow(value: string): ActiveWindow {
   return parseActiveWindow(value);
 }
 
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  B: 1,
+  KiB: 1024,
+  MiB: 1024 ** 2,
+  GiB: 1024 ** 3,
+};
+
+/** A size such as 8MiB, 512KiB or 1048576 (bytes): at least 1KiB, at most 1GiB. */
+function size(value: string): number {
+  const match = /^(\d+)(B|KiB|MiB|GiB)?$/.exec(value.trim());
+  const bytes = match ? Number(match[1]) * SIZE_UNITS[match[2] ?? '']! : NaN;
+  if (!(bytes >= 1024 && bytes <= 1024 ** 3)) {
+    throw new Error('expected a size from 1KiB to 1GiB, such as 8MiB or 512KiB');
+  }
+  return bytes;
+}
+
 /** Every variable the service reads: name, meaning, default and how its value is checked. */
 export const SETTINGS = {
   PORT: setting({ doc: 'listen port', default: '8080', parse: integer(1, 65535) }),
@@ -312,8 +339,7 @@ export const SETTINGS = {
     parse: namespaceList,
   }),
   EXCLUDE_NAMESPACES: setting({
-    doc: 'comma-separated namespaces never acted on',
-    default: 'kube-system',
+    doc: 'comma-separated namespaces never acted on, in addition to STATE_NAMESPACE and every kube-* namespace',
     parse: namespaceList,
   }),
   REQUIRE_OPT_IN: setting({
@@ -389,6 +415,24 @@ export const SETTINGS = {
   TLS_CLIENT_CA_FILE: setting({
     doc: 'require a client certificate signed by this CA',
     parse: text,
+  }),
+  ALERT_PROVENANCE: setting({
+    doc: 'rules: act only on alerts the rule engine has active, with the same policy annotations; off: trust every alert that carries the token',
+    default: 'rules',
+    parse: oneOf(PROVENANCE_MODES),
+  }),
+  RULES_URL: setting({
+    doc: "the rule engine's base URL (/api/v1/rules below it), e.g. vmalert's; PROMETHEUS_URL when unset",
+    parse: httpUrl,
+  }),
+  POLICY_LIMITS: setting({
+    doc: "bounds an alert rule's policy may not cross, e.g. threshold>=0.05,min_pods>=3; outside them: invalid-policy",
+    parse: parsePolicyLimits,
+  }),
+  PROMETHEUS_MAX_RESPONSE: setting({
+    doc: 'largest answer accepted from Prometheus or the rule engine; a larger one is an error',
+    default: '8MiB',
+    parse: size,
   }),
 };
 
@@ -500,7 +544,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     threshold: v.CPU_STDDEV_THRESHOLD!,
     stateNamespace: v.STATE_NAMESPACE!,
     namespaces: v.NAMESPACES,
-    excludeNamespaces: v.EXCLUDE_NAMESPACES!,
+    excludeNamespaces: v.EXCLUDE_NAMESPACES ?? new Set<string>(),
     requireOptIn: v.REQUIRE_OPT_IN!,
     actionBudget: v.ACTION_BUDGET === 'off' ? undefined : v.ACTION_BUDGET,
     metricsWindowMs: v.METRICS_WINDOW!,
@@ -520,6 +564,10 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     tlsCertFile: v.TLS_CERT_FILE,
     tlsKeyFile: v.TLS_KEY_FILE,
     tlsClientCaFile: v.TLS_CLIENT_CA_FILE,
+    alertProvenance: v.ALERT_PROVENANCE!,
+    rulesUrl: v.RULES_URL ?? v.PROMETHEUS_URL!,
+    policyLimits: v.POLICY_LIMITS ?? [],
+    prometheusMaxResponseBytes: v.PROMETHEUS_MAX_RESPONSE!,
   });
 }
 

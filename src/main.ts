@@ -11,6 +11,7 @@ import { DeploymentCache, LeaseCache } from './adapters/caches.js';
 import { createKubeApis, KubernetesCluster } from './adapters/kubernetes.js';
 import { createLogger, type Logger } from './adapters/logger.js';
 import { prometheusConnection, PrometheusMetricsSource } from './adapters/prometheus.js';
+import { PrometheusRuleSource } from './adapters/rules.js';
 import { ConfigError, loadConfig, readSecretFile, type Config } from './config.js';
 import {
   logRefusedHandshakes,
@@ -62,7 +63,7 @@ export function realAdapters(
   config: Readonly<Config>,
   env: NodeJS.ProcessEnv,
   kubeConfig: KubeConfig = loadKubeConfig({}, env),
-): Adapters {
+): Adapters & Required<Pick<Adapters, 'rules'>> {
   checkPrometheusFiles(config);
   const apis = createKubeApis(kubeConfig, KUBERNETES_TIMEOUT_MS);
   const identity = env.POD_NAME ?? hostname();
@@ -77,7 +78,8 @@ export function realAdapters(
   const namespaces = config.namespaces ? [...config.namespaces] : undefined;
   const deployments = new DeploymentCache(kubeConfig, apis, namespaces, logger);
   const autoscalers = new AutoscalerCache(kubeConfig, apis, namespaces, logger);
-  const prometheus = new PrometheusMetricsSource(prometheusConnection(config), config.cpuSeries);
+  const connection = prometheusConnection(config);
+  const prometheus = new PrometheusMetricsSource(connection, config.cpuSeries);
   return {
     cluster: new KubernetesCluster(apis, identity, deployments),
     cooldown: new LeaseCooldownStore(apis, config.stateNamespace, leases),
@@ -85,6 +87,8 @@ export function realAdapters(
     autoscalers,
     metrics: prometheus,
     guards: prometheus,
+    // The rule engine with Prometheus's credentials, CA and headers, at RULES_URL.
+    rules: new PrometheusRuleSource({ ...connection, url: config.rulesUrl }),
     clock: { now: () => new Date() },
     logger,
     tokens: tokenSource(config),

@@ -116,6 +116,12 @@ function defineMetrics(registry: Registry) {
       labelNames: ['upstream', 'kind'] as const,
       registers,
     }),
+    unconfirmedAlerts: new Counter({
+      name: 'pod_rebalancer_unconfirmed_alerts_total',
+      help: 'Alerts skipped because the rule engine does not have them active as they came (ALERT_PROVENANCE=rules), by alertname.',
+      labelNames: ['alertname'] as const,
+      registers,
+    }),
   };
 }
 

@@ -9,6 +9,8 @@ import { decide, gateDeployment, type GateResult } from './core/decide.js';
 import { targetKey, targetsFromAlerts, type Alert, type TargetAlert } from './core/targets.js';
 import type { ChosenPod, DeploymentFacts, Policy, Stats, Target } from './core/types.js';
 import type { ActiveWindow } from './core/window.js';
+import type { ProvenanceMode } from './core/provenance.js';
+import type { PolicyLimit } from './core/policy-limits.js';
 import { beginIrreversible, DeadlineExceeded, type Deadline } from './deadline.js';
 import { UpstreamError } from './errors.js';
 import type { Metrics } from './metrics.js';
@@ -21,6 +23,7 @@ import type {
   CooldownStore,
   GuardSource,
   MetricsSource,
+  RuleSource,
 } from './ports.js';
 import type { AlertReport, PodReport, Report, TargetReport } from './report.js';
 import { anyRemoved, plannedRemovals, recordActionEvent, removePods } from './stages/act.js';
@@ -30,6 +33,7 @@ import { checkScaling } from './stages/autoscaler.js';
 import { alertPolicy } from './stages/policy.js';
 import { checkGuards, sayHeldBack, type Held } from './stages/guard.js';
 import { recordDecision, recordDismissal } from './stages/record.js';
+import { payloadProvenance, type PayloadProvenance } from './stages/provenance.js';
 import { createBatchVerifier, type BatchMember, type BatchVerifier } from './stages/verify.js';
 import { keyedSerializer, limiter } from './concurrency.js';
 
@@ -50,6 +54,10 @@ export interface PipelineSettings {
   effect: EffectPolicy;
   /** CLUSTER / CLUSTER_LABEL: alerts labelled with another cluster are skipped. */
   cluster?: ClusterScope;
+  /** ALERT_PROVENANCE: `rules` acts only on alerts the rule engine has active. */
+  provenance: ProvenanceMode;
+  /** POLICY_LIMITS: an alert's policy outside them is `invalid-policy`. */
+  policyLimits?: readonly PolicyLimit[];
 }
 
 /** Everything the pipeline touches, passed in once (main.ts, the demo and the tests build it). */
@@ -58,6 +66,8 @@ export interface PipelineDeps {
   cluster: Cluster;
   metrics: MetricsSource;
   guards: GuardSource;
+  /** The rule engine that confirms an alert came from a rule (ALERT_PROVENANCE=rules). */
+  rules: RuleSource;
   cooldown: CooldownStore;
   actionBudget: ActionBudgetStore;
   /** HorizontalPodAutoscalers; none are considered when absent (the demo). */
@@ -79,6 +89,8 @@ export interface RequestContext {
   verifyAtAlertStart?: boolean;
   /** The webhook's deadline: nothing irreversible starts without its leave (src/deadline.ts). */
   deadline?: Deadline;
+  /** Report whether the rule engine confirms each alert, without requiring it (replay). */
+  provenanceAdvisory?: boolean;
 }
 
 export interface Pipeline {
@@ -89,6 +101,12 @@ const ANY_CLUSTER: ClusterScope = { name: undefined, label: 'cluster' };
 
 /** Deployments acted on at once, across payloads (each is four API calls in a row). */
 const ACTING_AT_ONCE = 16;
+/**
+ * Targets whose cheap gates run at once, across payloads: from the watch caches they take
+ * microseconds, but while the caches have not synced each is two API reads, and a payload of a
+ * thousand alerts must not become two thousand reads in flight.
+ */
+const ADMITTING_AT_ONCE = 16;
 
 /**
  * Builds the pipeline: targets → (one at a time per Deployment) gates → cooldown → verify
@@ -100,6 +118,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   // Acting is four calls in a row (Lease, two removals, Event): a payload of a thousand acting
   // at once would queue its calls past their timeout after the Lease was taken.
   const acting = limiter(ACTING_AT_ONCE);
+  const admitting = limiter(ADMITTING_AT_ONCE);
   return {
     async handleAlerts(alerts, context) {
       const { ours, others } = splitByCluster(alerts, deps.settings.cluster ?? ANY_CLUSTER);
@@ -110,6 +129,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         return report;
       });
       const members = targets.map((t) => memberOf(t, context));
+      const provenance = payloadProvenance(
+        targets,
+        { mode: deps.settings.provenance, advisory: context.provenanceAdvisory ?? false },
+        deps,
+      );
       const verifier = createBatchVerifier(members, deps, deps.settings.metricsWindowMs);
       // Every target starts now (in one synchronous pass, so the per-Deployment queues of two
       // payloads are always entered in the same order): a namespace's batch waits for all of
@@ -118,7 +142,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         targets.map((target, i) =>
           serialize(targetKey(target), () =>
             handleTarget(
-              { target, member: members[i]!, verifier, acting },
+              { target, member: members[i]!, verifier, acting, admitting, provenance },
               context,
               withLog(deps, context, target),
             ),
@@ -161,6 +185,9 @@ interface Work {
   verifier: BatchVerifier;
   /** Bounds how many Deployments act at once. */
   acting: <T>(task: () => Promise<T>) => Promise<T>;
+  /** Bounds how many targets pass the cheap gates at once. */
+  admitting: <T>(task: () => Promise<T>) => Promise<T>;
+  provenance: PayloadProvenance;
 }
 
 function memberOf(target: TargetAlert, context: RequestContext): BatchMember {
@@ -221,26 +248,33 @@ async function runStages(
   context: RequestContext,
   deps: PipelineDeps,
 ): Promise<TargetReport> {
-  const parsed = alertPolicy(work.target, deps.settings.policy, deps);
+  const { policy, policyLimits } = deps.settings;
+  const parsed = alertPolicy(work.target, policy, deps, policyLimits);
   if (!parsed.ok) return skipped(work.target, parsed);
-  return { ...(await verifyAndAct(work, parsed.policy, context, deps)), policy: parsed.policy };
+  const report = await verifyAndAct(work, parsed.policy, context, deps);
+  const provenance = work.provenance.finding(work.target);
+  return { ...report, policy: parsed.policy, ...(provenance && { provenance }) };
 }
 
 async function verifyAndAct(
-  { target, member, verifier, acting }: Work,
+  { target, member, verifier, acting, admitting, provenance }: Work,
   policy: AlertPolicy,
   context: RequestContext,
   deps: PipelineDeps,
 ): Promise<TargetReport> {
   const { settings } = deps;
   const now = deps.clock.now();
-  const admitted = await admit(target, deps, now);
+  const admitted = await admitting(() => admit(target, deps, now));
   if ('outcome' in admitted) return admitted;
   const { deployment, record } = admitted;
+  // Before any query and any write: only an alert a rule has active goes further.
+  const unconfirmed = await provenance.gate(target);
+  if (unconfirmed) return skipped(target, unconfirmed);
 
   const stopTimer = deps.telemetry.verificationDuration.startTimer();
-  const { pods, samples } = await verifier.verify(member, deployment);
+  const { pods, samples, outOfScope } = await verifier.verify(member, deployment);
   stopTimer();
+  if (outOfScope) return skipped(target, outOfScope);
   const { threshold, measure, minPods, minImprovement } = policy;
   const alertOwn = { threshold, measure, minPods, minImprovement };
   const decision = decide(pods, samples, { ...settings.policy, ...alertOwn }, now);

@@ -5,6 +5,7 @@
 import type { AutoscalerFacts } from './core/autoscaler.js';
 import type { BudgetEntry } from './core/budget.js';
 import type { GuardAnswer } from './core/guard.js';
+import type { ActiveAlerts } from './core/provenance.js';
 import type { CpuSamples, DeploymentFacts, PodFacts, Target } from './core/types.js';
 
 export interface Clock {
@@ -31,6 +32,14 @@ export interface MetricsSource {
  */
 export interface GuardSource {
   guardSeries(expr: string, at?: Date): Promise<GuardAnswer>;
+}
+
+/**
+ * The rule engine (`/api/v1/rules` of Prometheus, Thanos, Mimir or vmalert): the alerts its
+ * alerting rules of these names have active now. Unreachable or failing: throws UpstreamError.
+ */
+export interface RuleSource {
+  activeAlerts(alertnames: readonly string[]): Promise<ActiveAlerts>;
 }
 
 export interface PodRef {

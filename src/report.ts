@@ -30,6 +30,8 @@ export interface TargetReport {
   pods?: PodReport[];
   /** The threshold, measure and minimum pods verified against, and where each came from. */
   policy?: AlertPolicy;
+  /** replay: whether the rule engine confirms the alert now (not required there). */
+  provenance?: string;
   /** Set when a retry may succeed (an upstream was unreachable): the webhook answers 503. */
   retryable?: boolean;
 }

@@ -8,6 +8,7 @@ import type { TokenSource } from './http/tokens.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline, type Pipeline, type PipelineSettings } from './pipeline.js';
 import { InMemoryActionBudgetStore } from './adapters/memory.js';
+import { UpstreamError } from './errors.js';
 import type {
   ActionBudgetStore,
   AutoscalerSource,
@@ -16,6 +17,7 @@ import type {
   CooldownStore,
   GuardSource,
   MetricsSource,
+  RuleSource,
 } from './ports.js';
 
 /** The world as the service sees it: real adapters in main.ts, simulated ones in the demo. */
@@ -23,6 +25,11 @@ export interface Adapters {
   cluster: Cluster;
   metrics: MetricsSource;
   guards: GuardSource;
+  /**
+   * The rule engine that confirms alerts (ALERT_PROVENANCE=rules). Absent (an in-memory world
+   * without one): every alert fails as `prometheus-error` unless ALERT_PROVENANCE=off.
+   */
+  rules?: RuleSource;
   cooldown: CooldownStore;
   /** The cluster-wide action budget; one process's own (in memory) when absent. */
   actionBudget?: ActionBudgetStore;
@@ -73,6 +80,7 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
       namespaces: config.namespaces,
       excludeNamespaces: config.excludeNamespaces,
       requireOptIn: config.requireOptIn,
+      stateNamespace: config.stateNamespace,
     },
     actionBudget: config.actionBudget,
     cluster: { name: config.cluster, label: config.clusterLabel },
@@ -81,6 +89,8 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
     dryRun: config.dryRun,
     activeWindow: config.activeWindow,
     guardQuery: config.guardQuery,
+    provenance: config.alertProvenance,
+    policyLimits: config.policyLimits,
     effect: {
       baseCooldownMs: config.cooldownMs,
       maxCooldownMs: config.maxCooldownMs,
@@ -95,6 +105,19 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
  * delayed. Within one payload the pipeline already verifies a namespace's Deployments together.
  */
 export const METRICS_BATCHING: Readonly<BatchingOptions> = Object.freeze({ lingerMs: 0 });
+
+/** Where no rule engine was wired: nothing can be confirmed, and a retry will not change it. */
+const NO_RULE_ENGINE: RuleSource = {
+  activeAlerts: () =>
+    Promise.reject(
+      new UpstreamError(
+        'prometheus',
+        'config',
+        false,
+        'no rule engine is wired into this service to confirm alerts (ALERT_PROVENANCE=rules)',
+      ),
+    ),
+};
 
 /** Knobs that are not configuration: tests and the benchmark turn them. */
 export interface ServiceOptions {
@@ -139,6 +162,7 @@ export function createService(
     ...adapters,
     actionBudget: adapters.actionBudget ?? new InMemoryActionBudgetStore(),
     metrics,
+    rules: adapters.rules ?? NO_RULE_ENGINE,
     settings: pipelineSettings(config),
     telemetry,
   });

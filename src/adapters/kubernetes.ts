@@ -175,6 +175,16 @@ export function toPodFacts(pod: V1Pod): PodFacts {
     ready: conditions.some((c) => c.type === 'Ready' && c.status === 'True'),
     terminating: deletionTimestamp != null,
     startedAt: startTime ? new Date(startTime) : undefined,
+    ...podPriority(pod),
+  };
+}
+
+/** The pod's own priority, as admission set it from its class (the scope rules read it). */
+function podPriority(pod: V1Pod): Pick<PodFacts, 'priority' | 'priorityClassName'> {
+  const { priority, priorityClassName } = pod.spec ?? {};
+  return {
+    ...(priority !== undefined && { priority }),
+    ...(priorityClassName !== undefined && { priorityClassName }),
   };
 }
 

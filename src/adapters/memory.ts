@@ -1,4 +1,5 @@
 import type { GuardAnswer, Series } from '../core/guard.js';
+import type { ActiveAlerts, RuleAlert } from '../core/provenance.js';
 import type { CpuSamples, DeploymentFacts, PodFacts, Target } from '../core/types.js';
 import type { BudgetEntry } from '../core/budget.js';
 import type {
@@ -15,6 +16,7 @@ import type {
   PodCpuQuery,
   PodRef,
   RemovalResult,
+  RuleSource,
 } from '../ports.js';
 
 /**
@@ -104,7 +106,40 @@ export class StaticMetricsSource implements MetricsSource, GuardSource {
   }
 
   async guardSeries(expr: string): Promise<GuardAnswer> {
-    return { series: this.guardAnswers.get(expr) ?? [] };
+    return { count: (this.guardAnswers.get(expr) ?? []).length };
+  }
+}
+
+/**
+ * The simulated world's rule engine: the rule `alertname` has an alert active for each
+ * Deployment the simulated cluster holds (labels alertname, namespace, deployment; no policy
+ * annotations, like the default rule in rules/), plus whatever `fire` adds.
+ */
+export class InMemoryRuleEngine implements RuleSource {
+  readonly fired: RuleAlert[] = [];
+  requests = 0;
+
+  constructor(
+    private readonly cluster?: Pick<InMemoryCluster, 'deployments'>,
+    private readonly alertname = 'DeploymentCPUImbalance',
+  ) {}
+
+  fire(alert: RuleAlert): void {
+    this.fired.push(alert);
+  }
+
+  async activeAlerts(alertnames: readonly string[]): Promise<ActiveAlerts> {
+    this.requests++;
+    const firing: RuleAlert[] = [...(this.cluster?.deployments.values() ?? [])].map((d) => ({
+      labels: { alertname: this.alertname, namespace: d.namespace, deployment: d.name },
+      annotations: {},
+    }));
+    const active = new Map<string, RuleAlert[]>();
+    for (const alert of [...firing, ...this.fired]) {
+      const name = alert.labels.alertname ?? '';
+      if (alertnames.includes(name)) active.set(name, [...(active.get(name) ?? []), alert]);
+    }
+    return active;
   }
 }
 

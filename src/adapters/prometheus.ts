@@ -9,8 +9,9 @@ import { formatDuration } from '../core/duration.js';
 import type { CpuSamples } from '../core/types.js';
 import { upstreamTimeoutMs } from '../deadline.js';
 import { UpstreamError } from '../errors.js';
-import type { GuardAnswer, Series } from '../core/guard.js';
+import { boundedGuardQuery, type GuardAnswer } from '../core/guard.js';
 import type { GuardSource, MetricsSource, PodCpuQuery } from '../ports.js';
+import { limiter } from '../concurrency.js';
 import { firstLine, WatchedFile } from './secret-file.js';
 
 /** Escapes a pod name for a PromQL regex inside a double-quoted string. */
@@ -47,7 +48,18 @@ export interface PrometheusConnection {
   headers?: Readonly<Record<string, string>>;
   /** How often the files are checked for a change (default 1 s). */
   recheckMs?: number;
+  /** Largest answer accepted, in bytes (PROMETHEUS_MAX_RESPONSE; default 8 MiB). */
+  maxResponseBytes?: number;
 }
+
+/** PROMETHEUS_MAX_RESPONSE's default: far above any answer the service asks for. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Queries in flight at once per client (so per replica): a payload of a thousand alerts over
+ * many namespaces queues its queries here instead of opening hundreds against Prometheus.
+ */
+export const QUERIES_IN_FLIGHT = 8;
 
 /** The connection the configuration describes. */
 export function prometheusConnection(config: {
@@ -58,6 +70,7 @@ export function prometheusConnection(config: {
   prometheusBasicAuthPasswordFile?: string;
   prometheusCaFile?: string;
   prometheusHeaders?: Readonly<Record<string, string>>;
+  prometheusMaxResponseBytes?: number;
 }): PrometheusConnection {
   const { prometheusBasicAuthUser: user, prometheusBasicAuthPasswordFile: passwordFile } = config;
   return {
@@ -67,6 +80,7 @@ export function prometheusConnection(config: {
     basicAuth: user !== undefined && passwordFile ? { user, passwordFile } : undefined,
     caFile: config.prometheusCaFile,
     headers: config.prometheusHeaders,
+    maxResponseBytes: config.prometheusMaxResponseBytes,
   };
 }
 
@@ -87,6 +101,28 @@ class IncompleteAnswer extends Error {}
 
 /** A credentials or CA file that could never be read. */
 class UnreadableFile extends Error {}
+
+/** What axios says when an answer passed maxContentLength (it stops reading and rejects). */
+const TOO_LARGE = /^maxContentLength size of (\d+) exceeded/;
+
+/** "8 MiB", "512 KiB" or bytes: a size as PROMETHEUS_MAX_RESPONSE is written. */
+function formatSize(bytes: number): string {
+  if (bytes % (1024 * 1024) === 0) return `${bytes / (1024 * 1024)}MiB`;
+  if (bytes % 1024 === 0) return `${bytes / 1024}KiB`;
+  return `${bytes} bytes`;
+}
+
+/** An answer larger than PROMETHEUS_MAX_RESPONSE, named with the limit; else undefined. */
+function tooLarge(cause: unknown): UpstreamError | undefined {
+  const match = TOO_LARGE.exec(String((cause as { message?: unknown } | undefined)?.message ?? ''));
+  if (!match) return undefined;
+  return new UpstreamError(
+    'prometheus',
+    'too-large',
+    false,
+    `the answer was larger than PROMETHEUS_MAX_RESPONSE (${formatSize(Number(match[1]))}); it was not read`,
+  );
+}
 
 /** What the backend said, short: the API's `error` field, else the start of the body. */
 function describeBody(data: unknown): string {
@@ -174,6 +210,8 @@ function innermost(reason: unknown): PromError {
 
 /** What our interceptors threw, classified; undefined for anything else. */
 function fromInterceptor(cause: unknown): UpstreamError | undefined {
+  const large = tooLarge(cause);
+  if (large) return large;
   if (cause instanceof HttpAnswer) return statusError(cause.status, cause.detail);
   if (cause instanceof IncompleteAnswer) {
     return new UpstreamError('prometheus', 'partial', true, `incomplete answer: ${cause.message}`);
@@ -265,12 +303,16 @@ async function readOrFail(file: WatchedFile, what: string): Promise<string> {
   }
 }
 
-/** Asks Thanos (`partial_response`) and VictoriaMetrics (`deny_partial_response`) for all or nothing. */
-function denyPartialResponse(config: RequestConfig): void {
+/**
+ * Asks Thanos (`partial_response`) and VictoriaMetrics (`deny_partial_response`) for all or
+ * nothing, and a query to give up on the server's side (`timeout`) when the client does.
+ */
+function queryParameters(config: RequestConfig, timeoutMs: number): void {
   const form = config.method?.toUpperCase() === 'POST' ? config.data : config.params;
   if (form instanceof URLSearchParams) {
     form.set('partial_response', 'false');
     form.set('deny_partial_response', '1');
+    if (form.has('query')) form.set('timeout', `${Math.max(1, Math.floor(timeoutMs))}ms`);
   }
 }
 
@@ -299,7 +341,9 @@ export function createPrometheusDriver(connection: PrometheusConnection): Promet
         const agent = await files.httpsAgent();
         if (agent) config.httpsAgent = agent;
         config.timeout = upstreamTimeoutMs(connection.timeoutMs);
-        denyPartialResponse(config);
+        // Axios stops reading past this and rejects: a huge answer is an error, not a heap.
+        config.maxContentLength = connection.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
+        queryParameters(config, config.timeout);
         return config;
       },
     },
@@ -332,28 +376,22 @@ export function rejectedExpression(reason: unknown): string | undefined {
 }
 
 /**
- * Checks a guard's answer at the boundary: a guard is a set of series, so only a vector is an
- * answer; a scalar or a range vector is an expression that cannot be a guard (rejected).
+ * Checks a guard's answer at the boundary. The guard is sent as `count(expr)`: its answer is at
+ * most one sample, the number of series the guard returns (none when it returns none). A scalar
+ * or a range vector cannot be counted: Prometheus refuses those (rejected).
  */
 export function toGuardAnswer(resultType: string, result: readonly Sample[]): GuardAnswer {
   if (resultType !== 'vector') {
     return { rejected: `a guard must return an instant vector, this returns a ${resultType}` };
   }
-  const series: Series[] = result.map((s) => {
-    const labels: Record<string, string> = {};
-    for (const [key, value] of Object.entries(s.metric?.labels ?? {})) {
-      if (typeof value === 'string') labels[key] = value;
-    }
-    const name = (s.metric as { name?: unknown } | undefined)?.name;
-    if (typeof name === 'string' && name !== '') labels.__name__ = name;
-    return { labels, value: Number(s.value?.value) };
-  });
-  return { series };
+  const count = result.reduce((sum, s) => sum + (Number(s.value?.value) || 0), 0);
+  return { count };
 }
 
 /** The MetricsSource over Prometheus's HTTP API (or anything that speaks it). */
 export class PrometheusMetricsSource implements MetricsSource, GuardSource {
   private readonly driver: PrometheusDriver;
+  private readonly inFlight = limiter(QUERIES_IN_FLIGHT);
 
   constructor(
     connection: PrometheusConnection,
@@ -366,18 +404,20 @@ export class PrometheusMetricsSource implements MetricsSource, GuardSource {
     if (query.pods.length === 0) return new Map();
     let answer;
     try {
-      answer = await this.driver.instantQuery(podCpuQuery(query, this.series), query.at);
+      const promql = podCpuQuery(query, this.series);
+      answer = await this.inFlight(() => this.driver.instantQuery(promql, query.at));
     } catch (reason) {
       throw toPrometheusError(reason);
     }
     return toSamples(answer.resultType, answer.result as Sample[]);
   }
 
-  /** A guard, evaluated as an instant query (see GuardSource). */
+  /** A guard, counted by Prometheus in an instant query (see GuardSource). */
   async guardSeries(expr: string, at?: Date): Promise<GuardAnswer> {
     let answer;
     try {
-      answer = await this.driver.instantQuery(expr, at);
+      const promql = boundedGuardQuery(expr);
+      answer = await this.inFlight(() => this.driver.instantQuery(promql, at));
     } catch (reason) {
       const rejected = rejectedExpression(reason);
       if (rejected !== undefined) return { rejected };

@@ -11,8 +11,9 @@ export interface ClusterScope {
 /**
  * Splits alerts into this cluster's and the others'. With one Alertmanager (or one Thanos/Mimir
  * ruler) for many clusters, an alert for the same namespace/deployment in another cluster must
- * not make us act here. Decided before any query. An alert without the label is taken as ours:
- * rules evaluated inside this cluster's Prometheus often carry no cluster label.
+ * not make us act here. Decided before any query. With CLUSTER set, an alert without the label
+ * is not ours either: where it came from cannot be told, and acting on it in every cluster is the
+ * mistake this rule exists to prevent (Prometheus adds the label with `external_labels`).
  */
 export function splitByCluster(
   alerts: readonly Alert[],
@@ -23,7 +24,7 @@ export function splitByCluster(
   const others: DismissedAlert[] = [];
   for (const alert of alerts) {
     const cluster = alert.labels[scope.label];
-    if (cluster === undefined || cluster === '' || cluster === scope.name) {
+    if (cluster === scope.name) {
       ours.push(alert);
       continue;
     }
@@ -34,7 +35,9 @@ export function splitByCluster(
       namespace,
       deployment,
       reason: 'other-cluster',
-      detail: `the alert's ${scope.label} label is "${cluster}"; this is cluster "${scope.name}"`,
+      detail: cluster
+        ? `the alert's ${scope.label} label is "${cluster}"; this is cluster "${scope.name}"`
+        : `the alert has no ${scope.label} label and CLUSTER is "${scope.name}" (add it with Prometheus's external_labels)`,
     });
   }
   return { ours, others };

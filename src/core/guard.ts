@@ -25,8 +25,21 @@ export interface Series {
   value: number;
 }
 
-/** What Prometheus answered for one guard (see SeriesAnswer in ports.ts). */
-export type GuardAnswer = { series: readonly Series[] } | { rejected: string };
+/**
+ * What Prometheus answered for one guard (see GuardSource in ports.ts): how many series it
+ * returns, never which. A guard runs with the service's credentials and its expression comes
+ * from whoever wrote the rule: its labels and values must not travel on to reports, logs and
+ * Events, where they would become a way to read other tenants' data.
+ */
+export type GuardAnswer = { count: number } | { rejected: string };
+
+/**
+ * The expression sent for a guard: its series counted by Prometheus, so the answer is one
+ * number whatever the guard matches (a guard over 200,000 series costs no memory here).
+ */
+export function boundedGuardQuery(expr: string): string {
+  return `count(${expr})`;
+}
 
 const GLOBAL_NAME = 'GUARD_QUERY';
 const RULE_NAME = `the alert's ${GUARD_ANNOTATION} annotation`;
@@ -61,8 +74,8 @@ export function formatSeries(series: Series): string {
 }
 
 /**
- * What a guard's answer means: it holds (`guarded`, naming the first series), Prometheus refused
- * the expression (`invalid-policy`), or it lets the action through (undefined).
+ * What a guard's answer means: it holds (`guarded`, saying how many series it returned),
+ * Prometheus refused the expression (`invalid-policy`), or it lets the action through.
  */
 export function guardGate(guard: Guard, answer: GuardAnswer): GateResult {
   if ('rejected' in answer) {
@@ -71,11 +84,9 @@ export function guardGate(guard: Guard, answer: GuardAnswer): GateResult {
       detail: `${guard.name} was rejected by Prometheus: ${answer.rejected} (expression: ${guard.expr})`,
     };
   }
-  const [first] = answer.series;
-  if (!first) return undefined;
-  const more = answer.series.length > 1 ? ` and ${answer.series.length - 1} more series` : '';
+  if (answer.count <= 0) return undefined;
   return {
     reason: 'guarded',
-    detail: `${guard.name} holds: ${formatSeries(first)}${more} (expression: ${guard.expr})`,
+    detail: `${guard.name} holds: guard returned ${answer.count} series (expression: ${guard.expr})`,
   };
 }

@@ -5,14 +5,17 @@
  * Deployment object. All of them run before any Prometheus query and any write.
  */
 import type { GateResult } from './decide.js';
-import type { DeploymentFacts } from './types.js';
+import type { DeploymentFacts, PodFacts } from './types.js';
 
 /** The scope settings: NAMESPACES, EXCLUDE_NAMESPACES, REQUIRE_OPT_IN. */
 export interface Scope {
   /** Only these namespaces; undefined means all. */
   namespaces: ReadonlySet<string> | undefined;
+  /** Never these, in addition to the service's own namespace and every kube-* namespace. */
   excludeNamespaces: ReadonlySet<string>;
   requireOptIn: boolean;
+  /** STATE_NAMESPACE: the service's own namespace, always out of scope. */
+  stateNamespace?: string;
 }
 
 /**
@@ -36,6 +39,20 @@ const inNamespaces: NamespaceRule = (scope, namespace) =>
     ? outOfScope(`namespace ${namespace} is not in NAMESPACES`)
     : undefined;
 
+/**
+ * Always out of scope, whatever EXCLUDE_NAMESPACES says (it adds to these, it cannot replace
+ * them): the control plane's kube-* namespaces and the service's own.
+ */
+const notReserved: NamespaceRule = (scope, namespace) => {
+  if (namespace.startsWith('kube-')) {
+    return outOfScope(`namespace ${namespace} is a kube-* namespace (always out of scope)`);
+  }
+  if (namespace === scope.stateNamespace) {
+    return outOfScope(`namespace ${namespace} is STATE_NAMESPACE, the service's own`);
+  }
+  return undefined;
+};
+
 const notExcluded: NamespaceRule = (scope, namespace) =>
   scope.excludeNamespaces.has(namespace)
     ? outOfScope(`namespace ${namespace} is in EXCLUDE_NAMESPACES`)
@@ -48,20 +65,27 @@ const optedInWhenRequired: DeploymentRule = (scope, deployment) =>
       )
     : undefined;
 
-const notSystemCritical: DeploymentRule = (_scope, deployment) => {
-  const { priorityClassName, priority } = deployment;
+/** What makes a priority class or priority system-critical, or undefined. */
+function systemCritical(facts: {
+  priorityClassName?: string;
+  priority?: number;
+}): string | undefined {
+  const { priorityClassName, priority } = facts;
   if (priorityClassName !== undefined && SYSTEM_CRITICAL_CLASSES.has(priorityClassName)) {
-    return outOfScope(`its pods are system-critical (priorityClassName ${priorityClassName})`);
+    return `priorityClassName ${priorityClassName}`;
   }
   if (priority !== undefined && priority >= SYSTEM_CRITICAL_PRIORITY) {
-    return outOfScope(
-      `its pods are system-critical (priority ${priority} >= ${SYSTEM_CRITICAL_PRIORITY})`,
-    );
+    return `priority ${priority} >= ${SYSTEM_CRITICAL_PRIORITY}`;
   }
   return undefined;
+}
+
+const notSystemCritical: DeploymentRule = (_scope, deployment) => {
+  const why = systemCritical(deployment);
+  return why ? outOfScope(`its pods are system-critical (${why})`) : undefined;
 };
 
-const NAMESPACE_RULES: readonly NamespaceRule[] = [notExcluded, inNamespaces];
+const NAMESPACE_RULES: readonly NamespaceRule[] = [notReserved, notExcluded, inNamespaces];
 const DEPLOYMENT_RULES: readonly DeploymentRule[] = [optedInWhenRequired, notSystemCritical];
 
 function firstOf<T>(
@@ -76,7 +100,20 @@ function firstOf<T>(
   return undefined;
 }
 
-/** The scope rules that need only the namespace: EXCLUDE_NAMESPACES, then NAMESPACES. */
+/**
+ * The scope rule that needs the pods: none of them system-critical, judged from each pod's own
+ * `spec.priority` (admission sets it from the class, whatever the template says). The pods are
+ * listed fresh before the CPU query, so this still runs before any query and any write.
+ */
+export function gatePods(pods: readonly PodFacts[]): GateResult {
+  for (const pod of pods) {
+    const why = systemCritical(pod);
+    if (why) return outOfScope(`its pod ${pod.name} is system-critical (${why}, in its own spec)`);
+  }
+  return undefined;
+}
+
+/** The scope rules that need only the namespace: kube-* and STATE_NAMESPACE, EXCLUDE_NAMESPACES, then NAMESPACES. */
 export function gateNamespace(scope: Scope, namespace: string): GateResult {
   return firstOf(NAMESPACE_RULES, scope, namespace);
 }

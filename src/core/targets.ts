@@ -15,6 +15,8 @@ export interface TargetAlert extends Target {
   fingerprint: string;
   alertname: string;
   startsAt?: string;
+  /** All of the alert's labels, as the payload carried them (what the rule engine confirms). */
+  labels?: Readonly<Record<string, string>>;
   /** The alert's annotations: the policy the rule in Git attached to it (see SPEC). */
   annotations: Record<string, string>;
 }
@@ -69,6 +71,7 @@ export function targetsFromAlerts(
       namespace: namespace!,
       deployment: deployment!,
       startsAt: alert.startsAt,
+      labels: alert.labels,
       annotations: alert.annotations ?? {},
     };
     const key = targetKey(target);

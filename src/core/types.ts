@@ -26,6 +26,7 @@ export const SKIP_REASONS = [
   'incomplete-metrics',
   'no-improvement-expected',
   'scaling',
+  'unconfirmed-alert',
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
@@ -59,6 +60,9 @@ export interface PodFacts {
   terminating: boolean;
   /** When the pod started; undefined while it has not. */
   startedAt: Date | undefined;
+  /** The pod's own priority class and priority (admission sets them; system-critical pods are out of scope). */
+  priorityClassName?: string;
+  priority?: number;
 }
 
 /** What the gates need to know about the Deployment. */

@@ -1,7 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { createLogger } from '../adapters/logger.js';
-import { InMemoryCluster, InMemoryCooldownStore, StaticMetricsSource } from '../adapters/memory.js';
+import {
+  InMemoryCluster,
+  InMemoryCooldownStore,
+  InMemoryRuleEngine,
+  StaticMetricsSource,
+} from '../adapters/memory.js';
 import { loadConfig } from '../config.js';
 import type { PodFacts } from '../core/types.js';
 import { staticTokens } from '../http/tokens.js';
@@ -155,6 +160,8 @@ async function main(): Promise<void> {
     cluster,
     metrics,
     guards: metrics,
+    // The simulated Prometheus's rules API: the rule has the alert active, so it is confirmed.
+    rules: new InMemoryRuleEngine(cluster),
     cooldown: new InMemoryCooldownStore(),
     clock: { now: () => new Date() },
     logger: createLogger('warn', new winston.transports.Console({ silent: true })),

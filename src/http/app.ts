@@ -4,7 +4,13 @@ import type { Logger } from '../adapters/logger.js';
 import { HttpError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline.js';
-import { boundedWork, type Refusal, type WebhookLimits } from './limits.js';
+import {
+  bodyWithin,
+  boundedWork,
+  DEFAULT_WEBHOOK_LIMITS,
+  type Refusal,
+  type WebhookLimits,
+} from './limits.js';
 import type { TokenSource } from './tokens.js';
 import { RETRY_AFTER_SECONDS, RetryLater, requestId, webhookRouter } from './webhook.js';
 
@@ -41,6 +47,14 @@ const PARSER_MESSAGES: Record<string, string> = {
  * reveals nothing.
  */
 function errorHandler(logger: Logger) {
+  const answer = answerError(logger);
+  return (error: unknown, req: Request, res: Response, next: NextFunction) => {
+    // Already answered (a body that did not arrive in time): the parser's late error changes nothing.
+    if (!res.headersSent) answer(error, req, res, next);
+  };
+}
+
+function answerError(logger: Logger) {
   return (error: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (error instanceof RetryLater) {
       res.setHeader('Retry-After', String(RETRY_AFTER_SECONDS));
@@ -68,11 +82,10 @@ function errorHandler(logger: Logger) {
 }
 
 /**
- * Records a 503 given by the limits. Only a request that had reached the webhook handler is
- * already counted by it; the others are counted here.
+ * Logs a 503 given by the limits. The requests metric counts it already: the slot is taken
+ * after the webhook's own counting has started (once the body has been read).
  */
 function refused(refusal: Refusal, res: Response, deps: AppDeps): void {
-  if (refusal !== 'deadline') deps.telemetry.webhookRequests.inc({ code: '503' });
   deps.logger.warn('webhook request refused', { requestId: res.locals.requestId, refusal });
 }
 
@@ -94,14 +107,14 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/metrics', async (_req, res) => {
     res.type(deps.registry.contentType).send(await deps.registry.metrics());
   });
-  app.post(
-    '/webhook',
-    boundedWork({
-      ...deps.limits,
-      onRefused: (refusal, _req, res) => refused(refusal, res, deps),
-    }),
-  );
-  app.use(webhookRouter(deps));
+  // The handling slot is taken once the body has been read (within bodyTimeoutMs): a slow
+  // sender holds a socket, never a slot.
+  const slot = boundedWork({
+    ...deps.limits,
+    onRefused: (refusal, _req, res) => refused(refusal, res, deps),
+  });
+  const bodyTimeoutMs = deps.limits?.bodyTimeoutMs ?? DEFAULT_WEBHOOK_LIMITS.bodyTimeoutMs;
+  app.use(webhookRouter(deps, { slot, bodyWithin: bodyWithin(bodyTimeoutMs) }));
   app.use((_req, _res, next) =>
     next(
       new HttpError(404, 'no such route; see GET /healthz, /readyz, /metrics and POST /webhook'),

@@ -22,6 +22,12 @@ export interface WebhookLimits {
   actReserveMs: number;
   /** Sent as Retry-After with each 503. */
   retryAfterSeconds: number;
+  /**
+   * Time for the whole body to arrive once its headers have: a slow sender gets 408 and its
+   * connection closed. The body is read before a handling slot is taken, so a slow body never
+   * holds one.
+   */
+  bodyTimeoutMs: number;
 }
 
 export const DEFAULT_WEBHOOK_LIMITS: Readonly<WebhookLimits> = Object.freeze({
@@ -30,7 +36,31 @@ export const DEFAULT_WEBHOOK_LIMITS: Readonly<WebhookLimits> = Object.freeze({
   deadlineMs: 8000,
   actReserveMs: 2000,
   retryAfterSeconds: RETRY_AFTER_SECONDS,
+  bodyTimeoutMs: 5000,
 });
+
+/**
+ * Bounds the time a request's body may take to arrive (see bodyTimeoutMs): past it, 408 and the
+ * connection closed, whatever the body parser is still waiting for.
+ */
+export function bodyWithin(timeoutMs: number) {
+  return (req: Request, res: Response, next: NextFunction): void => {
+    const timer = setTimeout(() => {
+      if (!res.headersSent) {
+        res.setHeader('Connection', 'close');
+        res.status(408).json({
+          error: `the request body did not arrive within ${timeoutMs / 1000}s of its headers`,
+          requestId: res.locals.requestId,
+        });
+      }
+      // The parser's own error that follows (an aborted body) finds the answer already sent.
+      res.once('finish', () => req.socket.destroy());
+    }, timeoutMs);
+    req.once('end', () => clearTimeout(timer));
+    res.once('close', () => clearTimeout(timer));
+    next();
+  };
+}
 
 /**
  * Why a request was answered 503 here rather than by the pipeline: `busy` (the queue was full),

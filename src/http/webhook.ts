@@ -10,6 +10,11 @@ import type { TokenSource } from './tokens.js';
 
 /** Alertmanager sends at most a few thousand alerts; anything bigger is not from it. */
 export const BODY_LIMIT = '4mb';
+/**
+ * Alerts in one payload: more is refused (413) before it is looked at. Alertmanager's
+ * `max_alerts` on the webhook receiver keeps real groups under it (docs/configuration.md).
+ */
+export const MAX_ALERTS = 1000;
 /** Seconds Alertmanager (or a person) should wait before retrying after a 503. */
 export const RETRY_AFTER_SECONDS = 10;
 
@@ -53,12 +58,31 @@ export interface WebhookDeps {
   telemetry: Metrics;
 }
 
+type Middleware = (req: Request, res: Response, next: NextFunction) => void;
+
+/** Refuses a payload of more than MAX_ALERTS alerts before its schema is even checked. */
+function alertCap(req: Request, _res: Response, next: NextFunction): void {
+  const alerts = (req.body as { alerts?: unknown } | undefined)?.alerts;
+  if (Array.isArray(alerts) && alerts.length > MAX_ALERTS) {
+    throw new HttpError(
+      413,
+      `the payload holds ${alerts.length} alerts; at most ${MAX_ALERTS} are accepted per request (set max_alerts on Alertmanager's webhook receiver)`,
+    );
+  }
+  next();
+}
+
+const PASS: Middleware = (_req, _res, next) => next();
+
 /**
- * POST /webhook: auth → JSON → schema → the pipeline → 200 with the report, or 503 when
- * something could not be decided because an upstream was unreachable (Alertmanager retries
- * on 5xx only; the Lease makes the retry safe).
+ * POST /webhook: auth → JSON (within `bodyWithin`) → alert cap → a handling slot → schema →
+ * the pipeline → 200 with the report, or 503 when something could not be decided because an
+ * upstream was unreachable (Alertmanager retries on 5xx only; the Lease makes the retry safe).
  */
-export function webhookRouter(deps: WebhookDeps): Router {
+export function webhookRouter(
+  deps: WebhookDeps,
+  stages: { slot?: Middleware; bodyWithin?: Middleware } = {},
+): Router {
   const router = express.Router();
   router.post(
     '/webhook',
@@ -68,7 +92,10 @@ export function webhookRouter(deps: WebhookDeps): Router {
     },
     bearerAuth(deps.tokens),
     requireJson,
+    stages.bodyWithin ?? PASS,
     express.json({ limit: BODY_LIMIT, strict: true }),
+    alertCap,
+    stages.slot ?? PASS,
     async (req, res) => {
       const problem = payloadProblem(req.body);
       if (problem) throw new HttpError(400, `invalid Alertmanager payload: ${problem}`);

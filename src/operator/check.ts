@@ -5,7 +5,6 @@ import { prometheusConnection, type PrometheusConnection } from '../adapters/pro
 import { ConfigError, loadConfig, readSecretFile, SETTINGS } from '../config.js';
 import { PrometheusMetricsSource } from '../adapters/prometheus.js';
 import { cpuSeriesSelector } from '../core/cpu-series.js';
-import { formatSeries } from '../core/guard.js';
 import { redactCredentials } from '../errors.js';
 import { realAdapters } from '../main.js';
 import {
@@ -21,6 +20,7 @@ import {
 import type { CheckResult } from './check-result.js';
 import { PrometheusHistory } from './history.js';
 import { judgeAlertRules } from './rule-loaded.js';
+import { provenanceCheck } from './check-provenance.js';
 
 export const CHECK_USAGE = `usage: pod-rebalancer check [flags]
 
@@ -322,7 +322,17 @@ async function checkPrometheus(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
     ...series,
     ...(await checkAlertRules(env, prometheus)),
     ...(await guardCheck(env)),
+    ...(await provenanceCheck(env, prometheusConnectionOf(env), alertNamesOf(env))),
   ];
+}
+
+/** ALERT_NAMES as the service reads it (its default when unset or invalid). */
+function alertNamesOf(env: NodeJS.ProcessEnv): string[] {
+  try {
+    return [...SETTINGS.ALERT_NAMES.parse(env.ALERT_NAMES || SETTINGS.ALERT_NAMES.default!)];
+  } catch {
+    return ['DeploymentCPUImbalance'];
+  }
 }
 
 /**
@@ -346,10 +356,10 @@ async function guardCheck(env: NodeJS.ProcessEnv): Promise<CheckResult[]> {
         },
       ];
     }
-    const [first] = answer.series;
-    const detail = first
-      ? `holds now (${answer.series.length} series, first ${formatSeries(first)}): no Deployment is acted on while it does`
-      : 'does not hold now (no series): actions are not held back';
+    const detail =
+      answer.count > 0
+        ? `holds now (guard returned ${answer.count} series): no Deployment is acted on while it does`
+        : 'does not hold now (no series): actions are not held back';
     return [{ check, ok: true, detail }];
   } catch (error) {
     return [

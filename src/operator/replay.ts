@@ -171,6 +171,8 @@ export async function replayLocally(
     groupKey: input.payload.groupKey,
     observeOnly: request.mode === 'observe-only',
     verifyAtAlertStart: request.verifyAtAlertStart,
+    // The operator acts with their own credentials: say whether a rule has the alert active now.
+    provenanceAdvisory: true,
   });
 }
 
@@ -270,6 +272,7 @@ function alertBlock(result: AlertReport): string[] {
     `  decision  ${result.outcome} (${result.reason})`,
     `  detail    ${result.detail}`,
   ];
+  if (result.provenance) lines.push(`  rule      ${result.provenance}`);
   const { stats } = result;
   if (stats) {
     lines.push(

@@ -6,6 +6,7 @@ import {
   type PolicyResult,
 } from '../core/policy.js';
 import { guardsFor } from '../core/guard.js';
+import { gatePolicyLimits, type PolicyLimit } from '../core/policy-limits.js';
 import type { TargetAlert } from '../core/targets.js';
 import type { Metrics } from '../metrics.js';
 
@@ -22,19 +23,28 @@ function withGuardAnnotation(
   return Array.isArray(guards) ? parsed : { ok: false, ...guards };
 }
 
+/** A policy that parses but asks for more than POLICY_LIMITS allows is invalid too. */
+function withinLimits(parsed: PolicyResult, limits: readonly PolicyLimit[]): PolicyResult {
+  if (!parsed.ok) return parsed;
+  const crossed = gatePolicyLimits(parsed.policy, limits);
+  return crossed ? { ok: false, ...crossed } : parsed;
+}
+
 /**
  * The policy this alert's rule carries, with the configuration filling in what it leaves out.
- * A rule whose policy does not parse is counted by alertname and logged with the values it
- * wrote, so a broken rule is visible before anyone wonders why nothing happens.
+ * A rule whose policy does not parse, or crosses POLICY_LIMITS, is counted by alertname and
+ * logged with the values it wrote, so a broken rule is visible before anyone wonders why
+ * nothing happens.
  */
 export function alertPolicy(
   target: TargetAlert,
   defaults: PolicyDefaults,
   deps: { telemetry: Metrics; logger: Logger },
+  limits: readonly PolicyLimit[] = [],
 ): PolicyResult {
-  const result = withGuardAnnotation(
-    target.annotations,
-    policyFromAnnotations(target.annotations, defaults),
+  const result = withinLimits(
+    withGuardAnnotation(target.annotations, policyFromAnnotations(target.annotations, defaults)),
+    limits,
   );
   if (!result.ok) {
     deps.telemetry.invalidPolicy.inc({ alertname: target.alertname });

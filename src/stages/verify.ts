@@ -1,9 +1,13 @@
+import type { GateResult } from '../core/decide.js';
+import { gatePods } from '../core/scope.js';
 import type { CpuSamples, DeploymentFacts, PodFacts } from '../core/types.js';
 import type { Cluster, MetricsSource } from '../ports.js';
 
 export interface Verification {
   pods: PodFacts[];
   samples: CpuSamples;
+  /** Set when a pod is system-critical (its own spec.priority): its CPU was never asked for. */
+  outOfScope?: GateResult;
 }
 
 /** One Deployment to verify: it joins its namespace's batch, or leaves it (skipped earlier). */
@@ -110,14 +114,22 @@ async function fetchTogether(
       batch.namespace,
       arrived.map((w) => w.deployment),
     );
-    const all = [...podsOf.values()].flat();
+    // Scope before the query: a Deployment with a system-critical pod is answered here.
+    const measured = arrived.filter((waiting) => {
+      const pods = podsOf.get(waiting.deployment.name) ?? [];
+      const outOfScope = gatePods(pods);
+      if (outOfScope) waiting.resolve({ pods, samples: new Map(), outOfScope });
+      return !outOfScope;
+    });
+    if (measured.length === 0) return;
+    const all = measured.flatMap((waiting) => podsOf.get(waiting.deployment.name) ?? []);
     const samples = await deps.metrics.podCpu({
       namespace: batch.namespace,
       pods: all.map((p) => p.name),
       windowMs,
       at: batch.at,
     });
-    for (const waiting of arrived) {
+    for (const waiting of measured) {
       const pods = podsOf.get(waiting.deployment.name) ?? [];
       waiting.resolve({ pods, samples: pick(samples, pods) });
     }
@@ -133,6 +145,8 @@ async function fetchAlone(
   windowMs: number,
 ): Promise<Verification> {
   const pods = await deps.cluster.listPods(deployment);
+  const outOfScope = gatePods(pods);
+  if (outOfScope) return { pods, samples: new Map(), outOfScope };
   const samples = await deps.metrics.podCpu({
     namespace: deployment.namespace,
     pods: pods.map((p) => p.name),

@@ -20,7 +20,8 @@ describe('splitByCluster (CLUSTER / CLUSTER_LABEL)', () => {
     ['CLUSTER is unset: every alert is ours', undefined, 'cluster', { cluster: 'eu-2' }, true],
     ['the alert names this cluster', 'eu-1', 'cluster', { cluster: 'eu-1' }, true],
     ['the alert names another cluster', 'eu-1', 'cluster', { cluster: 'eu-2' }, false],
-    ['the alert carries no cluster label', 'eu-1', 'cluster', {}, true],
+    ['the alert carries no cluster label', 'eu-1', 'cluster', {}, false],
+    ['the alert carries no cluster label and CLUSTER is unset', undefined, 'cluster', {}, true],
     [
       'the cluster is named by CLUSTER_LABEL',
       'eu-1',

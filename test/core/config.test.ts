@@ -49,7 +49,11 @@ describe('loadConfig: defaults', () => {
     ['TLS_CLIENT_CA_FILE', 'tlsClientCaFile', undefined],
     ['STATE_NAMESPACE', 'stateNamespace', 'pod-rebalancer'],
     ['NAMESPACES', 'namespaces', undefined],
-    ['EXCLUDE_NAMESPACES', 'excludeNamespaces', new Set(['kube-system'])],
+    // kube-* and STATE_NAMESPACE are out of scope in the scope rules, not through this default.
+    ['EXCLUDE_NAMESPACES', 'excludeNamespaces', new Set()],
+    ['ALERT_PROVENANCE', 'alertProvenance', 'rules'],
+    ['PROMETHEUS_MAX_RESPONSE', 'prometheusMaxResponseBytes', 8 * 1024 * 1024],
+    ['POLICY_LIMITS', 'policyLimits', []],
     ['REQUIRE_OPT_IN', 'requireOptIn', false],
     ['ACTION_BUDGET', 'actionBudget', { limit: 20, windowMs: 3_600_000, text: '20/1h' }],
     ['SHUTDOWN_DELAY', 'shutdownDelayMs', 5000],

@@ -35,21 +35,15 @@ describe('guardsFor', () => {
 
 describe('guardGate', () => {
   it('when the guard returns nothing, then it lets the action through', () => {
-    expect(guardGate(GLOBAL, { series: [] })).toBeUndefined();
+    expect(guardGate(GLOBAL, { count: 0 })).toBeUndefined();
   });
 
-  it('when it returns series, then guarded, naming the guard, the first series and how many more', () => {
-    const gate = guardGate(GLOBAL, {
-      series: [
-        { labels: { __name__: 'up', job: 'kafka', instance: 'b-1' }, value: 0 },
-        { labels: { __name__: 'up', job: 'kafka', instance: 'b-2' }, value: 0 },
-      ],
-    });
+  it('when it returns series, then guarded, naming the guard and how many series, never which', () => {
+    const gate = guardGate(GLOBAL, { count: 2 });
 
     expect(gate).toEqual({
       reason: 'guarded',
-      detail:
-        'GUARD_QUERY holds: up{instance="b-1", job="kafka"} 0 and 1 more series (expression: up == 0)',
+      detail: 'GUARD_QUERY holds: guard returned 2 series (expression: up == 0)',
     });
   });
 
@@ -99,6 +93,13 @@ describe('the Prometheus adapter at the guard boundary', () => {
   it('refuses an answer that is not a set of series (a scalar cannot be a guard)', () => {
     expect(toGuardAnswer('scalar', [])).toEqual({
       rejected: 'a guard must return an instant vector, this returns a scalar',
+    });
+  });
+
+  it('reads the counted answer as a number of series: none when empty, the count otherwise', () => {
+    expect(toGuardAnswer('vector', [])).toEqual({ count: 0 });
+    expect(toGuardAnswer('vector', [{ metric: { labels: {} }, value: { value: '3' } }])).toEqual({
+      count: 3,
     });
   });
 });

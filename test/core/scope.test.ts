@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { gateNamespace, gateScope, UNSCOPED, type Scope } from '../../src/core/scope.js';
 import { buildDeploymentFacts } from '../support/builders.js';
 
-const DEFAULT: Scope = { ...UNSCOPED, excludeNamespaces: new Set(['kube-system']) };
+const DEFAULT: Scope = { ...UNSCOPED, stateNamespace: 'pod-rebalancer' };
 const scope = (overrides: Partial<Scope>): Scope => ({ ...DEFAULT, ...overrides });
 
 describe('gateNamespace', () => {
@@ -12,8 +12,23 @@ describe('gateNamespace', () => {
       'the default scope, kube-system',
       DEFAULT,
       'kube-system',
-      /kube-system is in EXCLUDE_NAMESPACES/,
+      /kube-system is a kube-\* namespace/,
     ],
+    ['the default scope, kube-node-lease', DEFAULT, 'kube-node-lease', /a kube-\* namespace/],
+    ['the default scope, STATE_NAMESPACE', DEFAULT, 'pod-rebalancer', /is STATE_NAMESPACE/],
+    [
+      'EXCLUDE_NAMESPACES=monitoring, kube-system (added to, never replaced)',
+      scope({ excludeNamespaces: new Set(['monitoring']) }),
+      'kube-system',
+      /a kube-\* namespace/,
+    ],
+    [
+      'EXCLUDE_NAMESPACES=monitoring, monitoring',
+      scope({ excludeNamespaces: new Set(['monitoring']) }),
+      'monitoring',
+      /monitoring is in EXCLUDE_NAMESPACES/,
+    ],
+    ['a namespace only starting like kube (kubeflow)', DEFAULT, 'kubeflow', undefined],
     [
       'NAMESPACES lists it',
       scope({ namespaces: new Set(['payments', 'shop']) }),
@@ -32,7 +47,7 @@ describe('gateNamespace', () => {
       'payments',
       /payments is in EXCLUDE_NAMESPACES/,
     ],
-    ['nothing excluded', UNSCOPED, 'kube-system', undefined],
+    ['nothing else excluded, kube-system still is', UNSCOPED, 'kube-system', /a kube-\* namespace/],
   ])('when %s, then %s', (_name, s, namespace, detail) => {
     const result = gateNamespace(s, namespace);
 

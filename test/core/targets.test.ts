@@ -32,7 +32,7 @@ describe('targetsFromAlerts with real Alertmanager 0.25 payloads', () => {
     expect(summary(fixture(file))).toEqual({ targets, duplicates: [], dismissed });
   });
 
-  it('carries the fingerprint, alertname, startsAt and annotations of the alert into the target', () => {
+  it('carries the fingerprint, alertname, startsAt, labels and annotations of the alert into the target', () => {
     const { targets } = targetsFromAlerts(fixture('firing-single.json').alerts, OURS);
 
     expect(targets).toEqual([
@@ -42,6 +42,12 @@ describe('targetsFromAlerts with real Alertmanager 0.25 payloads', () => {
         fingerprint: 'd9600f0b57164017',
         alertname: 'DeploymentCPUImbalance',
         startsAt: '2026-11-28T16:44:56.709Z',
+        labels: {
+          alertname: 'DeploymentCPUImbalance',
+          namespace: 'payments',
+          deployment: 'api',
+          severity: 'warning',
+        },
         annotations: { summary: 'CPU imbalance in payments/api' },
       },
     ]);

@@ -45,6 +45,10 @@ export interface ChainOptions {
 
 export interface Chain {
   promUrl: string;
+  /** The service's base URL (POST /webhook below it). */
+  serviceUrl: string;
+  /** Alertmanager's base URL (its API v2 below it). */
+  alertmanagerUrl: string;
   stop(): Promise<void>;
 }
 
@@ -130,7 +134,12 @@ export async function startChain(options: ChainOptions): Promise<Chain> {
     ]);
     await waitForReady(`http://127.0.0.1:${amPort}/-/ready`, alertmanager);
     await waitForReady(`${promUrl}/-/ready`, prometheus);
-    return { promUrl, stop };
+    return {
+      promUrl,
+      serviceUrl: `http://127.0.0.1:${servicePort}`,
+      alertmanagerUrl: `http://127.0.0.1:${amPort}`,
+      stop,
+    };
   } catch (error) {
     await stop();
     throw error;

@@ -7,6 +7,7 @@ import { createLogger } from '../../src/adapters/logger.js';
 import {
   InMemoryCluster,
   InMemoryCooldownStore,
+  InMemoryRuleEngine,
   StaticMetricsSource,
 } from '../../src/adapters/memory.js';
 import { loadConfig } from '../../src/config.js';
@@ -206,6 +207,7 @@ describe('the service merges CPU queries', () => {
         cluster,
         metrics,
         guards: metrics,
+        rules: new InMemoryRuleEngine(cluster),
         cooldown: new InMemoryCooldownStore(),
         clock: { now: () => new Date() },
         logger: silent(),

@@ -38,6 +38,26 @@ describe('CLUSTER / CLUSTER_LABEL', () => {
     expect(h.kube.requests).toEqual([]);
   });
 
+  it('when CLUSTER is set and an alert carries no cluster label, then it is skipped other-cluster (its origin cannot be told), saying how to add the label', async () => {
+    h = await startHarness({ CLUSTER: 'eu-1' });
+    seedImbalanced(h);
+
+    const res = await post(payload([alertIn(undefined, 'f-none')]));
+
+    expect(res.status).toBe(200);
+    expect(res.body.results).toEqual([
+      expect.objectContaining({
+        fingerprint: 'f-none',
+        outcome: 'skipped',
+        reason: 'other-cluster',
+        detail: expect.stringContaining('external_labels'),
+      }),
+    ]);
+    expect(h.prom.queries).toEqual([]);
+    expect(h.prom.rulesRequests).toEqual([]);
+    expect(h.kube.requests).toEqual([]);
+  });
+
   it("when one payload holds this cluster's alert and another's, then only this cluster's is acted on", async () => {
     h = await startHarness({ CLUSTER: 'eu-1' });
     seedImbalanced(h);

@@ -34,7 +34,7 @@ function expectUntouched(): void {
 }
 
 describe('out-of-scope: decided before any Prometheus query or write, naming the rule', () => {
-  it('when the Deployment is in kube-system (EXCLUDE_NAMESPACES by default), then skipped without even reading it', async () => {
+  it('when the Deployment is in kube-system (always out of scope), then skipped without even reading it', async () => {
     h = await startHarness();
     seedImbalanced(h, 'kube-system', 'coredns');
 
@@ -44,9 +44,64 @@ describe('out-of-scope: decided before any Prometheus query or write, naming the
     expect(res.body.results[0]).toMatchObject({
       outcome: 'skipped',
       reason: 'out-of-scope',
-      detail: 'namespace kube-system is in EXCLUDE_NAMESPACES',
+      detail: 'namespace kube-system is a kube-* namespace (always out of scope)',
     });
     expect(h.kube.requests).toEqual([]);
+    expectUntouched();
+  });
+
+  it.each([
+    ['kube-system', 'metrics-server', 'a kube-* namespace'],
+    ['kube-public', 'web', 'a kube-* namespace'],
+    ['pod-rebalancer', 'pod-rebalancer', "STATE_NAMESPACE, the service's own"],
+    ['monitoring', 'prometheus', 'in EXCLUDE_NAMESPACES'],
+  ])(
+    'when EXCLUDE_NAMESPACES=monitoring, then %s stays out of scope too (it adds to the defaults, never replaces them)',
+    async (namespace, name, why) => {
+      h = await startHarness({ EXCLUDE_NAMESPACES: 'monitoring' });
+      seedImbalanced(h, namespace, name);
+
+      const res = await post(namespace, name);
+
+      expect(res.body.results[0]).toMatchObject({
+        reason: 'out-of-scope',
+        detail: expect.stringContaining(why),
+      });
+      expect(h.kube.requests).toEqual([]);
+      expectUntouched();
+    },
+  );
+
+  it('when STATE_NAMESPACE is moved, then the new one is out of scope and the default name is not special', async () => {
+    h = await startHarness({ STATE_NAMESPACE: 'rebalancer-system' });
+    seedImbalanced(h, 'rebalancer-system', 'api');
+    seedImbalanced(h, 'pod-rebalancer', 'api');
+
+    const own = await post('rebalancer-system', 'api');
+    expect(own.body.results[0]).toMatchObject({
+      reason: 'out-of-scope',
+      detail: expect.stringContaining('STATE_NAMESPACE'),
+    });
+    expectUntouched();
+    const other = await post('pod-rebalancer', 'api');
+    expect(other.body.results[0]).toMatchObject({ outcome: 'rebalanced' });
+  });
+
+  it("when admission gave one pod a system-critical priority the template does not carry, then out-of-scope from the pod's own spec, before any query or write", async () => {
+    h = await startHarness();
+    seedDeployment(h, {
+      namespace: 'payments',
+      name: 'agent',
+      cpu: IMBALANCED,
+      pods: { 'x-a': { priority: 2_000_001_000 } },
+    });
+
+    const res = await post('payments', 'agent');
+
+    expect(res.body.results[0]).toMatchObject({
+      reason: 'out-of-scope',
+      detail: expect.stringContaining('pod x-a is system-critical (priority 2000001000'),
+    });
     expectUntouched();
   });
 

@@ -71,12 +71,19 @@ describe('pod-rebalancer check asks the real Prometheus whether the alert rule i
     );
     const code = await runCommand(io, () => checkCommand([], io));
     const lines = io.out().split('\n');
-    return { code, line: lines.find((l) => l.includes('alert rule DeploymentCPUImbalance')) };
+    return {
+      code,
+      line: lines.find((l) => l.includes('alert rule DeploymentCPUImbalance')),
+      provenance: lines.find((l) => l.includes('alert provenance')),
+    };
   };
 
-  it('when Prometheus has loaded rules/pod-rebalancer.rules.yml, then the rule line is ok', async () => {
-    const { line } = await ruleLine(() => [RULES]);
+  it('when Prometheus has loaded rules/pod-rebalancer.rules.yml, then the rule line is ok, and so is the provenance line (its rules API answers)', async () => {
+    const { line, provenance } = await ruleLine(() => [RULES]);
 
+    expect(provenance).toMatch(
+      /^ok {4}alert provenance: rules: alerts are confirmed by the rule engine at http:\/\/127\.0\.0\.1:\d+ \(answers \/api\/v1\/rules; 0 active alert\(s\) of DeploymentCPUImbalance now\)$/,
+    );
     expect(line).toMatch(
       /^ok {4}prometheus alert rule DeploymentCPUImbalance: loaded \(group [\w.-]+\), health (ok|not evaluated yet)$/,
     );

@@ -53,6 +53,7 @@ describe('pod-rebalancer check', () => {
       'ok    prometheus series kube_pod_owner: 80 series',
       'ok    prometheus series kube_replicaset_owner: 12 series',
       'ok    prometheus alert rule DeploymentCPUImbalance: loaded (group fake), health ok',
+      `ok    alert provenance: rules: alerts are confirmed by the rule engine at ${prom.url} (answers /api/v1/rules; 0 active alert(s) of DeploymentCPUImbalance now)`,
       `ok    kubernetes: API server reachable: context fake, server ${kube.url}, user fake`,
       'ok    kubernetes may get pods: in all namespaces',
       'ok    kubernetes may list pods: in all namespaces',
@@ -69,7 +70,7 @@ describe('pod-rebalancer check', () => {
           `ok    kubernetes may ${verb} leases.coordination.k8s.io: in namespace pod-rebalancer (STATE_NAMESPACE)`,
       ),
       'ok    kubernetes may not update leases.coordination.k8s.io: in namespace kube-node-lease',
-      'all 24 checks passed',
+      'all 25 checks passed',
     ]);
   });
 
@@ -236,7 +237,7 @@ describe('pod-rebalancer check', () => {
     const parsed = JSON.parse(out);
 
     expect(parsed.ok).toBe(false);
-    expect(parsed.checks).toHaveLength(24);
+    expect(parsed.checks).toHaveLength(25);
     expect(parsed.checks).toContainEqual({
       check: 'kubernetes may list pods',
       ok: false,
@@ -282,7 +283,7 @@ describe('pod-rebalancer check, as a process', () => {
     expect(run.stdout).toContain(
       `ok    kubernetes: API server reachable: context fake, server ${kube.url}, user fake`,
     );
-    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('all 24 checks passed');
+    expect(run.stdout.trimEnd().split('\n').at(-1)).toBe('all 25 checks passed');
   });
 
   it('when a permission is missing, then it exits 1', async () => {

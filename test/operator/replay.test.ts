@@ -111,6 +111,38 @@ describe('pod-rebalancer replay, through the webhook pipeline', () => {
     },
   );
 
+  it('when no rule has the alert active now, then replay still decides it and reports it unconfirmed (an operator acts with their own credentials)', async () => {
+    h.prom.ruleAlerts.splice(0);
+
+    const { code, out } = await replay([fixture('firing-single.json'), '--json']);
+
+    expect(code).toBe(EXIT.done);
+    expect(json(out).results).toEqual([
+      expect.objectContaining({
+        outcome: 'dry-run',
+        provenance: expect.stringMatching(/^unconfirmed: not confirmed by the rule engine/),
+      }),
+    ]);
+    const text = await replay([fixture('firing-single.json')]);
+    expect(text.out).toContain('rule      unconfirmed: ');
+  });
+
+  it('when the rule has the alert active, then replay reports it confirmed; when the rule engine is down, not checked', async () => {
+    const confirmed = await replay([fixture('firing-single.json'), '--json']);
+    expect(json(confirmed.out).results).toEqual([
+      expect.objectContaining({ provenance: 'confirmed: the rule engine has this alert active' }),
+    ]);
+
+    h.prom.fail({ rules: true, status: 503 });
+    const down = await replay([fixture('firing-single.json'), '--json']);
+    expect(json(down.out).results).toEqual([
+      expect.objectContaining({
+        outcome: 'dry-run',
+        provenance: expect.stringMatching(/^not checked: rule engine \(RULES_URL\)/),
+      }),
+    ]);
+  });
+
   it('when the payload was truncated by Alertmanager, then it says so on stderr', async () => {
     const { err } = await replay([fixture('truncated.json')]);
 

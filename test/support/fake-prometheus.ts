@@ -16,6 +16,16 @@ export interface PrometheusFault {
   times?: number;
   /** Only queries matching this are affected (default: all). */
   match?: RegExp;
+  /** The fault hits the rules API (`/api/v1/rules`) instead of the queries (default: queries). */
+  rules?: boolean;
+}
+
+/** One alert a rule of the fake rule engine has active, as `/api/v1/rules` lists it. */
+export interface FakeRuleAlert {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** Default `firing`. */
+  state?: 'pending' | 'firing' | 'inactive';
 }
 
 /**
@@ -97,9 +107,28 @@ export class FakePrometheus extends LoopbackServer {
   readonly queries: ReceivedQuery[] = [];
   readonly faults: PrometheusFault[] = [];
   behaviour: BackendBehaviour = {};
+  /**
+   * The rule engine: the alerts its alerting rules have active, one rule per alertname, served
+   * at `/api/v1/rules` as Prometheus 2.42 serves them (vmalert's shape with `rulesStyle`).
+   */
+  readonly ruleAlerts: FakeRuleAlert[] = [];
+  /** Every request to `/api/v1/rules`, with its parameters. */
+  readonly rulesRequests: ReceivedQuery[] = [];
+  rulesStyle: 'prometheus' | 'vmalert' = 'prometheus';
+  /** Where the API lives, e.g. `/prometheus` as in Mimir; the URL to give the service includes it. */
+  pathPrefix = '';
 
   fail(fault: PrometheusFault): void {
     this.faults.push({ times: 1, ...fault });
+  }
+
+  /** Makes the rule engine have this alert active (again a no-op when it already has it). */
+  fireRule(alert: FakeRuleAlert): void {
+    const key = JSON.stringify([alert.labels, alert.annotations, alert.state]);
+    const known = this.ruleAlerts.some(
+      (a) => JSON.stringify([a.labels, a.annotations, a.state]) === key,
+    );
+    if (!known) this.ruleAlerts.push(alert);
   }
 
   protected async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -111,7 +140,13 @@ export class FakePrometheus extends LoopbackServer {
         ? new URLSearchParams(Buffer.concat(chunks).toString())
         : url.searchParams;
     const query = params.get('query') ?? '';
-    const index = this.faults.findIndex((f) => !f.match || f.match.test(query));
+    const path = url.pathname.startsWith(this.pathPrefix)
+      ? url.pathname.slice(this.pathPrefix.length)
+      : url.pathname;
+    const isRules = path === '/api/v1/rules';
+    const index = this.faults.findIndex(
+      (f) => (f.rules ?? false) === isRules && (!f.match || f.match.test(query)),
+    );
     const fault = this.faults[index];
     if (fault && --fault.times! <= 0) this.faults.splice(index, 1);
     if (fault?.delayMs) await this.sleep(fault.delayMs);
@@ -125,7 +160,7 @@ export class FakePrometheus extends LoopbackServer {
           JSON.stringify({ status: 'error', errorType: 'internal', error: 'injected fault' }),
       );
     }
-    if (url.pathname !== '/api/v1/query') {
+    if ((path !== '/api/v1/query' && !isRules) || !url.pathname.startsWith(this.pathPrefix)) {
       res.writeHead(404, { 'content-type': 'text/plain' });
       return void res.end('404 page not found');
     }
@@ -134,6 +169,7 @@ export class FakePrometheus extends LoopbackServer {
       res.writeHead(401, { 'content-type': 'text/plain; charset=utf-8' });
       return void res.end(`${refusal}\n`);
     }
+    if (isRules) return this.answerRules(req, url.searchParams, res);
     this.queries.push({
       query,
       time: params.get('time'),
@@ -155,6 +191,45 @@ export class FakePrometheus extends LoopbackServer {
     ];
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(JSON.stringify(body));
+  }
+
+  /** `/api/v1/rules`: one alerting rule per alertname, with its active alerts. */
+  private answerRules(req: IncomingMessage, params: URLSearchParams, res: ServerResponse): void {
+    this.rulesRequests.push({
+      query: '',
+      time: null,
+      authorization: req.headers.authorization,
+      params: Object.fromEntries(params),
+      tenant: req.headers['x-scope-orgid'] as string | undefined,
+    });
+    const byName = new Map<string, FakeRuleAlert[]>();
+    for (const alert of this.forTenant(req) ? this.ruleAlerts : []) {
+      const name = alert.labels.alertname ?? '';
+      byName.set(name, [...(byName.get(name) ?? []), alert]);
+    }
+    const vmalert = this.rulesStyle === 'vmalert';
+    const rules = [...byName].map(([name, alerts]) => ({
+      ...(vmalert && { id: '1', group_id: '2', datasourceType: 'prometheus' }),
+      state: alerts.some((a) => (a.state ?? 'firing') === 'firing') ? 'firing' : 'pending',
+      name,
+      query: 'stddev by (namespace, deployment) (namespace_deployment_pod:cpu_usage:rate) > 0.3',
+      duration: 600,
+      labels: {},
+      annotations: {},
+      alerts: alerts.map((a) => ({
+        ...(vmalert && { id: '3', name, group_id: '2', expression: '', source: '' }),
+        labels: a.labels,
+        annotations: a.annotations,
+        state: a.state ?? 'firing',
+        activeAt: '2026-11-28T16:34:56.709Z',
+        value: '5.4e-01',
+      })),
+      health: 'ok',
+      type: 'alerting',
+    }));
+    const data = { groups: [{ name: 'pod-rebalancer', file: 'rules.yml', interval: 30, rules }] };
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ status: 'success', data }));
   }
 
   /** Why the backend refuses the request before looking at it (401), if it does. */
@@ -193,6 +268,12 @@ export class FakePrometheus extends LoopbackServer {
 
   private answer(query: string, time: string | null) {
     const at = Number(time ?? Date.now() / 1000);
+    // A guard is sent counted (`count(expr)`): one sample, the number of series, or none.
+    const counted = /^count\((.*)\)$/s.exec(query)?.[1];
+    if (counted !== undefined) {
+      const n = (this.series.get(counted) ?? []).length;
+      return n > 0 ? [{ metric: {}, value: [at, String(n)] }] : [];
+    }
     const listed = this.series.get(query);
     if (listed) return listed.map((s) => ({ metric: s.labels, value: [at, String(s.value)] }));
     const namespace = /namespace="([^"]+)"/.exec(query)?.[1];

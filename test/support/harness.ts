@@ -39,12 +39,44 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
+/**
+ * The fake rule engine behind each app the harness built. ALERT_PROVENANCE=rules is on in the
+ * harness as in production; what keeps the tests that know nothing of it honest is that the
+ * fake rule engine has active exactly what a rule would have:
+ * - seedDeployment makes the default rule (DeploymentCPUImbalance, no pod_rebalancer_*
+ *   annotations) have an alert active for each Deployment it seeds, unless `ruleFires: false`;
+ * - postWebhook plays Alertmanager forwarding what a rule fired: each firing alert it posts
+ *   becomes active in the rule engine first, labels and annotations as posted, unless
+ *   `{ fromRule: false }` (a forgery: the rule engine never heard of it).
+ * Tests of provenance itself clear `h.prom.ruleAlerts` or post with `fromRule: false`.
+ */
+const ruleEngines = new WeakMap<object, FakePrometheus>();
+
 /** POSTs `body` to the webhook with the token Alertmanager sends, as it would. */
-export function postWebhook(app: Harness['service']['app'], body: unknown) {
+export function postWebhook(
+  app: Harness['service']['app'],
+  body: unknown,
+  options: { fromRule?: boolean } = {},
+) {
+  const engine = ruleEngines.get(app);
+  if (engine && options.fromRule !== false) fireRulesFor(engine, body);
   return request(app)
     .post('/webhook')
     .set('Authorization', `Bearer ${TOKEN}`)
     .send(body as object);
+}
+
+/** Makes the rule engine have each firing alert of a payload active, as the rule that fired it. */
+export function fireRulesFor(engine: FakePrometheus, body: unknown): void {
+  const alerts = (body as { alerts?: unknown } | undefined)?.alerts;
+  if (!Array.isArray(alerts)) return;
+  for (const alert of alerts as { status?: unknown; labels?: unknown; annotations?: unknown }[]) {
+    if (alert?.status !== 'firing' || !alert.labels || typeof alert.labels !== 'object') continue;
+    engine.fireRule({
+      labels: alert.labels as Record<string, string>,
+      annotations: (alert.annotations ?? {}) as Record<string, string>,
+    });
+  }
 }
 
 /**
@@ -78,13 +110,15 @@ export async function startHarness(
       caches.start();
       started.push(caches);
     }
-    return createService(config, {
+    const service = createService(config, {
       ...adapters,
       // Without watch caches every read goes to the fake API server, as the tests arrange it.
       caches: options.watchCaches ? caches : undefined,
       logger: createLogger(config.logLevel, logs.transport()),
       ...(options.clock ? { clock: options.clock } : {}),
     });
+    ruleEngines.set(service.app, prom);
+    return service;
   };
   return {
     kube,
@@ -108,12 +142,24 @@ export interface SeedOptions {
   /** Overrides of individual pods' status (e.g. not ready, young). */
   pods?: Record<
     string,
-    { phase?: string; ready?: boolean; startedAgoMs?: number; terminating?: boolean }
+    {
+      phase?: string;
+      ready?: boolean;
+      startedAgoMs?: number;
+      terminating?: boolean;
+      /** The pod's own spec.priority, as admission sets it (the template may say nothing). */
+      priority?: number;
+    }
   >;
   rolloutInProgress?: boolean;
   /** The pod template's priorityClassName (and the priority admission resolves it to). */
   priorityClassName?: string;
   priority?: number;
+  /**
+   * Whether the default rule has an alert active for this Deployment in the fake rule engine
+   * (default true; see `ruleEngines` above).
+   */
+  ruleFires?: boolean;
 }
 
 const TEMPLATE_HASH = '7d9f5c';
@@ -179,6 +225,7 @@ export function seedDeployment(h: Pick<Harness, 'kube' | 'prom'>, options: SeedO
         ...ownedBy(name),
         ...(o.terminating ? { deletionTimestamp: new Date().toISOString() } : {}),
       },
+      ...(o.priority !== undefined && { spec: { containers: [], priority: o.priority } }),
       status: {
         phase: o.phase ?? 'Running',
         startTime: new Date(Date.now() - (o.startedAgoMs ?? HOUR)).toISOString(),
@@ -186,6 +233,12 @@ export function seedDeployment(h: Pick<Harness, 'kube' | 'prom'>, options: SeedO
       },
     });
     if (cpu !== undefined) h.prom.cpu.set(`${namespace}/${pod}`, cpu);
+  }
+  if (options.ruleFires !== false && 'fireRule' in h.prom) {
+    h.prom.fireRule({
+      labels: { alertname: 'DeploymentCPUImbalance', namespace, deployment: name },
+      annotations: {},
+    });
   }
 }
 

@@ -12,12 +12,19 @@ export abstract class LoopbackServer {
   url = '';
   /** TCP connections accepted so far (keep-alive reuses them). */
   connections = 0;
+  /** Requests not yet answered, and the most there ever were at once (watches count while open). */
+  inFlight = 0;
+  maxInFlight = 0;
 
   protected abstract handle(req: IncomingMessage, res: ServerResponse): Promise<void>;
 
   /** Listens on 127.0.0.1; with `tls` (PEM certificate and key), over https. */
   async start(port = 0, tls?: { cert: string; key: string }): Promise<this> {
-    const handler = (req: IncomingMessage, res: ServerResponse) => void this.handle(req, res);
+    const handler = (req: IncomingMessage, res: ServerResponse) => {
+      this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+      res.once('close', () => this.inFlight--);
+      void this.handle(req, res);
+    };
     this.server = tls ? createHttpsServer(tls, handler) : createServer(handler);
     this.server.on('connection', () => this.connections++);
     await new Promise<void>((resolve) => this.server!.listen(port, '127.0.0.1', resolve));
