@@ -29,7 +29,10 @@ function oracle(values: number[], chosen: number[], relative: boolean): number {
   return relative ? (stats.mean > 0 ? stats.stddev / stats.mean : 0) : stats.stddev;
 }
 
-const cpuValues = fc.array(fc.double({ min: 0, max: 8, noNaN: true }), {
+// CPU in cores at a micro-core's resolution: finer than any rate() Prometheus reports, and coarse
+// enough that the arithmetic is not lost in subnormal floats (3.8e-162 broke the oracle once).
+const cores = (max: number) => fc.integer({ min: 0, max: max * 1e6 }).map((micro) => micro / 1e6);
+const cpuValues = fc.array(cores(8), {
   minLength: 3,
   maxLength: 40,
 });
@@ -177,14 +180,10 @@ describe('decide with the improvement gate', () => {
   it('whenever it acts, the predicted fall of the measure is at least the minimum', () => {
     fc.assert(
       fc.property(
-        fc.dictionary(
-          fc.stringMatching(/^[a-z]{1,6}$/),
-          fc.double({ min: 0, max: 4, noNaN: true }),
-          {
-            minKeys: 3,
-            maxKeys: 30,
-          },
-        ),
+        fc.dictionary(fc.stringMatching(/^[a-z]{1,6}$/), cores(4), {
+          minKeys: 3,
+          maxKeys: 30,
+        }),
         fc.double({ min: 0, max: 0.9, noNaN: true }),
         fc.boolean(),
         (cpu, minImprovement, relative) => {
