@@ -10,6 +10,8 @@ import type { AlertPolicy } from './policy.js';
 const BOUNDED = {
   threshold: (policy: AlertPolicy) => policy.threshold,
   min_pods: (policy: AlertPolicy) => policy.minPods,
+  // A share (0.1 is 10%): a rule asking for 0 would switch the predicted-improvement gate off.
+  min_improvement: (policy: AlertPolicy) => policy.minImprovement,
 } as const;
 
 export type BoundedName = keyof typeof BOUNDED;

@@ -2,11 +2,11 @@ import { describe, expect, it } from '@jest/globals';
 import { gatePolicyLimits, parsePolicyLimits } from '../../src/core/policy-limits.js';
 import type { AlertPolicy } from '../../src/core/policy.js';
 
-const policy = (threshold: number, minPods: number): AlertPolicy => ({
+const policy = (threshold: number, minPods: number, minImprovement = 0.1): AlertPolicy => ({
   threshold,
   measure: 'stddev',
   minPods,
-  minImprovement: 0.1,
+  minImprovement,
   source: {
     threshold: 'alert annotation',
     measure: 'configuration',
@@ -14,7 +14,7 @@ const policy = (threshold: number, minPods: number): AlertPolicy => ({
     minImprovement: 'configuration',
   },
 });
-const LIMITS = parsePolicyLimits('threshold>=0.05, min_pods>=3');
+const LIMITS = parsePolicyLimits('threshold>=0.05, min_pods>=3, min_improvement>=0.05');
 
 describe('POLICY_LIMITS', () => {
   it('parses NAME>=NUMBER and NAME<=NUMBER, comma-separated', () => {
@@ -41,6 +41,11 @@ describe('POLICY_LIMITS', () => {
       'threshold 0.000001, outside POLICY_LIMITS threshold>=0.05',
     ],
     ['too few pods', policy(0.3, 2), 'min_pods 2, outside POLICY_LIMITS min_pods>=3'],
+    [
+      'no improvement gate',
+      policy(0.3, 3, 0),
+      'min_improvement 0, outside POLICY_LIMITS min_improvement>=0.05',
+    ],
   ])('when the rule asks for a policy %s, then %p', (_case, p, detail) => {
     const gate = gatePolicyLimits(p, LIMITS);
 
