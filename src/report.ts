@@ -30,6 +30,8 @@ export interface TargetReport {
   pods?: PodReport[];
   /** The threshold, measure and minimum pods verified against, and where each came from. */
   policy?: AlertPolicy;
+  /** A one-by-one rotation after its first step: the pod that follows, and until when. */
+  rotation?: { step: number; of: number; next: string; until: string };
   /** Set when a retry may succeed (an upstream was unreachable): the webhook answers 503. */
   retryable?: boolean;
 }

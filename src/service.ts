@@ -8,6 +8,7 @@ import type { TokenSource } from './http/tokens.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline, type Pipeline, type PipelineSettings } from './pipeline.js';
 import { InMemoryActionBudgetStore } from './adapters/memory.js';
+import { RotationDriver } from './stages/rotation.js';
 import type {
   ActionBudgetStore,
   Clock,
@@ -31,6 +32,8 @@ export interface Adapters {
   identity: string;
   /** Watch caches, when the adapters read through them: not ready until they have synced. */
   caches?: WatchCaches;
+  /** The cluster read from the API server only (no cache), for step 2 of a rotation; `cluster` when absent. */
+  freshCluster?: Cluster;
 }
 
 /** The watch caches behind the adapters, started and stopped by whoever serves. */
@@ -47,6 +50,8 @@ export interface Service {
   telemetry: Metrics;
   /** Marks the service not ready (on SIGTERM) so no new traffic is routed to it. */
   stopReadiness(): void;
+  /** Finishes one-by-one rotations (step 2); whoever serves starts and stops it. */
+  rotations: RotationDriver;
 }
 
 const MISNAMED_DEFAULT_GAUGES = [
@@ -77,6 +82,7 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
     dryRun: config.dryRun,
     activeWindow: config.activeWindow,
     guardQuery: config.guardQuery,
+    rotation: { mode: config.rotation, timeoutMs: config.rotationTimeoutMs },
     effect: {
       baseCooldownMs: config.cooldownMs,
       maxCooldownMs: config.maxCooldownMs,
@@ -98,6 +104,8 @@ export interface ServiceOptions {
   batchMetrics?: boolean | BatchingOptions;
   /** Webhook limits; defaults in http/limits.ts. */
   limits?: Partial<WebhookLimits>;
+  /** How often rotations between their steps are looked at (default ROTATION_CHECK_MS). */
+  rotationCheckMs?: number;
 }
 
 /**
@@ -131,13 +139,18 @@ export function createService(
           adapters.metrics,
           batching === true ? METRICS_BATCHING : batching,
         );
+  const settings = pipelineSettings(config);
   const pipeline = createPipeline({
     ...adapters,
     actionBudget: adapters.actionBudget ?? new InMemoryActionBudgetStore(),
     metrics,
-    settings: pipelineSettings(config),
+    settings,
     telemetry,
   });
+  const rotations = new RotationDriver(
+    { ...adapters, cluster: adapters.freshCluster ?? adapters.cluster, settings, telemetry },
+    options.rotationCheckMs,
+  );
   let ready = true;
   const app = createApp({
     pipeline,
@@ -148,5 +161,5 @@ export function createService(
     ready: () => ready && (adapters.caches?.isSynced() ?? true),
     limits: { ...deadlineLimits(config.webhookDeadlineMs), ...options.limits },
   });
-  return { app, pipeline, registry, telemetry, stopReadiness: () => (ready = false) };
+  return { app, pipeline, registry, telemetry, rotations, stopReadiness: () => (ready = false) };
 }

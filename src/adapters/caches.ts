@@ -40,6 +40,7 @@ export function slimDeployment(deployment: V1Deployment): V1Deployment {
       observedGeneration: status.observedGeneration,
       updatedReplicas: status.updatedReplicas,
       readyReplicas: status.readyReplicas,
+      availableReplicas: status.availableReplicas,
     },
   };
 }
@@ -163,6 +164,11 @@ export class LeaseCache implements LeaseReader {
     }
     this.written.delete(name);
     return watched;
+  }
+
+  /** Every cooldown Lease the watch holds; undefined until it has synced. */
+  list(): V1Lease[] | undefined {
+    return this.cache.isSynced() ? [...this.cache.list(this.namespace)] : undefined;
   }
 
   /** A Lease this process wrote (the API server's answer), until the watch catches up. */

@@ -3,6 +3,7 @@
  * measure it fired on and how many pods it needs, and the service verifies against exactly
  * that. The configuration only fills in what an annotation leaves out. Pure: no I/O.
  */
+import { ROTATIONS, type Rotation } from './rotation.js';
 import type { SkipReason } from './types.js';
 
 /** The alert annotations that carry the policy (SPEC, "Policy carried by the alert"). */
@@ -10,6 +11,7 @@ export const POLICY_ANNOTATIONS = {
   threshold: 'pod_rebalancer_threshold',
   measure: 'pod_rebalancer_measure',
   minPods: 'pod_rebalancer_min_pods',
+  rotation: 'pod_rebalancer_rotation',
 } as const;
 
 /** `stddev` in cores, or `relative_stddev` = stddev ÷ mean, a ratio. */
@@ -24,7 +26,13 @@ export interface AlertPolicy {
   threshold: number;
   measure: Measure;
   minPods: number;
-  source: { threshold: PolicySource; measure: PolicySource; minPods: PolicySource };
+  rotation: Rotation;
+  source: {
+    threshold: PolicySource;
+    measure: PolicySource;
+    minPods: PolicySource;
+    rotation: PolicySource;
+  };
 }
 
 /** What the configuration says when an annotation is absent. */
@@ -33,6 +41,8 @@ export interface PolicyDefaults {
   threshold: number;
   /** MIN_PODS. */
   minPods: number;
+  /** ROTATION; `together` when absent. */
+  rotation?: Rotation;
 }
 
 export type PolicyResult =
@@ -67,6 +77,14 @@ function parseMinPods(text: string): Parsed<number> {
     };
   }
   return { value };
+}
+
+function parseRotation(text: string): Parsed<Rotation> {
+  const value = text.trim();
+  if ((ROTATIONS as readonly string[]).includes(value)) return { value: value as Rotation };
+  return {
+    problem: `${POLICY_ANNOTATIONS.rotation} "${text}" is not one of ${ROTATIONS.join(', ')}`,
+  };
 }
 
 /** An annotation's parsed value, or the configuration's when the annotation is absent. */
@@ -115,7 +133,12 @@ export function policyFromAnnotations(
     parseMinPods,
     defaults.minPods,
   );
-  const problems = [threshold, measure, minPods].flatMap((p) =>
+  const rotation = orDefault(
+    annotations[POLICY_ANNOTATIONS.rotation],
+    parseRotation,
+    defaults.rotation ?? 'together',
+  );
+  const problems = [threshold, measure, minPods, rotation].flatMap((p) =>
     'problem' in p ? [p.problem] : [],
   );
   if (
@@ -131,6 +154,7 @@ export function policyFromAnnotations(
     !('value' in threshold) ||
     !('value' in measure) ||
     !('value' in minPods) ||
+    !('value' in rotation) ||
     problems.length > 0
   ) {
     return {
@@ -145,7 +169,13 @@ export function policyFromAnnotations(
       threshold: threshold.value,
       measure: measure.value,
       minPods: minPods.value,
-      source: { threshold: threshold.source, measure: measure.source, minPods: minPods.source },
+      rotation: rotation.value,
+      source: {
+        threshold: threshold.source,
+        measure: measure.source,
+        minPods: minPods.source,
+        rotation: rotation.source,
+      },
     },
   };
 }
