@@ -216,7 +216,7 @@ async function admit(
   const record = await deps.cooldown.read(deployment);
   const held =
     gateStopped(record?.stopped, deps.cooldown.howToResume(deployment)) ??
-    gateRotation(record) ??
+    gateRotation(record, now) ??
     gateCooldown(record, now);
   return held ? skipped(target, held) : { deployment, record };
 }

@@ -221,12 +221,17 @@ export function ended(progress: RotationProgress, end: RotationEnd, now: Date): 
   return { ...progress, step: 'ended', claim: undefined, end, endedAt: now };
 }
 
-/** Holds new actions back while a rotation is between its steps: its last step comes first. */
+/**
+ * Holds new actions back while a rotation is between its steps: its last step comes first. A
+ * rotation no service ended (none runs: a replay acted alone) holds only until its deadline.
+ */
 export function gateRotation(
   record: { rotation?: RotationProgress } | undefined,
+  now: Date,
 ): { reason: 'cooldown'; detail: string } | undefined {
   const progress = record?.rotation;
   if (!inProgress(progress)) return undefined;
+  if (now.getTime() > progress.deadline.getTime() + CLAIM_TIMEOUT_MS) return undefined;
   return {
     reason: 'cooldown',
     detail: `rotation 1 of 2 in progress: ${progress.next.name} follows ${progress.first.name} (until ${progress.deadline.toISOString()} at the latest)`,

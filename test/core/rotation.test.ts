@@ -170,16 +170,24 @@ describe('nextRotationStep', () => {
 
 describe('gateRotation', () => {
   it('when a rotation waits or is being finished, then new actions are held back as cooldown, naming both pods', () => {
-    expect(gateRotation({ rotation: PROGRESS })).toMatchObject({
+    expect(gateRotation({ rotation: PROGRESS }, at(MINUTE))).toMatchObject({
       reason: 'cooldown',
       detail: expect.stringMatching(/rotation 1 of 2 in progress: api-cold follows api-hot/),
     });
-    expect(gateRotation({ rotation: { ...PROGRESS, step: 'removing' } })).toBeDefined();
+    expect(gateRotation({ rotation: { ...PROGRESS, step: 'removing' } }, at(MINUTE))).toBeDefined();
+  });
+
+  it('when a rotation was left waiting past its deadline (no service ended it), then it holds nothing back', () => {
+    expect(
+      gateRotation({ rotation: PROGRESS }, at(10 * MINUTE + CLAIM_TIMEOUT_MS + 1)),
+    ).toBeUndefined();
   });
 
   it('when the rotation ended or there is none, then nothing is held back', () => {
-    expect(gateRotation({ rotation: { ...PROGRESS, step: 'ended', end: 'done' } })).toBeUndefined();
-    expect(gateRotation({})).toBeUndefined();
-    expect(gateRotation(undefined)).toBeUndefined();
+    expect(
+      gateRotation({ rotation: { ...PROGRESS, step: 'ended', end: 'done' } }, at(MINUTE)),
+    ).toBeUndefined();
+    expect(gateRotation({}, at(MINUTE))).toBeUndefined();
+    expect(gateRotation(undefined, at(MINUTE))).toBeUndefined();
   });
 });
