@@ -11,7 +11,11 @@ import winston from 'winston';
 
 const NAMESPACE = 'checkout';
 const DEPLOYMENT = 'order-consumer';
+/** A small Deployment whose rule asks for one-by-one rotation (`pod_rebalancer_rotation`). */
+const SMALL = 'invoice-worker';
 const HOUR = 3_600_000;
+/** How long the simulated ReplicaSet's newcomer takes to turn Ready. */
+const READY_AFTER_MS = 1500;
 
 /** A Kafka consumer group where partition assignment left one pod hot and one idle. */
 const CPU: Record<string, number> = {
@@ -23,13 +27,20 @@ const CPU: Record<string, number> = {
   'order-consumer-7d9f-f6': 0.04,
 };
 
+const SMALL_CPU: Record<string, number> = {
+  'invoice-worker-5c4b-a1': 1.4,
+  'invoice-worker-5c4b-b2': 0.5,
+  'invoice-worker-5c4b-c3': 0.45,
+  'invoice-worker-5c4b-d4': 0.05,
+};
+
 /** The alert Alertmanager would post (payload version 4, as in test/fixtures). */
-function exampleAlert() {
+function exampleAlert(deployment = DEPLOYMENT, annotations: Record<string, string> = {}) {
   return {
     version: '4',
     status: 'firing',
     receiver: 'pod-rebalancer',
-    groupKey: `{}/{alertname="DeploymentCPUImbalance"}:{deployment="${DEPLOYMENT}", namespace="${NAMESPACE}"}`,
+    groupKey: `{}/{alertname="DeploymentCPUImbalance"}:{deployment="${deployment}", namespace="${NAMESPACE}"}`,
     truncatedAlerts: 0,
     alerts: [
       {
@@ -37,13 +48,13 @@ function exampleAlert() {
         labels: {
           alertname: 'DeploymentCPUImbalance',
           namespace: NAMESPACE,
-          deployment: DEPLOYMENT,
+          deployment,
           severity: 'warning',
         },
-        annotations: { summary: `CPU imbalance in ${NAMESPACE}/${DEPLOYMENT}` },
+        annotations: { summary: `CPU imbalance in ${NAMESPACE}/${deployment}`, ...annotations },
         startsAt: new Date(Date.now() - 12 * 60_000).toISOString(),
         endsAt: '0001-01-01T00:00:00Z',
-        fingerprint: 'd9600f0b57164017',
+        fingerprint: deployment === DEPLOYMENT ? 'd9600f0b57164017' : '5e1f0b57a9c64120',
       },
     ],
   };
@@ -60,26 +71,41 @@ function simulatedCluster(now: Date) {
     terminating: false,
     startedAt,
   });
-  const deployment = {
-    namespace: NAMESPACE,
-    name: DEPLOYMENT,
-    uid: 'uid-deployment',
-    optedOut: false,
-    rolloutInProgress: false,
-    selector: { matchLabels: { app: DEPLOYMENT } },
-  };
-  cluster.addDeployment(
-    deployment,
-    Object.keys(CPU).map((name) => pod(name, new Date(now.getTime() - 2 * HOUR))),
-  );
-  for (const [name, cpu] of Object.entries(CPU)) metrics.cpu.set(`${NAMESPACE}/${name}`, cpu);
-  // The ReplicaSet replaces a removed pod at once; the newcomer is too young to count yet.
+  for (const [name, cpus] of [
+    [DEPLOYMENT, CPU],
+    [SMALL, SMALL_CPU],
+  ] as const) {
+    const replicas = Object.keys(cpus).length;
+    cluster.addDeployment(
+      {
+        namespace: NAMESPACE,
+        name,
+        uid: `uid-${name}`,
+        optedOut: false,
+        rolloutInProgress: false,
+        selector: { matchLabels: { app: name } },
+        desiredReplicas: replicas,
+        availableReplicas: replicas,
+      },
+      Object.keys(cpus).map((p) => pod(p, new Date(now.getTime() - 2 * HOUR))),
+    );
+    for (const [p, cpu] of Object.entries(cpus)) metrics.cpu.set(`${NAMESPACE}/${p}`, cpu);
+  }
+  // The ReplicaSet replaces a removed pod at once; the newcomer turns Ready a moment later and
+  // is too young to count in the statistics yet.
   let replacements = 0;
   cluster.onRemoved = (d, removed) => {
-    const name = `${DEPLOYMENT}-7d9f-new${++replacements}`;
-    cluster.pods.get(`${d.namespace}/${d.name}`)!.push(pod(name, new Date()));
+    const name = `${d.name}-new${++replacements}`;
+    const newcomer = { ...pod(name, new Date()), ready: false };
+    cluster.pods.get(`${d.namespace}/${d.name}`)!.push(newcomer);
+    d.availableReplicas = (d.availableReplicas ?? 1) - 1;
     metrics.cpu.set(`${NAMESPACE}/${name}`, 0.3);
     process.stdout.write(`  [cluster] ${removed.name} removed, ReplicaSet starts ${name}\n`);
+    setTimeout(() => {
+      newcomer.ready = true;
+      d.availableReplicas = (d.availableReplicas ?? 0) + 1;
+      process.stdout.write(`  [cluster] ${name} is Ready\n`);
+    }, READY_AFTER_MS);
   };
   return { cluster, metrics };
 }
@@ -119,8 +145,9 @@ function show(title: string, status: number, report: Report): void {
 /**
  * `npm run demo`: the main job end to end with no cluster and no Prometheus. A simulated
  * Deployment with skewed CPU sits behind the same ports as a real one; the real HTTP app
- * receives the bundled alert twice: the first removes the hottest and the coldest pod, the
- * second falls inside the cooldown.
+ * receives the bundled alert twice: the first removes the hottest and the coldest pod together,
+ * the second falls inside the cooldown. Then a small Deployment whose rule asks for one-by-one
+ * rotation: the hottest pod goes at once, the coldest once its replacement is Ready.
  */
 async function main(): Promise<void> {
   const token = randomBytes(16).toString('hex');
@@ -129,16 +156,21 @@ async function main(): Promise<void> {
     WEBHOOK_TOKEN: token,
   });
   const { cluster, metrics } = simulatedCluster(new Date());
-  const service = createService(config, {
-    cluster,
-    metrics,
-    guards: metrics,
-    cooldown: new InMemoryCooldownStore(),
-    clock: { now: () => new Date() },
-    logger: createLogger('warn', new winston.transports.Console({ silent: true })),
-    tokens: staticTokens(token),
-    identity: 'demo',
-  });
+  const service = createService(
+    config,
+    {
+      cluster,
+      metrics,
+      guards: metrics,
+      cooldown: new InMemoryCooldownStore(),
+      clock: { now: () => new Date() },
+      logger: createLogger('warn', new winston.transports.Console({ silent: true })),
+      tokens: staticTokens(token),
+      identity: 'demo',
+    },
+    { rotationCheckMs: 250 },
+  );
+  service.rotations.start();
   const server = service.app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`;
@@ -153,6 +185,7 @@ async function main(): Promise<void> {
     show('first notification', first.status, first.report);
     const again = await post(url, token, exampleAlert());
     show('repeat notification', again.status, again.report);
+    await rotateOneByOne(url, token, cluster);
     process.stdout.write(`\nEvents on the Deployment:\n`);
     for (const e of cluster.events) process.stdout.write(`  ${e.type} ${e.reason}: ${e.message}\n`);
     process.stdout.write(
@@ -160,7 +193,32 @@ async function main(): Promise<void> {
     );
   } finally {
     server.close();
+    await service.rotations.stop();
   }
+}
+
+/** The small Deployment's rule says one-by-one: the hottest now, the coldest once it is safe. */
+async function rotateOneByOne(url: string, token: string, cluster: InMemoryCluster) {
+  process.stdout.write(
+    `\nPOST ${url} (DeploymentCPUImbalance for ${NAMESPACE}/${SMALL}, pod_rebalancer_rotation: one-by-one)\n`,
+  );
+  const before = cluster.removed.length;
+  const first = await post(
+    url,
+    token,
+    exampleAlert(SMALL, { pod_rebalancer_rotation: 'one-by-one' }),
+  );
+  show('one-by-one notification', first.status, first.report);
+  // Step 2 is the service's own: no notification, it waits for the replacement to be Ready.
+  for (let waited = 0; cluster.removed.length < before + 2 && waited < 10_000; waited += 100) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const second = cluster.removed[before + 1];
+  process.stdout.write(
+    second
+      ? `  rotation 2 of 2: ${second.name} removed once the replacement was Ready\n`
+      : '  rotation 2 of 2 did not happen within 10 s\n',
+  );
 }
 
 main().catch((error: unknown) => {
