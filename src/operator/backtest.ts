@@ -232,6 +232,7 @@ export function backtestRequest(
       minPodAgeMs: config.minPodAgeMs,
       repeatIntervalMs: durationFlag(values['repeat-interval'], 'repeat-interval', 1000),
       activeWindow: config.activeWindow,
+      rotation: config.rotation,
       effect: pipelineSettings(config).effect,
     },
     guards: backtestGuards(config.guardQuery, rule.rules),
