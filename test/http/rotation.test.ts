@@ -129,6 +129,39 @@ describe('one-by-one rotation: the hottest first, the coldest once its replaceme
     expect(metrics).toMatch(/pod_rebalancer_actions_judged_total\{effect="ineffective"\} 1/);
   });
 
+  it('when the next alert comes after a stalled rotation, then the stall is not judged a second time', async () => {
+    const clock = handClock();
+    await startOneByOne({ ROTATION_TIMEOUT: '2m', COOLDOWN: '15m' }, { clock });
+    await postWebhook(h.service.app, payload());
+    clock.advance(2 * 60_000 + 1000);
+    await h.service.rotations.tick();
+    // The stall doubled the cooldown (30 m from the stall): come back after it.
+    clock.advance(31 * 60_000);
+    h.kube.readyReplacements();
+    h.prom.cpu.set('payments/api-hot-r1', 1.7);
+
+    const next = await postWebhook(h.service.app, payload());
+
+    expect(next.body.results[0]).toMatchObject({ outcome: 'rebalanced', detail: expect.any(String) });
+    const annotations = h.kube.leases.get(LEASE)!.metadata.annotations;
+    expect(annotations['pod-rebalancer.io/consecutive-ineffective']).toBe('1');
+    expect(await h.service.registry.metrics()).toMatch(
+      /pod_rebalancer_actions_judged_total\{effect="ineffective"\} 1\n/,
+    );
+  });
+
+  it('when the replica that started the rotation restarts, then the restarted one finishes it', async () => {
+    await startOneByOne();
+    await postWebhook(h.service.app, payload());
+    h.kube.readyReplacements();
+
+    // A new service with the same identity, as after a restart: nothing but the Lease carries over.
+    await h.replica('replica-a').rotations.tick();
+
+    expect(removed()).toEqual(['api-hot', 'api-cold']);
+    expect(storedRotation()).toMatchObject({ step: 'ended', end: 'done' });
+  });
+
   it('when a guard starts holding between the steps, then step 2 waits until it lets go', async () => {
     await startOneByOne({ GUARD_QUERY: BROKER_DOWN });
     await postWebhook(h.service.app, payload());
