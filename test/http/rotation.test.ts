@@ -62,7 +62,7 @@ describe('one-by-one rotation: the hottest first, the coldest once its replaceme
     h.service.rotations.start();
 
     await postWebhook(h.service.app, payload());
-    await waitFor('the second removal', () => h.kube.removals.length === 2, 20_000, 50);
+    await waitFor('the rotation to end', () => storedRotation()?.step === 'ended', 20_000, 50);
 
     expect(removed()).toEqual(['api-hot', 'api-cold']);
     const readyAt = h.kube.replacements[0]!.readyAt!;
