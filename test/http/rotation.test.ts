@@ -142,7 +142,10 @@ describe('one-by-one rotation: the hottest first, the coldest once its replaceme
 
     const next = await postWebhook(h.service.app, payload());
 
-    expect(next.body.results[0]).toMatchObject({ outcome: 'rebalanced', detail: expect.any(String) });
+    expect(next.body.results[0]).toMatchObject({
+      outcome: 'rebalanced',
+      detail: expect.any(String),
+    });
     const annotations = h.kube.leases.get(LEASE)!.metadata.annotations;
     expect(annotations['pod-rebalancer.io/consecutive-ineffective']).toBe('1');
     expect(await h.service.registry.metrics()).toMatch(
@@ -251,6 +254,23 @@ describe('one-by-one rotation: the hottest first, the coldest once its replaceme
     expect(res.body.results[0].rotation).toBeUndefined();
     expect(storedRotation()).toBeUndefined();
     expect(removed()).toEqual([]);
+  });
+
+  it('when DRY_RUN is on, then both pods are shown in the order they would go, nothing is removed and no rotation is stored', async () => {
+    await startOneByOne({ DRY_RUN: 'true' });
+
+    const res = await postWebhook(h.service.app, payload());
+
+    expect(res.body.results[0]).toMatchObject({
+      outcome: 'dry-run',
+      pods: [
+        { name: 'api-hot', result: 'would-evict' },
+        { name: 'api-cold', result: 'would-evict' },
+      ],
+      detail: expect.stringMatching(/rotation: one-by-one, api-hot first, then api-cold/),
+    });
+    expect(removed()).toEqual([]);
+    expect(storedRotation()).toBeUndefined();
   });
 
   it('when the alert carries pod_rebalancer_rotation: together, then both pods go at once whatever ROTATION says', async () => {
