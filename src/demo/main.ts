@@ -185,12 +185,12 @@ async function main(): Promise<void> {
     show('first notification', first.status, first.report);
     const again = await post(url, token, exampleAlert());
     show('repeat notification', again.status, again.report);
-    await rotateOneByOne(url, token, cluster);
     process.stdout.write(`\nEvents on the Deployment:\n`);
     for (const e of cluster.events) process.stdout.write(`  ${e.type} ${e.reason}: ${e.message}\n`);
     process.stdout.write(
       `\nPods removed: ${cluster.removed.map((p) => p.name).join(', ') || 'none'}\n`,
     );
+    await rotateOneByOne(url, token, cluster);
   } finally {
     server.close();
     await service.rotations.stop();
@@ -219,6 +219,8 @@ async function rotateOneByOne(url: string, token: string, cluster: InMemoryClust
       ? `  rotation 2 of 2: ${second.name} removed once the replacement was Ready\n`
       : '  rotation 2 of 2 did not happen within 10 s\n',
   );
+  const events = cluster.events.slice(-2);
+  for (const e of events) process.stdout.write(`  ${e.type} ${e.reason}: ${e.message}\n`);
 }
 
 main().catch((error: unknown) => {
