@@ -287,17 +287,23 @@ export class RotationDriver {
     now: Date,
   ): Promise<void> {
     const { deps } = this;
-    const lastAction = record.lastAction && {
-      ...record.lastAction,
-      at: now,
-      pods: [progress.first.name, progress.next.name],
-    };
-    await deps.cooldown.start(deployment, record, {
-      ...unversioned(record),
+    const done = (current: CooldownRecord): CooldownStart => ({
+      ...unversioned(current),
       startedAt: now,
-      lastAction,
+      lastAction: current.lastAction && {
+        ...current.lastAction,
+        at: now,
+        pods: [progress.first.name, progress.next.name],
+      },
       rotation: ended(progress, 'done', now),
     });
+    if (!(await deps.cooldown.start(deployment, record, done(record)))) {
+      // The Lease changed under our claim (a person's resume, say): the pod is gone all the
+      // same, so the record says so once more on the version there is now, if still ours.
+      const current = await deps.cooldown.read(deployment);
+      if (current?.rotation?.claim?.holder !== deps.identity) return;
+      await deps.cooldown.start(deployment, current, done(current));
+    }
     deps.telemetry.rotations.inc({ result: 'done' });
     deps.logger.info('rotation: 2 of 2 done', {
       namespace: deployment.namespace,

@@ -225,6 +225,23 @@ describe('one-by-one rotation: the hottest first, the coldest once its replaceme
     expect(removed()).toEqual(['api-hot', 'api-cold']);
   });
 
+  it('when the Lease changes between the claim of step 2 and its record, then the rotation is still recorded as done', async () => {
+    await startOneByOne();
+    await postWebhook(h.service.app, payload());
+    h.kube.readyReplacements();
+    h.kube.afterRequest = (method, path) => {
+      // Another writer (a person's resume, say) touches the Lease while the eviction runs.
+      if (method === 'POST' && path.endsWith('/pods/api-cold/eviction')) {
+        h.kube.leases.get(LEASE)!.metadata.resourceVersion = '999999';
+      }
+    };
+
+    await h.service.rotations.tick();
+
+    expect(removed()).toEqual(['api-hot', 'api-cold']);
+    expect(storedRotation()).toMatchObject({ step: 'ended', end: 'done' });
+  });
+
   it('when two replicas race for step 2, then exactly one evicts the coldest pod', async () => {
     await startOneByOne();
     const other = h.replica('replica-b');
