@@ -166,9 +166,20 @@ export class LeaseCache implements LeaseReader {
     return watched;
   }
 
-  /** Every cooldown Lease the watch holds; undefined until it has synced. */
+  /**
+   * Every cooldown Lease the watch holds, each replaced by this process's own newer write (as
+   * get() does); undefined until it has synced.
+   */
   list(): V1Lease[] | undefined {
-    return this.cache.isSynced() ? [...this.cache.list(this.namespace)] : undefined;
+    if (!this.cache.isSynced()) return undefined;
+    const byName = new Map(this.cache.list(this.namespace).map((l) => [l.metadata?.name, l]));
+    for (const [name, mine] of this.written) {
+      const watched = byName.get(name);
+      if (!watched || newer(mine.metadata?.resourceVersion, watched.metadata?.resourceVersion)) {
+        byName.set(name, mine);
+      }
+    }
+    return [...byName.values()];
   }
 
   /** A Lease this process wrote (the API server's answer), until the watch catches up. */

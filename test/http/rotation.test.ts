@@ -242,6 +242,25 @@ describe('one-by-one rotation: the hottest first, the coldest once its replaceme
     expect(storedRotation()).toMatchObject({ step: 'ended', end: 'done' });
   });
 
+  it('when the watch caches lag behind, then step 2 acts on what the API server says, not on the cache', async () => {
+    await startOneByOne({}, { watchCaches: true });
+    await waitFor('the caches to sync', () => h.kube.openWatches >= 2, 10_000, 50);
+    // From here the caches hear nothing: they still show all 5 replicas available.
+    h.kube.holdWatches();
+    await postWebhook(h.service.app, payload());
+    // The replacement turns Ready, but the API server still counts 4 of 5 available.
+    h.kube.pods.get('payments/api-hot-r1')!.status.conditions = [{ type: 'Ready', status: 'True' }];
+
+    await h.service.rotations.tick();
+    const whileUnavailable = removed();
+    h.kube.readyReplacements();
+    await h.service.rotations.tick();
+
+    expect(whileUnavailable).toEqual(['api-hot']);
+    expect(removed()).toEqual(['api-hot', 'api-cold']);
+    h.kube.releaseWatches();
+  });
+
   it('when two replicas race for step 2, then exactly one evicts the coldest pod', async () => {
     await startOneByOne();
     const other = h.replica('replica-b');
