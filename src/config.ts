@@ -3,6 +3,7 @@ import { parseActionBudget, type ActionBudget } from './core/budget.js';
 import { clusterMatcher, parseMatchers, type CpuSeriesSettings } from './core/cpu-series.js';
 import { parseDuration } from './core/duration.js';
 import { parseMinImprovement } from './core/policy.js';
+import { ROTATIONS, type Rotation } from './core/rotation.js';
 import { redactCredentials } from './errors.js';
 import { parseActiveWindow, type ActiveWindow } from './core/window.js';
 import { parsePolicyLimits, type PolicyLimit } from './core/policy-limits.js';
@@ -56,6 +57,9 @@ export interface Config {
   dryRun: boolean;
   activeWindow: ActiveWindow | undefined;
   guardQuery: string | undefined;
+  /** How the two pods of an action go where the alert does not say (pod_rebalancer_rotation). */
+  rotation: Rotation;
+  rotationTimeoutMs: number;
   logLevel: (typeof LOG_LEVELS)[number];
   shutdownDelayMs: number;
   tlsCertFile: string | undefined;
@@ -399,6 +403,16 @@ export const SETTINGS = {
     doc: 'PromQL; while it returns any series, no Deployment is acted on, e.g. ALERTS{alertstate="firing",severity="critical"}',
     parse: promql,
   }),
+  ROTATION: setting({
+    doc: 'together (both pods at once) or one-by-one; used only for alerts that carry no pod_rebalancer_rotation annotation',
+    default: 'together',
+    parse: oneOf(ROTATIONS),
+  }),
+  ROTATION_TIMEOUT: setting({
+    doc: "how long the replacement of a one-by-one rotation's first pod may take to be Ready",
+    default: '10m',
+    parse: duration(1000),
+  }),
   LOG_LEVEL: setting({ doc: 'winston level', default: 'info', parse: oneOf(LOG_LEVELS) }),
   SHUTDOWN_DELAY: setting({
     doc: 'after SIGTERM: not ready at once, but keep serving this long while endpoints are removed, then drain',
@@ -559,6 +573,8 @@ export function loadConfig(env: NodeJS.ProcessEnv): Readonly<Config> {
     dryRun: v.DRY_RUN!,
     activeWindow: v.ACTIVE_WINDOW,
     guardQuery: v.GUARD_QUERY,
+    rotation: v.ROTATION!,
+    rotationTimeoutMs: v.ROTATION_TIMEOUT!,
     logLevel: v.LOG_LEVEL!,
     shutdownDelayMs: v.SHUTDOWN_DELAY!,
     tlsCertFile: v.TLS_CERT_FILE,

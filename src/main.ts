@@ -82,6 +82,7 @@ export function realAdapters(
   const prometheus = new PrometheusMetricsSource(connection, config.cpuSeries);
   return {
     cluster: new KubernetesCluster(apis, identity, deployments),
+    freshCluster: new KubernetesCluster(apis, identity),
     cooldown: new LeaseCooldownStore(apis, config.stateNamespace, leases),
     actionBudget: new LeaseActionBudgetStore(apis, config.stateNamespace),
     autoscalers,
@@ -242,6 +243,7 @@ export async function serve(
     action: config.action,
   });
   adapters.caches?.start();
+  service.rotations.start();
   const fresh = freshReaders(config, kubeConfig);
   sweepPeriodically(
     {
@@ -263,6 +265,7 @@ export async function serve(
   const shutdown = (signal: string, delayMs: number) => {
     adapters.logger.info('shutting down', { signal, delayMs });
     service.stopReadiness();
+    void service.rotations.stop();
     setTimeout(() => process.exit(1), STOP_DEADLINE_MS).unref();
     setTimeout(() => drain(server), delayMs).unref();
   };

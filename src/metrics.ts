@@ -1,9 +1,19 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { GuardKind } from './core/guard.js';
+import type { RotationEnd } from './core/rotation.js';
 import { FAILURE_REASONS, SKIP_REASONS } from './core/types.js';
 import { currentBuild, type BuildInfo } from './version.js';
 
 const GUARD_KINDS: readonly GuardKind[] = ['global', 'rule'];
+const ROTATION_RESULTS: readonly RotationEnd[] = [
+  'done',
+  'stalled',
+  'next-gone',
+  'first-kept',
+  'deployment-gone',
+  'opted-out',
+  'timed-out',
+];
 
 /**
  * The service's own metrics, registered on the registry it is given (never the global one,
@@ -21,6 +31,7 @@ export function createMetrics(registry: Registry, build: BuildInfo = currentBuil
     metrics.alerts.inc({ outcome, reason: 'imbalanced' }, 0);
   for (const effect of ['effective', 'ineffective']) metrics.actionsJudged.inc({ effect }, 0);
   for (const guard of GUARD_KINDS) metrics.guarded.inc({ guard }, 0);
+  for (const result of ROTATION_RESULTS) metrics.rotations.inc({ result }, 0);
   return metrics;
 }
 
@@ -108,6 +119,12 @@ function defineMetrics(registry: Registry) {
       name: 'pod_rebalancer_guarded_total',
       help: 'Actions held back because a guard returned series, by guard (global: GUARD_QUERY, rule: the alert annotation pod_rebalancer_guard).',
       labelNames: ['guard'] as const,
+      registers,
+    }),
+    rotations: new Counter({
+      name: 'pod_rebalancer_rotations_total',
+      help: 'One-by-one rotations ended, by result (done: both pods removed; stalled: the replacement was not Ready within ROTATION_TIMEOUT).',
+      labelNames: ['result'] as const,
       registers,
     }),
     upstreamErrors: new Counter({

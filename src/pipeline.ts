@@ -32,6 +32,14 @@ import { takeActionSlot } from './stages/budget.js';
 import { checkScaling } from './stages/autoscaler.js';
 import { alertPolicy } from './stages/policy.js';
 import { checkGuards, sayHeldBack, type Held } from './stages/guard.js';
+import { gateRotation } from './core/rotation.js';
+import {
+  afterFirstStep,
+  planFirstStep,
+  withRotation,
+  type FirstStep,
+  type RotationSettings,
+} from './stages/rotation.js';
 import { recordDecision, recordDismissal } from './stages/record.js';
 import { payloadProvenance, type PayloadProvenance } from './stages/provenance.js';
 import { createBatchVerifier, type BatchMember, type BatchVerifier } from './stages/verify.js';
@@ -58,6 +66,8 @@ export interface PipelineSettings {
   provenance: ProvenanceMode;
   /** POLICY_LIMITS: an alert's policy outside them is `invalid-policy`. */
   policyLimits?: readonly PolicyLimit[];
+  /** ROTATION (where the alert says nothing) and ROTATION_TIMEOUT. */
+  rotation: RotationSettings;
 }
 
 /** Everything the pipeline touches, passed in once (main.ts, the demo and the tests build it). */
@@ -235,11 +245,23 @@ async function admit(
     gateDeployment(deployment) ?? gateScope(scope, deployment!) ?? gateWindow(activeWindow, now);
   if (early || !deployment) return skipped(target, early!);
   const record = await deps.cooldown.read(deployment);
-  const held =
-    gateStopped(record?.stopped, deps.cooldown.howToResume(deployment)) ??
-    gateCooldown(record, now) ??
-    (await checkScaling(deployment, now, deps));
+  const held = await gateState(deployment, record, now, deps);
   return held ? skipped(target, held) : { deployment, record };
+}
+
+/** What the Deployment's stored state, or an autoscaler moving it, says against acting now. */
+async function gateState(
+  deployment: DeploymentFacts,
+  record: CooldownRecord | undefined,
+  now: Date,
+  deps: PipelineDeps,
+): Promise<GateResult> {
+  return (
+    gateStopped(record?.stopped, deps.cooldown.howToResume(deployment)) ??
+    gateRotation(record, now) ??
+    gateCooldown(record, now) ??
+    (await checkScaling(deployment, now, deps))
+  );
 }
 
 /** The alert's own policy first: a rule that says nonsense costs no API call and no query. */
@@ -248,8 +270,13 @@ async function runStages(
   context: RequestContext,
   deps: PipelineDeps,
 ): Promise<TargetReport> {
-  const { policy, policyLimits } = deps.settings;
-  const parsed = alertPolicy(work.target, policy, deps, policyLimits);
+  const { policy, policyLimits, rotation } = deps.settings;
+  const parsed = alertPolicy(
+    work.target,
+    { ...policy, rotation: rotation.mode },
+    deps,
+    policyLimits,
+  );
   if (!parsed.ok) return skipped(work.target, parsed);
   const report = await verifyAndAct(work, parsed.policy, context, deps);
   const provenance = work.provenance.finding(work.target);
@@ -288,19 +315,23 @@ async function verifyAndAct(
     if (!context.observeOnly) beginIrreversible(context.deadline);
     return stopActing({ target, deployment, record }, assessment, context, deps);
   }
+  const chosen = { ...decision, policy };
   if (context.observeOnly) {
-    return acted(
-      deployment,
-      { ...decision, policy },
-      plannedRemovals(decision.pods, settings.action),
-      true,
-    );
+    const planned = plannedRemovals(decision.pods, settings.action);
+    return withRotation(acted(deployment, chosen, planned, true), chosen, undefined);
   }
+  const rotation = planFirstStep(chosen, {
+    target,
+    known: pods,
+    now,
+    timeoutMs: settings.rotation.timeoutMs,
+    dryRun: settings.dryRun,
+  });
   return acting(async () => {
     // Asked when this Deployment's turn to act has come: waiting for a slot may have used the
     // time the irreversible part needs.
     beginIrreversible(context.deadline);
-    return act(deployment, record, { decision: { ...decision, policy }, assessment }, deps);
+    return act(deployment, record, { decision: chosen, assessment, rotation }, deps);
   });
 }
 
@@ -323,14 +354,17 @@ function alertStart(target: TargetAlert): Date | undefined {
   return at && !Number.isNaN(at.getTime()) ? at : undefined;
 }
 
-/** Takes the Lease with the next cooldown, then removes the pods. */
+/**
+ * Takes the Lease with the next cooldown, then removes the pods: both, or (one by one) the
+ * hottest, with the rotation's progress written in the same Lease so that any replica finishes it.
+ */
 async function act(
   deployment: DeploymentFacts,
   record: CooldownRecord | undefined,
-  plan: { decision: Chosen; assessment: Assessment },
+  plan: { decision: Chosen; assessment: Assessment; rotation: FirstStep },
   deps: PipelineDeps,
 ): Promise<TargetReport> {
-  const { decision, assessment } = plan;
+  const { decision, assessment, rotation } = plan;
   const now = deps.clock.now();
   const dryRun = deps.settings.dryRun;
   // The budget slot is taken before the cooldown Lease: a refused action leaves no cooldown.
@@ -346,11 +380,12 @@ async function act(
       at: now,
       stddev: decision.stats.stddev,
       mean: decision.stats.mean,
-      pods: decision.pods.map((p) => p.name),
+      pods: rotation.pods.map((p) => p.name),
       dryRun,
     },
     consecutiveIneffective: assessment.backoff.consecutiveIneffective,
     stopped: undefined,
+    rotation: rotation.progress,
   });
   if (!taken) {
     // Another replica acts on this Deployment: it took its own slot, so ours goes back.
@@ -360,11 +395,15 @@ async function act(
   recordAssessment(deployment, assessment, deps.telemetry);
   const removed = await removePods(
     deployment,
-    decision,
+    { ...decision, pods: rotation.pods },
     { action: deps.settings.action, dryRun, now },
     deps,
   );
-  return acted(deployment, decision, removed, dryRun);
+  const report = acted(deployment, decision, removed, dryRun);
+  // Together, or a dry run: both pods went (or would have); a one-by-one dry run says the order.
+  if (!rotation.progress) return withRotation(report, decision, undefined);
+  const progress = await afterFirstStep(report, deployment, rotation.progress, deps);
+  return progress ? withRotation(report, decision, progress) : report;
 }
 
 const LOST_RACE = {

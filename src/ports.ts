@@ -6,6 +6,7 @@ import type { AutoscalerFacts } from './core/autoscaler.js';
 import type { BudgetEntry } from './core/budget.js';
 import type { GuardAnswer } from './core/guard.js';
 import type { ActiveAlerts } from './core/provenance.js';
+import type { RotationProgress } from './core/rotation.js';
 import type { CpuSamples, DeploymentFacts, PodFacts, Target } from './core/types.js';
 
 export interface Clock {
@@ -101,6 +102,8 @@ export interface CooldownRecord {
   consecutiveIneffective: number;
   /** Set while pod-rebalancer refuses to act on this Deployment; a person clears it. */
   stopped: string | undefined;
+  /** A one-by-one rotation (core/rotation.ts): between its steps, or how it ended. */
+  rotation?: RotationProgress;
 }
 
 /** A stored cooldown with the Deployment it belongs to (for the sweep and `status`). */

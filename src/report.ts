@@ -32,6 +32,8 @@ export interface TargetReport {
   policy?: AlertPolicy;
   /** replay: whether the rule engine confirms the alert now (not required there). */
   provenance?: string;
+  /** A one-by-one rotation after its first step: the pod that follows, and until when. */
+  rotation?: { step: number; of: number; next: string; until: string };
   /** Set when a retry may succeed (an upstream was unreachable): the webhook answers 503. */
   retryable?: boolean;
 }

@@ -9,6 +9,7 @@ import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline, type Pipeline, type PipelineSettings } from './pipeline.js';
 import { InMemoryActionBudgetStore } from './adapters/memory.js';
 import { UpstreamError } from './errors.js';
+import { RotationDriver } from './stages/rotation.js';
 import type {
   ActionBudgetStore,
   AutoscalerSource,
@@ -41,6 +42,8 @@ export interface Adapters {
   identity: string;
   /** Watch caches, when the adapters read through them: not ready until they have synced. */
   caches?: WatchCaches;
+  /** The cluster read from the API server only (no cache), for step 2 of a rotation; `cluster` when absent. */
+  freshCluster?: Cluster;
 }
 
 /** The watch caches behind the adapters, started and stopped by whoever serves. */
@@ -57,6 +60,8 @@ export interface Service {
   telemetry: Metrics;
   /** Marks the service not ready (on SIGTERM) so no new traffic is routed to it. */
   stopReadiness(): void;
+  /** Finishes one-by-one rotations (step 2); whoever serves starts and stops it. */
+  rotations: RotationDriver;
 }
 
 const MISNAMED_DEFAULT_GAUGES = [
@@ -91,6 +96,7 @@ export function pipelineSettings(config: Readonly<Config>): PipelineSettings {
     guardQuery: config.guardQuery,
     provenance: config.alertProvenance,
     policyLimits: config.policyLimits,
+    rotation: { mode: config.rotation, timeoutMs: config.rotationTimeoutMs },
     effect: {
       baseCooldownMs: config.cooldownMs,
       maxCooldownMs: config.maxCooldownMs,
@@ -125,6 +131,8 @@ export interface ServiceOptions {
   batchMetrics?: boolean | BatchingOptions;
   /** Webhook limits; defaults in http/limits.ts. */
   limits?: Partial<WebhookLimits>;
+  /** How often rotations between their steps are looked at (default ROTATION_CHECK_MS). */
+  rotationCheckMs?: number;
 }
 
 /**
@@ -158,14 +166,19 @@ export function createService(
           adapters.metrics,
           batching === true ? METRICS_BATCHING : batching,
         );
+  const settings = pipelineSettings(config);
   const pipeline = createPipeline({
     ...adapters,
     actionBudget: adapters.actionBudget ?? new InMemoryActionBudgetStore(),
     metrics,
     rules: adapters.rules ?? NO_RULE_ENGINE,
-    settings: pipelineSettings(config),
+    settings,
     telemetry,
   });
+  const rotations = new RotationDriver(
+    { ...adapters, cluster: adapters.freshCluster ?? adapters.cluster, settings, telemetry },
+    options.rotationCheckMs,
+  );
   let ready = true;
   const app = createApp({
     pipeline,
@@ -176,5 +189,5 @@ export function createService(
     ready: () => ready && (adapters.caches?.isSynced() ?? true),
     limits: { ...deadlineLimits(config.webhookDeadlineMs), ...options.limits },
   });
-  return { app, pipeline, registry, telemetry, stopReadiness: () => (ready = false) };
+  return { app, pipeline, registry, telemetry, rotations, stopReadiness: () => (ready = false) };
 }

@@ -40,6 +40,7 @@ export function slimDeployment(deployment: V1Deployment): V1Deployment {
       observedGeneration: status.observedGeneration,
       updatedReplicas: status.updatedReplicas,
       readyReplicas: status.readyReplicas,
+      availableReplicas: status.availableReplicas,
     },
   };
 }
@@ -163,6 +164,22 @@ export class LeaseCache implements LeaseReader {
     }
     this.written.delete(name);
     return watched;
+  }
+
+  /**
+   * Every cooldown Lease the watch holds, each replaced by this process's own newer write (as
+   * get() does); undefined until it has synced.
+   */
+  list(): V1Lease[] | undefined {
+    if (!this.cache.isSynced()) return undefined;
+    const byName = new Map(this.cache.list(this.namespace).map((l) => [l.metadata?.name, l]));
+    for (const [name, mine] of this.written) {
+      const watched = byName.get(name);
+      if (!watched || newer(mine.metadata?.resourceVersion, watched.metadata?.resourceVersion)) {
+        byName.set(name, mine);
+      }
+    }
+    return [...byName.values()];
   }
 
   /** A Lease this process wrote (the API server's answer), until the watch catches up. */

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
+import type { RotationProgress } from '../core/rotation.js';
 import type { DeploymentFacts, Target } from '../core/types.js';
 import type {
   ActionRecord,
@@ -14,6 +15,8 @@ export const LAST_ACTION_ANNOTATION = 'pod-rebalancer.io/last-action';
 export const CONSECUTIVE_INEFFECTIVE_ANNOTATION = 'pod-rebalancer.io/consecutive-ineffective';
 /** Present while pod-rebalancer refuses to act on the Deployment; removing it resumes. */
 export const INEFFECTIVE_ANNOTATION = 'pod-rebalancer.io/ineffective';
+/** A one-by-one rotation's progress (JSON), so that any replica can finish it. */
+export const ROTATION_ANNOTATION = 'pod-rebalancer.io/rotation';
 /** Which Deployment a cooldown Lease belongs to (labels, so `kubectl get leases -l` finds them). */
 export const NAMESPACE_LABEL = 'pod-rebalancer.io/namespace';
 export const DEPLOYMENT_LABEL = 'pod-rebalancer.io/deployment';
@@ -65,6 +68,20 @@ function parseLastAction(text: string | undefined): ActionRecord | undefined {
   }
 }
 
+const ROTATION_DATES = ['startedAt', 'deadline', 'endedAt'] as const;
+
+function parseRotation(text: string | undefined): RotationProgress | undefined {
+  if (!text) return undefined;
+  try {
+    const parsed = JSON.parse(text) as RotationProgress;
+    for (const key of ROTATION_DATES) if (parsed[key]) parsed[key] = new Date(parsed[key]);
+    if (parsed.claim) parsed.claim.at = new Date(parsed.claim.at);
+    return parsed;
+  } catch {
+    return undefined;
+  }
+}
+
 function toRecord(lease: V1Lease): CooldownRecord {
   const { holderIdentity = '', acquireTime, leaseDurationSeconds = 0 } = lease.spec ?? {};
   const { resourceVersion = '', annotations = {} } = lease.metadata ?? {};
@@ -77,6 +94,7 @@ function toRecord(lease: V1Lease): CooldownRecord {
     lastAction: parseLastAction(annotations[LAST_ACTION_ANNOTATION]),
     consecutiveIneffective: Number(annotations[CONSECUTIVE_INEFFECTIVE_ANNOTATION] ?? 0) || 0,
     stopped: annotations[INEFFECTIVE_ANNOTATION],
+    rotation: parseRotation(annotations[ROTATION_ANNOTATION]),
   };
 }
 
@@ -125,6 +143,7 @@ function annotationsOf(deployment: DeploymentFacts, next: CooldownStart): Record
   };
   if (next.lastAction) annotations[LAST_ACTION_ANNOTATION] = JSON.stringify(next.lastAction);
   if (next.stopped !== undefined) annotations[INEFFECTIVE_ANNOTATION] = next.stopped;
+  if (next.rotation) annotations[ROTATION_ANNOTATION] = JSON.stringify(next.rotation);
   return annotations;
 }
 
@@ -135,6 +154,8 @@ export interface LeaseReader {
   remember?(lease: V1Lease): void;
   /** Our write lost a race: read what the watch says from now on. */
   forget?(name: string): void;
+  /** Every cooldown Lease, from the watch cache; undefined while it cannot answer. */
+  list?(): V1Lease[] | undefined;
 }
 
 /**
@@ -206,6 +227,8 @@ export class LeaseCooldownStore implements CooldownStore {
   }
 
   async list(): Promise<CooldownEntry[]> {
+    const cached = this.reader.list?.();
+    if (cached) return cached.flatMap((lease) => entryOf(lease) ?? []);
     try {
       const list = await this.apis.coordination.listNamespacedLease({
         namespace: this.namespace,

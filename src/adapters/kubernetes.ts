@@ -150,6 +150,16 @@ function templatePriority(
   return { priorityClassName: spec?.priorityClassName, priority: spec?.priority };
 }
 
+/** Desired and available replicas (a one-by-one rotation waits until they are equal again). */
+function replicaCounts(
+  deployment: V1Deployment,
+): Pick<DeploymentFacts, 'desiredReplicas' | 'availableReplicas'> {
+  return {
+    desiredReplicas: deployment.spec?.replicas ?? 1,
+    availableReplicas: deployment.status?.availableReplicas ?? 0,
+  };
+}
+
 export function toDeploymentFacts(deployment: V1Deployment): DeploymentFacts {
   const metadata = deployment.metadata ?? {};
   const enabled = metadata.annotations?.[OPT_OUT_ANNOTATION];
@@ -162,6 +172,7 @@ export function toDeploymentFacts(deployment: V1Deployment): DeploymentFacts {
     ...templatePriority(deployment),
     rolloutInProgress: rolloutInProgress(deployment),
     selector: (deployment.spec?.selector ?? {}) as LabelSelector,
+    ...replicaCounts(deployment),
   };
 }
 

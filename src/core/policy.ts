@@ -3,6 +3,7 @@
  * measure it fired on and how many pods it needs, and the service verifies against exactly
  * that. The configuration only fills in what an annotation leaves out. Pure: no I/O.
  */
+import { ROTATIONS, type Rotation } from './rotation.js';
 import type { SkipReason } from './types.js';
 
 /** The alert annotations that carry the policy (SPEC, "Policy carried by the alert"). */
@@ -11,6 +12,7 @@ export const POLICY_ANNOTATIONS = {
   measure: 'pod_rebalancer_measure',
   minPods: 'pod_rebalancer_min_pods',
   minImprovement: 'pod_rebalancer_min_improvement',
+  rotation: 'pod_rebalancer_rotation',
 } as const;
 
 /** `stddev` in cores, or `relative_stddev` = stddev ÷ mean, a ratio. */
@@ -27,11 +29,13 @@ export interface AlertPolicy {
   minPods: number;
   /** The share by which an action must be predicted to lower the measure (core/improvement.ts). */
   minImprovement: number;
+  rotation: Rotation;
   source: {
     threshold: PolicySource;
     measure: PolicySource;
     minPods: PolicySource;
     minImprovement: PolicySource;
+    rotation: PolicySource;
   };
 }
 
@@ -43,6 +47,8 @@ export interface PolicyDefaults {
   minPods: number;
   /** MIN_IMPROVEMENT; DEFAULT_MIN_IMPROVEMENT when absent. */
   minImprovement?: number;
+  /** ROTATION; `together` when absent. */
+  rotation?: Rotation;
 }
 
 /** MIN_IMPROVEMENT's default: the share by which the measure must be predicted to fall. */
@@ -102,6 +108,26 @@ function parseMinImprovementAnnotation(text: string): Parsed<number> {
     : { problem: `${POLICY_ANNOTATIONS.minImprovement} "${text}": ${parsed.problem}` };
 }
 
+function parseRotation(text: string): Parsed<Rotation> {
+  const value = text.trim();
+  if ((ROTATIONS as readonly string[]).includes(value)) return { value: value as Rotation };
+  return {
+    problem: `${POLICY_ANNOTATIONS.rotation} "${text}" is not one of ${ROTATIONS.join(', ')}`,
+  };
+}
+
+/** A relative threshold cannot fall back to CPU_STDDEV_THRESHOLD, which is in cores. */
+function relativeWithoutThreshold(
+  measure: Parsed<Measure>,
+  thresholdSource: PolicySource,
+): string[] {
+  if (!('value' in measure) || measure.value !== 'relative_stddev') return [];
+  if (thresholdSource !== 'configuration') return [];
+  return [
+    `${POLICY_ANNOTATIONS.measure} "relative_stddev" needs ${POLICY_ANNOTATIONS.threshold} (CPU_STDDEV_THRESHOLD is in cores)`,
+  ];
+}
+
 /** An annotation's parsed value, or the configuration's when the annotation is absent. */
 function orDefault<T>(
   text: string | undefined,
@@ -153,23 +179,23 @@ export function policyFromAnnotations(
     parseMinImprovementAnnotation,
     defaults.minImprovement ?? DEFAULT_MIN_IMPROVEMENT,
   );
-  const problems = [threshold, measure, minPods, minImprovement].flatMap((p) =>
-    'problem' in p ? [p.problem] : [],
+  const rotation = orDefault(
+    annotations[POLICY_ANNOTATIONS.rotation],
+    parseRotation,
+    defaults.rotation ?? 'together',
   );
-  if (
-    'value' in measure &&
-    measure.value === 'relative_stddev' &&
-    threshold.source === 'configuration'
-  ) {
-    problems.push(
-      `${POLICY_ANNOTATIONS.measure} "relative_stddev" needs ${POLICY_ANNOTATIONS.threshold} (CPU_STDDEV_THRESHOLD is in cores)`,
-    );
-  }
+  const problems = [
+    ...[threshold, measure, minPods, minImprovement, rotation].flatMap((p) =>
+      'problem' in p ? [p.problem] : [],
+    ),
+    ...relativeWithoutThreshold(measure, threshold.source),
+  ];
   if (
     !('value' in threshold) ||
     !('value' in measure) ||
     !('value' in minPods) ||
     !('value' in minImprovement) ||
+    !('value' in rotation) ||
     problems.length > 0
   ) {
     return {
@@ -185,11 +211,13 @@ export function policyFromAnnotations(
       measure: measure.value,
       minPods: minPods.value,
       minImprovement: minImprovement.value,
+      rotation: rotation.value,
       source: {
         threshold: threshold.source,
         measure: measure.source,
         minPods: minPods.source,
         minImprovement: minImprovement.source,
+        rotation: rotation.source,
       },
     },
   };

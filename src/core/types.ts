@@ -78,6 +78,9 @@ export interface DeploymentFacts {
   priority?: number;
   rolloutInProgress: boolean;
   selector: LabelSelector;
+  /** spec.replicas and status.availableReplicas (a one-by-one rotation waits for them). */
+  desiredReplicas?: number;
+  availableReplicas?: number;
 }
 
 export interface LabelSelector {

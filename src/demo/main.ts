@@ -16,7 +16,13 @@ import winston from 'winston';
 
 const NAMESPACE = 'checkout';
 const DEPLOYMENT = 'order-consumer';
+/** A small Deployment whose rule asks for one-by-one rotation (`pod_rebalancer_rotation`). */
+const SMALL = 'invoice-worker';
+/** What the small Deployment's own rule says, and its alert carries. */
+const SMALL_RULE = { pod_rebalancer_rotation: 'one-by-one' };
 const HOUR = 3_600_000;
+/** How long the simulated ReplicaSet's newcomer takes to turn Ready. */
+const READY_AFTER_MS = 1500;
 
 /** A Kafka consumer group where partition assignment left one pod hot and one idle. */
 const CPU: Record<string, number> = {
@@ -37,8 +43,22 @@ const TWO_CAMPS_CPU: Record<string, number> = Object.fromEntries(
   Array.from({ length: 12 }, (_, i) => [`${TWO_CAMPS}-5c8b-${i}`, i < 6 ? 0.95 : 0.12]),
 );
 
+const SMALL_CPU: Record<string, number> = {
+  'invoice-worker-5c4b-a1': 1.4,
+  'invoice-worker-5c4b-b2': 0.5,
+  'invoice-worker-5c4b-c3': 0.45,
+  'invoice-worker-5c4b-d4': 0.05,
+};
+
+/** Alertmanager's fingerprint of each Deployment's alert (its label set). */
+const FINGERPRINTS: Record<string, string> = {
+  [DEPLOYMENT]: 'd9600f0b57164017',
+  [TWO_CAMPS]: '4be1c0a7e2f95d31',
+  [SMALL]: '5e1f0b57a9c64120',
+};
+
 /** The alert Alertmanager would post (payload version 4, as in test/fixtures). */
-function exampleAlert(deployment = DEPLOYMENT) {
+function exampleAlert(deployment = DEPLOYMENT, annotations: Record<string, string> = {}) {
   return {
     version: '4',
     status: 'firing',
@@ -54,10 +74,10 @@ function exampleAlert(deployment = DEPLOYMENT) {
           deployment,
           severity: 'warning',
         },
-        annotations: { summary: `CPU imbalance in ${NAMESPACE}/${deployment}` },
+        annotations: { summary: `CPU imbalance in ${NAMESPACE}/${deployment}`, ...annotations },
         startsAt: new Date(Date.now() - 12 * 60_000).toISOString(),
         endsAt: '0001-01-01T00:00:00Z',
-        fingerprint: deployment === DEPLOYMENT ? 'd9600f0b57164017' : '4be1c0a7e2f95d31',
+        fingerprint: FINGERPRINTS[deployment],
       },
     ],
   };
@@ -74,38 +94,42 @@ function simulatedCluster(now: Date) {
     terminating: false,
     startedAt,
   });
-  const deployment = {
-    namespace: NAMESPACE,
-    name: DEPLOYMENT,
-    uid: 'uid-deployment',
-    optedOut: false,
-    rolloutInProgress: false,
-    selector: { matchLabels: { app: DEPLOYMENT } },
-  };
-  cluster.addDeployment(
-    deployment,
-    Object.keys(CPU).map((name) => pod(name, new Date(now.getTime() - 2 * HOUR))),
-  );
-  for (const [name, cpu] of Object.entries(CPU)) metrics.cpu.set(`${NAMESPACE}/${name}`, cpu);
-  cluster.addDeployment(
-    {
-      ...deployment,
-      name: TWO_CAMPS,
-      uid: 'uid-two-camps',
-      selector: { matchLabels: { app: TWO_CAMPS } },
-    },
-    Object.keys(TWO_CAMPS_CPU).map((name) => pod(name, new Date(now.getTime() - 2 * HOUR))),
-  );
-  for (const [name, cpu] of Object.entries(TWO_CAMPS_CPU)) {
-    metrics.cpu.set(`${NAMESPACE}/${name}`, cpu);
+  for (const [name, cpus] of [
+    [DEPLOYMENT, CPU],
+    [TWO_CAMPS, TWO_CAMPS_CPU],
+    [SMALL, SMALL_CPU],
+  ] as const) {
+    const replicas = Object.keys(cpus).length;
+    cluster.addDeployment(
+      {
+        namespace: NAMESPACE,
+        name,
+        uid: `uid-${name}`,
+        optedOut: false,
+        rolloutInProgress: false,
+        selector: { matchLabels: { app: name } },
+        desiredReplicas: replicas,
+        availableReplicas: replicas,
+      },
+      Object.keys(cpus).map((p) => pod(p, new Date(now.getTime() - 2 * HOUR))),
+    );
+    for (const [p, cpu] of Object.entries(cpus)) metrics.cpu.set(`${NAMESPACE}/${p}`, cpu);
   }
-  // The ReplicaSet replaces a removed pod at once; the newcomer is too young to count yet.
+  // The ReplicaSet replaces a removed pod at once; the newcomer turns Ready a moment later and
+  // is too young to count in the statistics yet.
   let replacements = 0;
   cluster.onRemoved = (d, removed) => {
-    const name = `${DEPLOYMENT}-7d9f-new${++replacements}`;
-    cluster.pods.get(`${d.namespace}/${d.name}`)!.push(pod(name, new Date()));
+    const name = `${d.name}-new${++replacements}`;
+    const newcomer = { ...pod(name, new Date()), ready: false };
+    cluster.pods.get(`${d.namespace}/${d.name}`)!.push(newcomer);
+    d.availableReplicas = (d.availableReplicas ?? 1) - 1;
     metrics.cpu.set(`${NAMESPACE}/${name}`, 0.3);
     process.stdout.write(`  [cluster] ${removed.name} removed, ReplicaSet starts ${name}\n`);
+    setTimeout(() => {
+      newcomer.ready = true;
+      d.availableReplicas = (d.availableReplicas ?? 0) + 1;
+      process.stdout.write(`  [cluster] ${name} is Ready\n`);
+    }, READY_AFTER_MS);
   };
   return { cluster, metrics };
 }
@@ -145,9 +169,10 @@ function show(title: string, status: number, report: Report): void {
 /**
  * `npm run demo`: the main job end to end with no cluster and no Prometheus. A simulated
  * Deployment with skewed CPU sits behind the same ports as a real one; the real HTTP app
- * receives the bundled alert twice: the first removes the hottest and the coldest pod, the
- * second falls inside the cooldown. A third alert names a Deployment in two camps, a spread two
- * restarts cannot fix: no-improvement-expected.
+ * receives the bundled alert twice: the first removes the hottest and the coldest pod together,
+ * the second falls inside the cooldown. A third alert names a Deployment in two camps, a spread two
+ * restarts cannot fix: no-improvement-expected. Then a small Deployment whose rule asks for
+ * one-by-one rotation: the hottest pod goes at once, the coldest once its replacement is Ready.
  */
 async function main(): Promise<void> {
   const token = randomBytes(16).toString('hex');
@@ -156,18 +181,29 @@ async function main(): Promise<void> {
     WEBHOOK_TOKEN: token,
   });
   const { cluster, metrics } = simulatedCluster(new Date());
-  const service = createService(config, {
-    cluster,
-    metrics,
-    guards: metrics,
-    // The simulated Prometheus's rules API: the rule has the alert active, so it is confirmed.
-    rules: new InMemoryRuleEngine(cluster),
-    cooldown: new InMemoryCooldownStore(),
-    clock: { now: () => new Date() },
-    logger: createLogger('warn', new winston.transports.Console({ silent: true })),
-    tokens: staticTokens(token),
-    identity: 'demo',
+  // The simulated Prometheus's rules API: the default rule has each Deployment's alert active,
+  // and the small Deployment's own rule its alert with its policy, so every alert is confirmed.
+  const rules = new InMemoryRuleEngine(cluster);
+  rules.fire({
+    labels: { alertname: 'DeploymentCPUImbalance', namespace: NAMESPACE, deployment: SMALL },
+    annotations: SMALL_RULE,
   });
+  const service = createService(
+    config,
+    {
+      cluster,
+      metrics,
+      guards: metrics,
+      rules,
+      cooldown: new InMemoryCooldownStore(),
+      clock: { now: () => new Date() },
+      logger: createLogger('warn', new winston.transports.Console({ silent: true })),
+      tokens: staticTokens(token),
+      identity: 'demo',
+    },
+    { rotationCheckMs: 250 },
+  );
+  service.rotations.start();
   const server = service.app.listen(0, '127.0.0.1');
   await new Promise((resolve) => server.once('listening', resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhook`;
@@ -192,9 +228,33 @@ async function main(): Promise<void> {
     process.stdout.write(
       `\nPods removed: ${cluster.removed.map((p) => p.name).join(', ') || 'none'}\n`,
     );
+    await rotateOneByOne(url, token, cluster);
   } finally {
     server.close();
+    await service.rotations.stop();
   }
+}
+
+/** The small Deployment's rule says one-by-one: the hottest now, the coldest once it is safe. */
+async function rotateOneByOne(url: string, token: string, cluster: InMemoryCluster) {
+  process.stdout.write(
+    `\nPOST ${url} (DeploymentCPUImbalance for ${NAMESPACE}/${SMALL}, pod_rebalancer_rotation: one-by-one)\n`,
+  );
+  const before = cluster.removed.length;
+  const first = await post(url, token, exampleAlert(SMALL, SMALL_RULE));
+  show('one-by-one notification', first.status, first.report);
+  // Step 2 is the service's own: no notification, it waits for the replacement to be Ready.
+  for (let waited = 0; cluster.removed.length < before + 2 && waited < 10_000; waited += 100) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const second = cluster.removed[before + 1];
+  process.stdout.write(
+    second
+      ? `  rotation 2 of 2: ${second.name} removed once the replacement was Ready\n`
+      : '  rotation 2 of 2 did not happen within 10 s\n',
+  );
+  const events = cluster.events.slice(-2);
+  for (const e of events) process.stdout.write(`  ${e.type} ${e.reason}: ${e.message}\n`);
 }
 
 main().catch((error: unknown) => {

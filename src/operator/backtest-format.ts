@@ -1,6 +1,6 @@
 import { formatDuration } from '../core/duration.js';
 import { percent } from '../core/improvement.js';
-import { DEFAULT_MIN_IMPROVEMENT } from '../core/policy.js';
+import { DEFAULT_MIN_IMPROVEMENT, POLICY_ANNOTATIONS } from '../core/policy.js';
 import type { BacktestResult, DeploymentResult } from './backtest-types.js';
 import { describeGuards, guardedJson, guardLines } from './backtest-guards.js';
 import type { RuleParameters } from './rule-file.js';
@@ -16,6 +16,19 @@ export const READINESS_APPROXIMATION =
   'and as started at its first sample (it counts once it has MIN_POD_AGE of samples).';
 
 const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * How a rule's actions would go: its `pod_rebalancer_rotation` (checked when the rule file was
+ * read), else ROTATION. The backtest predicts actions, not the wait between two steps.
+ */
+export function ruleRotation(
+  rule: DeploymentResult['rule'],
+  service: ServiceModel,
+): { rotation: string; source: string } {
+  const own = rule.annotations?.[POLICY_ANNOTATIONS.rotation]?.trim();
+  if (own) return { rotation: own, source: 'alert annotation' };
+  return { rotation: service.rotation ?? 'together', source: 'configuration' };
+}
 
 /** The result for scripts: times in RFC 3339, durations in seconds. */
 export function backtestJson(result: BacktestResult) {
@@ -42,6 +55,7 @@ export function backtestJson(result: BacktestResult) {
       rule: {
         ...d.rule,
         minAverage: Number.isFinite(d.rule.minAverage) ? d.rule.minAverage : null,
+        ...ruleRotation(d.rule, request.service),
       },
       thresholds: d.results.map((r) => ({
         threshold: r.threshold,
@@ -159,6 +173,11 @@ function describeService(service: ServiceModel): string {
   );
 }
 
+function describeRotation(rule: DeploymentResult['rule'], service: ServiceModel): string {
+  const { rotation, source } = ruleRotation(rule, service);
+  return `${rotation} (${source})`;
+}
+
 /** Breaks a sentence into lines of at most `width` characters, at spaces. */
 function wrap(text: string, width = 100): string[] {
   const lines: string[] = [];
@@ -187,7 +206,7 @@ export function formatBacktest(result: BacktestResult): string {
   for (const d of result.deployments) {
     lines.push(
       `${d.namespace}/${d.deployment} (${d.history.pods.length} pods seen)`,
-      `  rule ${d.rule.name}: ${thresholdLabel({ threshold: d.rule.threshold, measure: d.rule.measure ?? 'stddev' })}, at least ${d.rule.minPods} pods (* in the table)`,
+      `  rule ${d.rule.name}: ${thresholdLabel({ threshold: d.rule.threshold, measure: d.rule.measure ?? 'stddev' })}, at least ${d.rule.minPods} pods, rotation ${describeRotation(d.rule, request.service)} (* in the table)`,
       ...thresholdTable(d),
       improvementLine(d, request.service),
     );

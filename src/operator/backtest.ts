@@ -233,6 +233,7 @@ export function backtestRequest(
       minImprovement: config.minImprovement,
       repeatIntervalMs: durationFlag(values['repeat-interval'], 'repeat-interval', 1000),
       activeWindow: config.activeWindow,
+      rotation: config.rotation,
       effect: pipelineSettings(config).effect,
     },
     guards: backtestGuards(config.guardQuery, rule.rules),

@@ -279,6 +279,7 @@ function alertBlock(result: AlertReport): string[] {
       `  stats     ${stats.count} pods, mean ${cores(stats.mean)}, stddev ${cores(stats.stddev)}, min ${cores(stats.min)}, max ${cores(stats.max)} cores`,
     );
   }
+  lines.push(...rotationLines(result));
   const pods = result.pods ?? [];
   const width = Math.max(0, ...pods.map((p) => p.name.length));
   pods.forEach((pod, i) => {
@@ -287,6 +288,22 @@ function alertBlock(result: AlertReport): string[] {
       `${label}${pod.name.padEnd(width)}  ${pod.role.padEnd(7)}  ${cores(pod.cpu)} cores  ${pod.result}`,
     );
   });
+  return lines;
+}
+
+/**
+ * How the pods go: together, or one by one; after step 1 of a rotation, the pod that follows,
+ * which a running service removes once the replacement is Ready (replay itself does not wait).
+ */
+function rotationLines(result: AlertReport): string[] {
+  if (!result.policy) return [];
+  const { rotation, source } = result.policy;
+  const lines = [`  rotation  ${rotation} (${source.rotation})`];
+  if (result.rotation) {
+    lines.push(
+      `            ${result.rotation.step} of ${result.rotation.of} done; ${result.rotation.next} follows once the replacement is Ready, removed by the running service (until ${result.rotation.until})`,
+    );
+  }
   return lines;
 }
 

@@ -9,6 +9,7 @@
  * samples at the start of the fetched history). History after an action that really happened is
  * what the cluster did, not what it would have done without it: it is not counterfactual.
  */
+import type { Rotation } from '../core/rotation.js';
 import { gateCooldown, gateWindow } from '../core/cooldown.js';
 import { decide } from '../core/decide.js';
 import type { EffectPolicy } from '../core/effect.js';
@@ -64,6 +65,8 @@ export interface ServiceModel {
   activeWindow?: ActiveWindow;
   /** MIN_IMPROVEMENT; DEFAULT_MIN_IMPROVEMENT when absent. */
   minImprovement?: number;
+  /** ROTATION: how the two pods go where a rule's alert does not say; `together` when absent. */
+  rotation?: Rotation;
 }
 
 /** One time the alert fired: from its first firing evaluation to the one that found it gone. */

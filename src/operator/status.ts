@@ -1,10 +1,11 @@
 import { LeaseActionBudgetStore } from '../adapters/budget-lease.js';
 import { LeaseCooldownStore } from '../adapters/cooldown-lease.js';
-import { createKubeApis, toUpstreamError } from '../adapters/kubernetes.js';
+import { createKubeApis, KubernetesCluster, toUpstreamError } from '../adapters/kubernetes.js';
 import { ConfigError, SETTINGS } from '../config.js';
 import { cooldownEnds } from '../core/cooldown.js';
 import { liveEntries, type ActionBudget } from '../core/budget.js';
-import type { BudgetRecord, CooldownEntry } from '../ports.js';
+import { inProgress, nextRotationStep, type RotationProgress } from '../core/rotation.js';
+import type { BudgetRecord, Cluster, CooldownEntry } from '../ports.js';
 import {
   BadInput,
   CLUSTER_FLAGS,
@@ -19,8 +20,8 @@ import {
 export const STATUS_USAGE = `usage: pod-rebalancer status [flags]
 
 Every Deployment pod-rebalancer holds state for (its Leases in STATE_NAMESPACE): cooldown
-until, consecutive ineffective actions, stopped or not, the last action; and the action
-budget left.
+until, consecutive ineffective actions, stopped or not, the last action, a one-by-one
+rotation in progress (its step, what it waits for, its deadline); and the action budget left.
 
   --json                print the state as JSON
 ${CLUSTER_FLAGS_USAGE}`;
@@ -49,6 +50,7 @@ function storeFor(io: OperatorIo, flags: { kubeconfig?: string; context?: string
   const apis = createKubeApis(clusterKubeConfig(flags, io), 5000);
   return {
     store: new LeaseCooldownStore(apis, namespace),
+    cluster: new KubernetesCluster(apis, 'status'),
     budgetStore: new LeaseActionBudgetStore(apis, namespace),
     namespace,
   };
@@ -62,6 +64,53 @@ export interface DeploymentState {
   consecutiveIneffective: number;
   stopped: string | null;
   lastAction: { at: string; pods: string[]; dryRun: boolean } | null;
+  /** A one-by-one rotation between its steps; null when none is. */
+  rotation: RotationState | null;
+}
+
+/** A rotation in progress: its step, the pod that follows, what step 2 waits for, until when. */
+export interface RotationState {
+  step: number;
+  of: number;
+  next: string;
+  waitingFor: string;
+  deadline: string;
+}
+
+/**
+ * What step 2 of a rotation waits for, read now from the API server with the service's own
+ * rule (the guards are evaluated by the service, only once the cluster is ready for step 2).
+ */
+async function rotationOf(
+  entry: CooldownEntry,
+  cluster: Cluster,
+  now: Date,
+): Promise<RotationState | null> {
+  const progress = entry.record.rotation;
+  if (!inProgress(progress)) return null;
+  return {
+    step: 1,
+    of: 2,
+    next: progress.next.name,
+    waitingFor: await waitingFor(entry, progress, cluster, now),
+    deadline: progress.deadline.toISOString(),
+  };
+}
+
+async function waitingFor(
+  entry: CooldownEntry,
+  progress: RotationProgress,
+  cluster: Cluster,
+  now: Date,
+): Promise<string> {
+  const found = await cluster.getDeployment(entry.target);
+  const deployment = found?.uid === entry.deploymentUid ? found : undefined;
+  const pods = deployment ? await cluster.listPods(deployment) : [];
+  const step = nextRotationStep(progress, { deployment, pods, guard: 'unchecked' }, now);
+  if (step.next === 'wait') return `${step.waitingFor}: ${step.detail}`;
+  if (step.next === 'check-guards') return 'guard: evaluated by the service just before step 2';
+  if (step.next === 'remove') return `nothing: the service removes ${progress.next.name} next`;
+  return `its end (${step.end}): ${step.detail}`;
 }
 
 function stateOf(entry: CooldownEntry, now: Date): DeploymentState {
@@ -79,6 +128,7 @@ function stateOf(entry: CooldownEntry, now: Date): DeploymentState {
           dryRun: record.lastAction.dryRun,
         }
       : null,
+    rotation: null,
   };
 }
 
@@ -121,6 +171,12 @@ function formatState(state: DeploymentState): string {
       ? `last action ${state.lastAction.at}${state.lastAction.dryRun ? ' (dry run)' : ''}: ${state.lastAction.pods.join(', ')}`
       : 'no action yet',
   ];
+  const { rotation } = state;
+  if (rotation) {
+    parts.push(
+      `rotation ${rotation.step} of ${rotation.of}: ${rotation.next} next, waiting for ${rotation.waitingFor}, until ${rotation.deadline}`,
+    );
+  }
   return parts.join('  ');
 }
 
@@ -138,18 +194,23 @@ export async function statusCommand(argv: string[], io: OperatorIo): Promise<Exi
   if (positionals.length > 0)
     throw new BadInput(`unexpected argument "${positionals[0]}"; see pod-rebalancer status --help`);
   const actionBudget = actionBudgetOf(io.env);
-  const { store, budgetStore } = storeFor(io, values);
+  const { store, budgetStore, cluster } = storeFor(io, values);
   const now = new Date();
-  let entries: CooldownEntry[];
+  let states: DeploymentState[];
   let budgetRecord: BudgetRecord | undefined;
   try {
+    let entries: CooldownEntry[];
     [entries, budgetRecord] = await Promise.all([store.list(), budgetStore.read()]);
+    states = await Promise.all(
+      entries.map(async (entry) => ({
+        ...stateOf(entry, now),
+        rotation: await rotationOf(entry, cluster, now),
+      })),
+    );
   } catch (error) {
     throw toUpstreamError(error, 'reading the state');
   }
-  const states = entries
-    .map((entry) => stateOf(entry, now))
-    .sort((a, b) => a.deployment.localeCompare(b.deployment));
+  states.sort((a, b) => a.deployment.localeCompare(b.deployment));
   const budget = budgetOf(actionBudget, budgetRecord, now);
   if (values.json) {
     io.stdout.write(`${JSON.stringify({ deployments: states, budget }, null, 2)}\n`);

@@ -19,6 +19,7 @@ export interface Assessment {
 /**
  * Judges the previous action against the fresh stats and works out the backoff that follows.
  * A Deployment whose stop mark a person removed starts over: its old action is not judged again.
+ * A one-by-one action is judged after its last step (its record's time is that step's).
  */
 export function assess(
   record: CooldownRecord | undefined,
@@ -32,6 +33,12 @@ export function assess(
     record.consecutiveIneffective >= policy.ineffectiveLimit;
   if (!record?.lastAction || resumed)
     return { judgement: undefined, backoff: nextBackoff(0, undefined, policy) };
+  // A rotation that stalled was counted as ineffective when it stalled: not judged twice.
+  if (record.rotation?.end === 'stalled')
+    return {
+      judgement: undefined,
+      backoff: nextBackoff(record.consecutiveIneffective, undefined, policy),
+    };
   const judgement = judgeAction(
     record.lastAction,
     { stddev: stats.stddev, alertStartedAt, cooldownMs: record.durationMs },

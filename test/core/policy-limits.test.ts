@@ -7,11 +7,13 @@ const policy = (threshold: number, minPods: number, minImprovement = 0.1): Alert
   measure: 'stddev',
   minPods,
   minImprovement,
+  rotation: 'together',
   source: {
     threshold: 'alert annotation',
     measure: 'configuration',
     minPods: 'alert annotation',
     minImprovement: 'configuration',
+    rotation: 'configuration',
   },
 });
 const LIMITS = parsePolicyLimits('threshold>=0.05, min_pods>=3, min_improvement>=0.05');

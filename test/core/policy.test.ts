@@ -8,7 +8,9 @@ const CONFIG = 'configuration';
 const ALERT = 'alert annotation';
 
 describe('policyFromAnnotations', () => {
-  it.each<[string, Record<string, string>, Omit<AlertPolicy, 'source'>, AlertPolicy['source']]>([
+  type Values = Omit<AlertPolicy, 'source' | 'rotation'>;
+  type Sources = Omit<AlertPolicy['source'], 'rotation'>;
+  it.each<[string, Record<string, string>, Values, Sources]>([
     [
       'no annotations: the configuration, stddev',
       {},
@@ -68,11 +70,41 @@ describe('policyFromAnnotations', () => {
       { threshold: CONFIG, measure: CONFIG, minPods: CONFIG, minImprovement: ALERT },
     ],
   ])('when %s, then that policy with its sources', (_name, annotations, values, source) => {
+    // No rotation annotation in these rows: the default, `together`, from the configuration.
     expect(policyFromAnnotations(annotations, DEFAULTS)).toEqual({
       ok: true,
-      policy: { ...values, source },
+      policy: { rotation: 'together', ...values, source: { rotation: CONFIG, ...source } },
     });
   });
+
+  it.each([
+    ['no annotation and ROTATION unset', {}, undefined, 'together', CONFIG],
+    ['no annotation and ROTATION=one-by-one', {}, 'one-by-one', 'one-by-one', CONFIG],
+    [
+      'the annotation one-by-one',
+      { pod_rebalancer_rotation: 'one-by-one' },
+      undefined,
+      'one-by-one',
+      ALERT,
+    ],
+    [
+      'the annotation together over ROTATION',
+      { pod_rebalancer_rotation: ' together\n' },
+      'one-by-one',
+      'together',
+      ALERT,
+    ],
+  ] as const)(
+    'when %s, then that rotation with its source',
+    (_name, annotations, configured, rotation, source) => {
+      const result = policyFromAnnotations(annotations, { ...DEFAULTS, rotation: configured });
+
+      expect(result).toMatchObject({
+        ok: true,
+        policy: { rotation, source: { rotation: source } },
+      });
+    },
+  );
 
   it.each([
     ['a threshold that is not a number', { pod_rebalancer_threshold: 'high' }, /threshold "high"/],
@@ -99,6 +131,11 @@ describe('policyFromAnnotations', () => {
     ],
     ['a negative minimum improvement', { pod_rebalancer_min_improvement: '-5%' }, /"-5%"/],
     ['a minimum improvement in words', { pod_rebalancer_min_improvement: 'ten' }, /"ten"/],
+    [
+      'an unknown rotation',
+      { pod_rebalancer_rotation: 'one_by_one' },
+      /rotation "one_by_one" is not one of together, one-by-one/,
+    ],
     [
       'a relative measure without its own threshold (the configured one is in cores)',
       { pod_rebalancer_measure: 'relative_stddev' },

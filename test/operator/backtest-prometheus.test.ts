@@ -14,6 +14,7 @@ import {
   type BacktestResult,
   type DeploymentResult,
 } from '../../src/operator/backtest.js';
+import { formatBacktest } from '../../src/operator/backtest-format.js';
 import { perPodCpuExpression, PrometheusHistory } from '../../src/operator/history.js';
 import { STDDEV_COLOR, thresholdColor } from '../../src/operator/report-html.js';
 import { freePort, requireProgram } from '../support/processes.js';
@@ -246,7 +247,9 @@ describe('pod-rebalancer backtest against a real Prometheus holding a known day 
       /^ {2}threshold +fired {2}above {2}firing {2}notified {2}actions {2}pods {2}skipped$/m,
     );
     // The rule's own threshold is marked; the relative measure is side by side.
-    expect(out).toMatch(/^ {2}rule default: 0\.3 cores, at least 3 pods/m);
+    expect(out).toMatch(
+      /^ {2}rule default: 0\.3 cores, at least 3 pods, rotation together \(configuration\)/m,
+    );
     expect(out).toMatch(/^ {2}0\.3 cores \* +3 {2}\S+ +\S+ +\d+ +7 +14 {2}cooldown 3$/m);
     expect(out).toMatch(/^ {2}0\.4 cores +2 /m);
     expect(out).toMatch(/^ {2}0\.5 relative +\d+ /m);
@@ -313,7 +316,10 @@ describe('pod-rebalancer backtest against a real Prometheus holding a known day 
           'namespace: shop\n          deployment: web',
         )
         .replaceAll('> 0.8', '> 0.45')
-        .replace('pod_rebalancer_threshold: "0.8"', 'pod_rebalancer_threshold: "0.45"'),
+        .replace(
+          'pod_rebalancer_threshold: "0.8"',
+          'pod_rebalancer_threshold: "0.45"\n          pod_rebalancer_rotation: one-by-one',
+        ),
     );
     const config = loadOperatorConfig(env);
     const request = backtestRequest(
@@ -333,6 +339,12 @@ describe('pod-rebalancer backtest against a real Prometheus holding a known day 
     expect(worker!.results.filter((r) => r.measure === 'stddev').map((r) => r.threshold)).toEqual([
       0.2, 0.3, 0.4,
     ]);
+    // Each rule says how its actions go: the override one by one, the default as ROTATION says.
+    const text = formatBacktest(tuned);
+    expect(text).toMatch(
+      /^ {2}rule checkout-order-consumer: .*rotation one-by-one \(alert annotation\)/m,
+    );
+    expect(text).toMatch(/^ {2}rule default: .*rotation together \(configuration\)/m);
   }, 60_000);
 
   it('when stderr is a terminal, then a progress bar counts the range queries', async () => {

@@ -168,6 +168,29 @@ describe('pod-rebalancer replay, through the webhook pipeline', () => {
     expect(h.kube.events.map((e) => e.reason)).toContain('Rebalanced');
   });
 
+  it('when --execute acts together (the default), then it says so and both pods are gone', async () => {
+    const { out } = await replay([fixture('firing-single.json'), '--execute']);
+
+    expect(out).toMatch(/^ {2}rotation {2}together \(configuration\)$/m);
+    expect(h.kube.removals.map((r) => r.name)).toEqual(['api-hot', 'api-cold']);
+  });
+
+  it('when --execute acts one by one, then only the hottest pod goes and it names the pod that follows', async () => {
+    const captured = captureIo(
+      { PROMETHEUS_URL: h.prom.url, ROTATION: 'one-by-one' },
+      { kubeConfig: h.kube.kubeConfig() },
+    );
+    await runCommand(captured, () =>
+      replayCommand([fixture('firing-single.json'), '--execute'], captured),
+    );
+
+    expect(captured.out()).toMatch(/^ {2}rotation {2}one-by-one \(configuration\)$/m);
+    expect(captured.out()).toMatch(
+      /1 of 2 done; api-cold follows once the replacement is Ready, removed by the running service/,
+    );
+    expect(h.kube.removals.map((r) => r.name)).toEqual(['api-hot']);
+  });
+
   it('when --execute follows an earlier action, then the cooldown Lease stops it like a webhook retry', async () => {
     await replay([fixture('firing-single.json'), '--execute']);
     const second = await replay([fixture('firing-single.json'), '--execute', '--json']);

@@ -6,6 +6,7 @@ import { afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/gl
 import { EXIT, runCommand } from '../../src/operator/command.js';
 import { resumeCommand, statusCommand } from '../../src/operator/status.js';
 import { FakeKubeApiServer } from '../support/fake-kube.js';
+import { ownedBy } from '../support/harness.js';
 import { buildDist, captureIo, runCli } from './cli.js';
 
 const MINUTE = 60_000;
@@ -129,6 +130,50 @@ describe('pod-rebalancer status', () => {
       cooldownUntil: null,
     });
     expect(parsed.budget).toEqual({ budget: '5/3h', used: 3, left: 2 });
+  });
+
+  it('when a one-by-one rotation is between its steps, then its line says the step, the pod that follows, what it waits for (read from the API server) and the deadline', async () => {
+    const deadline = new Date(Date.now() + 8 * MINUTE);
+    const lease = kube.leases.get('pod-rebalancer/payments.api')!;
+    lease.metadata.annotations['pod-rebalancer.io/rotation'] = JSON.stringify({
+      step: 'waiting',
+      first: { name: 'api-hot', uid: 'uid-api-hot', cpu: 1.8 },
+      next: { name: 'api-cold', uid: 'uid-api-cold', cpu: 0.05 },
+      known: ['uid-api-hot', 'uid-api-cold'],
+      startedAt: new Date(Date.now() - 2 * MINUTE).toISOString(),
+      deadline: deadline.toISOString(),
+      alertname: 'DeploymentCPUImbalance',
+      stats: { count: 2, mean: 0.9, stddev: 0.9, min: 0.05, max: 1.8 },
+    });
+    kube.addDeployment({
+      metadata: { namespace: 'payments', name: 'api', uid: 'uid-api', generation: 1 },
+      spec: { replicas: 2, selector: { matchLabels: { app: 'api' } } },
+      status: { observedGeneration: 1, availableReplicas: 1, readyReplicas: 1 },
+    });
+    const pod = (name: string, ready: boolean) => ({
+      metadata: { namespace: 'payments', name, uid: `uid-${name}`, ...ownedBy('api') },
+      status: {
+        phase: 'Running',
+        conditions: [{ type: 'Ready', status: ready ? 'True' : 'False' }],
+      },
+    });
+    kube.addPod(pod('api-cold', true));
+    kube.addPod(pod('api-hot-r1', false));
+
+    const text = await run(statusCommand, []);
+    const json = JSON.parse((await run(statusCommand, ['--json'])).out);
+
+    expect(text.out.split('\n')[0]).toContain(
+      `rotation 1 of 2: api-cold next, waiting for replacement: the replacement of api-hot is not Running and Ready yet, until ${deadline.toISOString()}`,
+    );
+    expect(json.deployments[0].rotation).toEqual({
+      step: 1,
+      of: 2,
+      next: 'api-cold',
+      waitingFor: 'replacement: the replacement of api-hot is not Running and Ready yet',
+      deadline: deadline.toISOString(),
+    });
+    expect(json.deployments[1].rotation).toBeNull();
   });
 
   it('when STATE_NAMESPACE names another namespace, then it reads the Leases there', async () => {

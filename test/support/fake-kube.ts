@@ -19,6 +19,15 @@ export interface Removal {
   via: 'eviction' | 'delete';
 }
 
+/** A pod the fake started in place of a removed one, as a ReplicaSet does. */
+export interface Replacement {
+  namespace: string;
+  name: string;
+  replaces: string;
+  /** When it turned Ready; undefined while it is not. */
+  readyAt?: Date;
+}
+
 /** An injected fault: the next `times` requests matching method and path get `status`. */
 export interface Fault {
   method: string;
@@ -126,6 +135,16 @@ export class FakeKubeApiServer extends LoopbackServer {
   afterRequest: (method: string, path: string) => void = () => undefined;
   /** Answers SelfSubjectAccessReviews: allowed unless this returns false. */
   allow: (attributes: Json) => boolean = () => true;
+  /**
+   * Off (undefined) by default: a removed pod is simply gone. Set, a removed pod of a Deployment
+   * is replaced at once by a Running pod that is not Ready, and the Deployment has one replica
+   * less available until it turns Ready: after `readyAfterMs`, or when readyReplacements() is
+   * called when that is undefined.
+   */
+  replacePods: { readyAfterMs?: number } | undefined = undefined;
+  readonly replacements: Replacement[] = [];
+  /** When each removed pod (`namespace/name`) was removed. */
+  readonly removedAt = new Map<string, Date>();
 
   private version = 1000;
   /** Every change, for watches that resume from a resourceVersion (until compacted). */
@@ -549,7 +568,65 @@ export class FakeKubeApiServer extends LoopbackServer {
     }
     this.pods.delete(key);
     this.removals.push({ namespace, name, via });
+    this.removedAt.set(key, new Date());
+    if (this.replacePods) this.replace(pod);
     return [200, pod];
+  }
+
+  /** Turns every replacement that is not Ready yet Ready, and its Deployment available again. */
+  readyReplacements(): void {
+    for (const replacement of this.replacements) if (!replacement.readyAt) this.ready(replacement);
+  }
+
+  /** The Deployment whose selector matches a pod's labels. */
+  private deploymentOf(pod: Json): Json | undefined {
+    return [...this.deployments.values()].find(
+      (d) =>
+        d.metadata.namespace === pod.metadata.namespace &&
+        Object.entries(d.spec?.selector?.matchLabels ?? {}).every(
+          ([k, v]) => pod.metadata.labels?.[k] === v,
+        ),
+    );
+  }
+
+  /** Changes a Deployment's available and ready replicas by `delta` (watchers see MODIFIED). */
+  private shiftAvailable(deployment: Json | undefined, delta: number): void {
+    if (!deployment) return;
+    const status = deployment.status ?? {};
+    const replicas = deployment.spec?.replicas ?? 1;
+    status.availableReplicas = (status.availableReplicas ?? replicas) + delta;
+    status.readyReplicas = (status.readyReplicas ?? replicas) + delta;
+    deployment.status = status;
+    this.addDeployment(deployment);
+  }
+
+  private replace(removed: Json): void {
+    const { namespace, name } = removed.metadata;
+    const newName = `${name}-r${this.replacements.length + 1}`;
+    const pod = structuredClone(removed);
+    pod.metadata = { ...pod.metadata, name: newName, uid: `uid-${newName}` };
+    delete pod.metadata.resourceVersion;
+    delete pod.metadata.deletionTimestamp;
+    pod.status = {
+      phase: 'Running',
+      startTime: new Date().toISOString(),
+      conditions: [{ type: 'Ready', status: 'False' }],
+    };
+    this.addPod(pod);
+    this.shiftAvailable(this.deploymentOf(pod), -1);
+    const replacement: Replacement = { namespace, name: newName, replaces: name };
+    this.replacements.push(replacement);
+    const after = this.replacePods?.readyAfterMs;
+    if (after !== undefined) void this.sleep(after).then(() => this.ready(replacement));
+  }
+
+  private ready(replacement: Replacement): void {
+    const pod = this.pods.get(`${replacement.namespace}/${replacement.name}`);
+    if (!pod || replacement.readyAt) return;
+    pod.status.conditions = [{ type: 'Ready', status: 'True' }];
+    pod.metadata.resourceVersion = this.nextVersion();
+    replacement.readyAt = new Date();
+    this.shiftAvailable(this.deploymentOf(pod), +1);
   }
 
   private lease(

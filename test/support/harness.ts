@@ -90,6 +90,8 @@ export async function startHarness(
     clock?: Clock;
     prometheusTls?: { cert: string; key: string };
     watchCaches?: boolean;
+    /** How often each replica's rotation driver looks at rotations (its timer starts on start()). */
+    rotationCheckMs?: number;
   } = {},
 ): Promise<Harness> {
   const kube = await new FakeKubeApiServer().start();
@@ -103,6 +105,7 @@ export async function startHarness(
   };
   const config = loadConfig(fullEnv);
   const started: WatchCaches[] = [];
+  const services: Service[] = [];
   const build = (identity: string) => {
     const adapters = realAdapters(config, { ...fullEnv, POD_NAME: identity }, kube.kubeConfig());
     const { caches } = adapters;
@@ -110,14 +113,19 @@ export async function startHarness(
       caches.start();
       started.push(caches);
     }
-    const service = createService(config, {
-      ...adapters,
-      // Without watch caches every read goes to the fake API server, as the tests arrange it.
-      caches: options.watchCaches ? caches : undefined,
-      logger: createLogger(config.logLevel, logs.transport()),
-      ...(options.clock ? { clock: options.clock } : {}),
-    });
+    const service = createService(
+      config,
+      {
+        ...adapters,
+        // Without watch caches every read goes to the fake API server, as the tests arrange it.
+        caches: options.watchCaches ? caches : undefined,
+        logger: createLogger(config.logLevel, logs.transport()),
+        ...(options.clock ? { clock: options.clock } : {}),
+      },
+      { rotationCheckMs: options.rotationCheckMs },
+    );
     ruleEngines.set(service.app, prom);
+    services.push(service);
     return service;
   };
   return {
@@ -127,6 +135,7 @@ export async function startHarness(
     service: build('replica-a'),
     replica: build,
     async stop() {
+      await Promise.all(services.map((service) => service.rotations.stop()));
       await Promise.all(started.map((caches) => caches.stop()));
       await Promise.all([kube.stop(), prom.stop()]);
     },
@@ -211,6 +220,7 @@ export function seedDeployment(h: Pick<Harness, 'kube' | 'prom'>, options: SeedO
       replicas,
       updatedReplicas: options.rolloutInProgress ? replicas - 1 : replicas,
       readyReplicas: replicas,
+      availableReplicas: replicas,
     },
   });
   for (const [pod, cpu] of Object.entries(options.cpu)) {

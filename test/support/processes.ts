@@ -41,8 +41,9 @@ export interface Program {
   stop: () => Promise<void>;
 }
 
-export function startProgram(command: string, args: string[]): Program {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `command`; with `env`, that environment only (else this process's). */
+export function startProgram(command: string, args: string[], env?: NodeJS.ProcessEnv): Program {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
   let output = '';
   const keep = (chunk: Buffer) => {
     output = (output + chunk.toString()).slice(-20_000);
