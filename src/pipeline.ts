@@ -27,7 +27,12 @@ import { assess, recordAssessment, stopMessage, type Assessment } from './stages
 import { takeActionSlot } from './stages/budget.js';
 import { alertPolicy } from './stages/policy.js';
 import { checkGuards, sayHeldBack, type Held } from './stages/guard.js';
-import { recordDecision, recordDismissal } from './stages/record.js';
+import {
+  quietCooldownRepeats,
+  recordDecision,
+  recordDismissal,
+  type DecisionLevels,
+} from './stages/record.js';
 import { createBatchVerifier, type BatchMember, type BatchVerifier } from './stages/verify.js';
 import { keyedSerializer, limiter } from './concurrency.js';
 
@@ -96,6 +101,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   // Acting is four calls in a row (Lease, two removals, Event): a payload of a thousand acting
   // at once would queue its calls past their timeout after the Lease was taken.
   const acting = limiter(ACTING_AT_ONCE);
+  const levels = quietCooldownRepeats();
   return {
     async handleAlerts(alerts, context) {
       const { ours, others } = splitByCluster(alerts, deps.settings.cluster ?? ANY_CLUSTER);
@@ -114,7 +120,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         targets.map((target, i) =>
           serialize(targetKey(target), () =>
             handleTarget(
-              { target, member: members[i]!, verifier, acting },
+              { target, member: members[i]!, verifier, acting, levels },
               context,
               withLog(deps, context, target),
             ),
@@ -157,6 +163,8 @@ interface Work {
   verifier: BatchVerifier;
   /** Bounds how many Deployments act at once. */
   acting: <T>(task: () => Promise<T>) => Promise<T>;
+  /** The level of each decision's log line (a storm's repeats at debug). */
+  levels: DecisionLevels;
 }
 
 function memberOf(target: TargetAlert, context: RequestContext): BatchMember {
@@ -181,7 +189,7 @@ async function handleTarget(
     work.verifier.leave(work.member);
   }
   stopTimer();
-  recordDecision(report, deps);
+  recordDecision(report, deps, work.levels);
   return report;
 }
 

@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline.js';
 import { boundedWork, type Refusal, type WebhookLimits } from './limits.js';
 import type { TokenSource } from './tokens.js';
-import { RETRY_AFTER_SECONDS, RetryLater, requestId, webhookRouter } from './webhook.js';
+import { RETRY_AFTER_SECONDS, RetryLater, requestId, webhookHandlers } from './webhook.js';
 
 export interface AppDeps {
   pipeline: Pipeline;
@@ -80,6 +80,9 @@ function refused(refusal: Refusal, res: Response, deps: AppDeps): void {
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // Express hashes every answer for an ETag; no client revalidates a webhook answer or a
+  // scrape, so that is a SHA-1 per request for nobody (measured in the alert storm, issue 22).
+  app.disable('etag');
   app.use(requestId);
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
@@ -100,8 +103,8 @@ export function createApp(deps: AppDeps): express.Express {
       ...deps.limits,
       onRefused: (refusal, _req, res) => refused(refusal, res, deps),
     }),
+    ...webhookHandlers(deps),
   );
-  app.use(webhookRouter(deps));
   app.use((_req, _res, next) =>
     next(
       new HttpError(404, 'no such route; see GET /healthz, /readyz, /metrics and POST /webhook'),

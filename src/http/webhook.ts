@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
 import { withDeadline, type Deadline } from '../deadline.js';
 import { HttpError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -56,12 +61,11 @@ export interface WebhookDeps {
 /**
  * POST /webhook: auth → JSON → schema → the pipeline → 200 with the report, or 503 when
  * something could not be decided because an upstream was unreachable (Alertmanager retries
- * on 5xx only; the Lease makes the retry safe).
+ * on 5xx only; the Lease makes the retry safe). The handlers in order, for the app's one
+ * `/webhook` route: a router of its own would match the path a second time on every request.
  */
-export function webhookRouter(deps: WebhookDeps): Router {
-  const router = express.Router();
-  router.post(
-    '/webhook',
+export function webhookHandlers(deps: WebhookDeps): RequestHandler[] {
+  return [
     (_req, res, next) => {
       res.on('finish', () => deps.telemetry.webhookRequests.inc({ code: String(res.statusCode) }));
       next();
@@ -84,6 +88,5 @@ export function webhookRouter(deps: WebhookDeps): Router {
       if (report.results.some((r) => r.retryable)) throw new RetryLater(report);
       res.status(200).json(report);
     },
-  );
-  return router;
+  ];
 }
