@@ -25,6 +25,32 @@ export interface ProfileSummary {
   seconds: number;
   top: Share[];
   byArea: Share[];
+  byLayer: Share[];
+}
+
+/** Coarse layers of the request path, first match wins; anything else is `other`. */
+const LAYERS: [string, RegExp][] = [
+  ['socket writes (writev syscall)', /^(writev|writeBuffer|writeUtf8String|writevGeneric)$/],
+  ['garbage collector', /^\(garbage collector\)$/],
+  ['idle (waiting for requests)', /^\(idle\)$/],
+  ['our code (src/)', /^src\//],
+  [
+    'logging (winston)',
+    /^(winston|winston-transport|logform|safe-stable-stringify|readable-stream|@colors\/colors)$/,
+  ],
+  ['metrics (prom-client)', /^prom-client$/],
+  ['schema (ajv)', /^(ajv|ajv-formats|fast-uri|validate\d+)$/],
+  ['crypto (token hash)', /^node:internal\/crypto/],
+  ['async context (AsyncLocalStorage)', /^node:(internal\/)?async_hooks$/],
+  [
+    'express, router, body parsing',
+    /^(express|router|body-parser|raw-body|type-is|parseurl|content-type|mime-types|mime-db|media-typer|on-finished|iconv-lite|finalhandler|send|qs|path-to-regexp|encodeurl|depd|statuses|http-errors|bytes|unpipe|content-disposition|vary|fresh|etag|cookie|cookie-signature|merge-descriptors|serve-static|range-parser|accepts|negotiator|proxy-addr|forwarded|ipaddr.js|escape-html)$/,
+  ],
+  ['Node.js http, net, streams, events, timers', /^node:/],
+];
+
+function layerOf(area: string): string {
+  return LAYERS.find(([, pattern]) => pattern.test(area))?.[0] ?? 'other';
 }
 
 /** Where a frame's code lives: our source file, a package, a Node.js module, or V8 itself. */
@@ -57,6 +83,7 @@ export function summariseProfile(file: string, count = 15): ProfileSummary {
   const nodes = new Map(profile.nodes.map((n) => [n.id, n]));
   const byFunction = new Map<string, number>();
   const byArea = new Map<string, number>();
+  const byLayer = new Map<string, number>();
   let total = 0;
   profile.samples.forEach((id, i) => {
     const frame = nodes.get(id)!.callFrame;
@@ -66,22 +93,30 @@ export function summariseProfile(file: string, count = 15): ProfileSummary {
     byFunction.set(fn, (byFunction.get(fn) ?? 0) + dt);
     const area = areaOf(frame.url, frame.functionName);
     byArea.set(area, (byArea.get(area) ?? 0) + dt);
+    const layer = layerOf(area);
+    byLayer.set(layer, (byLayer.get(layer) ?? 0) + dt);
   });
   return {
     seconds: total / 1e6,
     top: shares(byFunction, total, count),
     byArea: shares(byArea, total, count),
+    byLayer: shares(byLayer, total, LAYERS.length + 1),
   };
 }
 
-/** The summary as Markdown, for bench/RESULTS.md. */
+/** The summary as Markdown, for bench/RESULTS.md: the layers, then the top entries. */
 export function profileTable(title: string, summary: ProfileSummary): string {
+  const layers = summary.byLayer.map((l) => `| ${l.percent} % | ${l.what} |`);
   const rows = summary.top.map((s, i) => {
     const area = summary.byArea[i];
     return `| ${s.percent} % | \`${s.what}\` | ${area ? `${area.percent} %` : ''} | ${area ? `\`${area.what}\`` : ''} |`;
   });
   return [
     `${title} (${summary.seconds.toFixed(1)} s of samples)`,
+    '',
+    '| self | layer |',
+    '| --- | --- |',
+    ...layers,
     '',
     '| self | function | self | area |',
     '| --- | --- | --- | --- |',

@@ -84,6 +84,15 @@ export function createApp(deps: AppDeps): express.Express {
   // scrape, so that is a SHA-1 per request for nobody (measured in the alert storm, issue 22).
   app.disable('etag');
   app.use(requestId);
+  // The webhook first: in an alert storm it is nearly every request, so it tries no other route.
+  app.post(
+    '/webhook',
+    boundedWork({
+      ...deps.limits,
+      onRefused: (refusal, _req, res) => refused(refusal, res, deps),
+    }),
+    ...webhookHandlers(deps),
+  );
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
   });
@@ -97,14 +106,6 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/metrics', async (_req, res) => {
     res.type(deps.registry.contentType).send(await deps.registry.metrics());
   });
-  app.post(
-    '/webhook',
-    boundedWork({
-      ...deps.limits,
-      onRefused: (refusal, _req, res) => refused(refusal, res, deps),
-    }),
-    ...webhookHandlers(deps),
-  );
   app.use((_req, _res, next) =>
     next(
       new HttpError(404, 'no such route; see GET /healthz, /readyz, /metrics and POST /webhook'),
