@@ -348,7 +348,9 @@ async function profile(): Promise<void> {
     await cannon(target.port, { amount: PROFILE_REQUESTS });
     await target.child.stop();
     const file = readdirSync(out).find((f) => f.endsWith('.cpuprofile'))!;
-    notes.push(profileTable(`Profile: ${name}`, summariseProfile(join(out, file))));
+    notes.push(
+      profileTable(`Profile: ${name}`, summariseProfile(join(out, file)), PROFILE_REQUESTS),
+    );
   }
   await fakes.stop();
 }

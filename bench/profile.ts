@@ -104,9 +104,14 @@ export function summariseProfile(file: string, count = 15): ProfileSummary {
   };
 }
 
-/** The summary as Markdown, for bench/RESULTS.md: the layers, then the top entries. */
-export function profileTable(title: string, summary: ProfileSummary): string {
-  const layers = summary.byLayer.map((l) => `| ${l.percent} % | ${l.what} |`);
+/**
+ * The summary as Markdown, for bench/RESULTS.md: the layers (with microseconds per request, when
+ * the number of requests is given), then the top entries.
+ */
+export function profileTable(title: string, summary: ProfileSummary, requests?: number): string {
+  const micros = (percent: number) =>
+    requests ? ` ${Math.round(((percent / 100) * summary.seconds * 1e6) / requests)} µs |` : '';
+  const layers = summary.byLayer.map((l) => `| ${l.percent} % |${micros(l.percent)} ${l.what} |`);
   const rows = summary.top.map((s, i) => {
     const area = summary.byArea[i];
     return `| ${s.percent} % | \`${s.what}\` | ${area ? `${area.percent} %` : ''} | ${area ? `\`${area.what}\`` : ''} |`;
@@ -114,8 +119,8 @@ export function profileTable(title: string, summary: ProfileSummary): string {
   return [
     `${title} (${summary.seconds.toFixed(1)} s of samples)`,
     '',
-    '| self | layer |',
-    '| --- | --- |',
+    requests ? '| self | per request | layer |' : '| self | layer |',
+    requests ? '| --- | --- | --- |' : '| --- | --- |',
     ...layers,
     '',
     '| self | function | self | area |',
