@@ -1,4 +1,5 @@
 import type { Logger } from '../adapters/logger.js';
+import { targetKey } from '../core/targets.js';
 import type { Metrics } from '../metrics.js';
 import type { AlertReport, TargetReport } from '../report.js';
 
@@ -22,11 +23,10 @@ export function quietCooldownRepeats(): DecisionLevels {
   const said = new Map<string, string>();
   return {
     levelOf(report) {
-      if (report.outcome === 'failed') return 'warn';
-      const key = `${report.namespace}/${report.deployment}`;
+      const key = targetKey(report);
       if (report.reason !== 'cooldown') {
         said.delete(key);
-        return 'info';
+        return report.outcome === 'failed' ? 'warn' : 'info';
       }
       if (said.get(key) === report.detail) return 'debug';
       // Forgetting costs at most one more info line per Deployment: memory stays bounded.

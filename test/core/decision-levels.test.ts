@@ -44,6 +44,15 @@ describe('quietCooldownRepeats: the level of each decision line', () => {
       ['info', 'info', 'debug', 'debug'],
     ],
     [
+      'a failure in between makes the next skip info again',
+      [
+        report({}),
+        report({ outcome: 'failed', reason: 'kubernetes-unavailable', detail: 'timeout' }),
+        report({}),
+      ],
+      ['info', 'warn', 'info'],
+    ],
+    [
       'failures stay at warn, actions at info',
       [
         report({ outcome: 'failed', reason: 'kubernetes-unavailable', detail: 'timeout' }),
