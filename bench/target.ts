@@ -9,7 +9,8 @@
  * - `app-http`: the same, with the real Kubernetes client against the fake API server at
  *   `argv[3]` (the kubeconfig's server), i.e. two API calls per notification.
  *
- * It reports its port over IPC and answers `rss` requests after a forced GC.
+ * It reports its port over IPC, answers `rss` requests after a forced GC, and `cpu` requests with
+ * the CPU time it has used (so the bench sees what each request costs the server itself).
  */
 import type { RequestListener } from 'node:http';
 import { setTimeout } from 'node:timers/promises';
@@ -112,6 +113,11 @@ server.listen(0, '127.0.0.1', () => {
   })();
 });
 process.on('message', (message: { cmd: string }) => {
+  if (message.cmd === 'cpu') {
+    const { user, system } = process.cpuUsage();
+    process.send!({ cpuMicros: user + system });
+    return;
+  }
   if (message.cmd !== 'rss') return;
   // Only what is still referenced counts: collect first (the parent forks with --expose-gc).
   (globalThis as { gc?: () => void }).gc?.();

@@ -40,8 +40,13 @@ import {
   type FirstStep,
   type RotationSettings,
 } from './stages/rotation.js';
-import { recordDecision, recordDismissal } from './stages/record.js';
 import { payloadProvenance, type PayloadProvenance } from './stages/provenance.js';
+import {
+  quietCooldownRepeats,
+  recordDecision,
+  recordDismissal,
+  type DecisionLevels,
+} from './stages/record.js';
 import { createBatchVerifier, type BatchMember, type BatchVerifier } from './stages/verify.js';
 import { keyedSerializer, limiter } from './concurrency.js';
 
@@ -129,6 +134,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   // at once would queue its calls past their timeout after the Lease was taken.
   const acting = limiter(ACTING_AT_ONCE);
   const admitting = limiter(ADMITTING_AT_ONCE);
+  const levels = quietCooldownRepeats();
   return {
     async handleAlerts(alerts, context) {
       const { ours, others } = splitByCluster(alerts, deps.settings.cluster ?? ANY_CLUSTER);
@@ -152,7 +158,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         targets.map((target, i) =>
           serialize(targetKey(target), () =>
             handleTarget(
-              { target, member: members[i]!, verifier, acting, admitting, provenance },
+              { target, member: members[i]!, verifier, acting, admitting, provenance, levels },
               context,
               withLog(deps, context, target),
             ),
@@ -198,6 +204,8 @@ interface Work {
   /** Bounds how many targets pass the cheap gates at once. */
   admitting: <T>(task: () => Promise<T>) => Promise<T>;
   provenance: PayloadProvenance;
+  /** The level of each decision's log line (a storm's repeats at debug). */
+  levels: DecisionLevels;
 }
 
 function memberOf(target: TargetAlert, context: RequestContext): BatchMember {
@@ -222,7 +230,7 @@ async function handleTarget(
     work.verifier.leave(work.member);
   }
   stopTimer();
-  recordDecision(report, deps);
+  recordDecision(report, deps, work.levels);
   return report;
 }
 

@@ -15,7 +15,9 @@ export function cooldownEnds(record: CooldownFacts): Date {
 
 /** Stops a target whose Deployment was acted on less than one cooldown ago. */
 export function gateCooldown(record: CooldownFacts | undefined, now: Date): GateResult {
-  if (!record || now >= cooldownEnds(record)) return undefined;
+  // In epoch milliseconds: on the storm path (every repeat inside the cooldown) no Date is built
+  // until the detail needs one.
+  if (!record || now.getTime() >= record.startedAt.getTime() + record.durationMs) return undefined;
   return { reason: 'cooldown', detail: `in cooldown until ${cooldownEnds(record).toISOString()}` };
 }
 

@@ -12,7 +12,7 @@ import {
   type WebhookLimits,
 } from './limits.js';
 import type { TokenSource } from './tokens.js';
-import { RETRY_AFTER_SECONDS, RetryLater, requestId, webhookRouter } from './webhook.js';
+import { RETRY_AFTER_SECONDS, RetryLater, requestId, webhookHandlers } from './webhook.js';
 
 export interface AppDeps {
   pipeline: Pipeline;
@@ -93,7 +93,19 @@ function refused(refusal: Refusal, res: Response, deps: AppDeps): void {
 export function createApp(deps: AppDeps): express.Express {
   const app = express();
   app.disable('x-powered-by');
+  // Express hashes every answer for an ETag; no client revalidates a webhook answer or a
+  // scrape, so that is a SHA-1 per request for nobody (measured in the alert storm, issue 22).
+  app.disable('etag');
   app.use(requestId);
+  // The handling slot is taken once the body has been read (within bodyTimeoutMs): a slow
+  // sender holds a socket, never a slot.
+  const slot = boundedWork({
+    ...deps.limits,
+    onRefused: (refusal, _req, res) => refused(refusal, res, deps),
+  });
+  const bodyTimeoutMs = deps.limits?.bodyTimeoutMs ?? DEFAULT_WEBHOOK_LIMITS.bodyTimeoutMs;
+  // The webhook first: in an alert storm it is nearly every request, so it tries no other route.
+  app.post('/webhook', ...webhookHandlers(deps, { slot, bodyWithin: bodyWithin(bodyTimeoutMs) }));
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
   });
@@ -107,14 +119,6 @@ export function createApp(deps: AppDeps): express.Express {
   app.get('/metrics', async (_req, res) => {
     res.type(deps.registry.contentType).send(await deps.registry.metrics());
   });
-  // The handling slot is taken once the body has been read (within bodyTimeoutMs): a slow
-  // sender holds a socket, never a slot.
-  const slot = boundedWork({
-    ...deps.limits,
-    onRefused: (refusal, _req, res) => refused(refusal, res, deps),
-  });
-  const bodyTimeoutMs = deps.limits?.bodyTimeoutMs ?? DEFAULT_WEBHOOK_LIMITS.bodyTimeoutMs;
-  app.use(webhookRouter(deps, { slot, bodyWithin: bodyWithin(bodyTimeoutMs) }));
   app.use((_req, _res, next) =>
     next(
       new HttpError(404, 'no such route; see GET /healthz, /readyz, /metrics and POST /webhook'),

@@ -130,28 +130,28 @@ interface Completion {
  * and the work in flight stays bounded even when clients give up.
  */
 function watchCompletion(res: Response, done: () => void): Completion {
-  const original = { end: res.end, setHeader: res.setHeader, removeHeader: res.removeHeader };
+  const originalEnd = res.end;
   let mode: 'handler' | 'ours' | 'dropped' = 'handler';
   let finished = false;
-  res.setHeader = function (this: Response, ...args: Parameters<Response['setHeader']>) {
-    return mode === 'dropped' ? this : original.setHeader.apply(this, args);
-  } as Response['setHeader'];
-  res.removeHeader = function (this: Response, name: string) {
-    if (mode !== 'dropped') original.removeHeader.call(this, name);
-  };
   res.end = function (this: Response, ...args: unknown[]) {
     if (mode !== 'ours' && !finished) {
       finished = true;
       done();
     }
     if (mode === 'dropped') return this;
-    return (original.end as (...a: unknown[]) => Response).apply(this, args);
+    return (originalEnd as (...a: unknown[]) => Response).apply(this, args);
   } as Response['end'];
   return {
     answerFirst(send) {
       mode = 'ours';
       send();
       mode = 'dropped';
+      // Only now can the handler's headers be late: until the deadline they pass untouched,
+      // so the usual answer pays for no wrapper around each header it sets.
+      res.setHeader = function (this: Response) {
+        return this;
+      } as Response['setHeader'];
+      res.removeHeader = () => undefined;
     },
   };
 }

@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import express, { type NextFunction, type Request, type Response, type Router } from 'express';
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
 import { withDeadline, type Deadline } from '../deadline.js';
 import { HttpError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -29,20 +34,30 @@ export function requestId(req: Request, res: Response, next: NextFunction): void
   next();
 }
 
-function bearerAuth(tokens: TokenSource) {
-  return async (req: Request, _res: Response, next: NextFunction) => {
-    const match = /^Bearer ([^\s]+)$/.exec(req.get('authorization') ?? '');
-    if (!match || !(await tokens.accepts(match[1]!))) {
-      throw new HttpError(401, 'missing or invalid bearer token in the Authorization header');
-    }
-    next();
-  };
+async function requireToken(req: Request, tokens: TokenSource): Promise<void> {
+  const match = /^Bearer ([^\s]+)$/.exec(req.get('authorization') ?? '');
+  if (!match || !(await tokens.accepts(match[1]!))) {
+    throw new HttpError(401, 'missing or invalid bearer token in the Authorization header');
+  }
 }
 
-function requireJson(req: Request, _res: Response, next: NextFunction): void {
+function requireJson(req: Request): void {
   if (!req.is('application/json'))
     throw new HttpError(415, 'Content-Type must be application/json');
-  next();
+}
+
+/**
+ * Counts the answer (by code, once sent), then refuses a request without a valid token (401)
+ * or with a body that is not JSON (415). One middleware, not three: in an alert storm every
+ * step through the router is paid on every request.
+ */
+function admit(deps: WebhookDeps) {
+  return async (req: Request, res: Response, next: NextFunction) => {
+    res.on('finish', () => deps.telemetry.webhookRequests.inc({ code: String(res.statusCode) }));
+    await requireToken(req, deps.tokens);
+    requireJson(req);
+    next();
+  };
 }
 
 /** A 503 that carries the report, so the operator sees what could and could not be decided. */
@@ -75,23 +90,18 @@ function alertCap(req: Request, _res: Response, next: NextFunction): void {
 const PASS: Middleware = (_req, _res, next) => next();
 
 /**
- * POST /webhook: auth → JSON (within `bodyWithin`) → alert cap → a handling slot → schema →
- * the pipeline → 200 with the report, or 503 when something could not be decided because an
- * upstream was unreachable (Alertmanager retries on 5xx only; the Lease makes the retry safe).
+ * POST /webhook: auth and JSON → the body (within `bodyWithin`) → alert cap → a handling slot →
+ * schema → the pipeline → 200 with the report, or 503 when something could not be decided
+ * because an upstream was unreachable (Alertmanager retries on 5xx only; the Lease makes the
+ * retry safe). The handlers in order, for the app's one `/webhook` route: a router of its own
+ * would match the path a second time on every request.
  */
-export function webhookRouter(
+export function webhookHandlers(
   deps: WebhookDeps,
   stages: { slot?: Middleware; bodyWithin?: Middleware } = {},
-): Router {
-  const router = express.Router();
-  router.post(
-    '/webhook',
-    (_req, res, next) => {
-      res.on('finish', () => deps.telemetry.webhookRequests.inc({ code: String(res.statusCode) }));
-      next();
-    },
-    bearerAuth(deps.tokens),
-    requireJson,
+): RequestHandler[] {
+  return [
+    admit(deps),
     stages.bodyWithin ?? PASS,
     express.json({ limit: BODY_LIMIT, strict: true }),
     alertCap,
@@ -111,6 +121,5 @@ export function webhookRouter(
       if (report.results.some((r) => r.retryable)) throw new RetryLater(report);
       res.status(200).json(report);
     },
-  );
-  return router;
+  ];
 }

@@ -88,7 +88,8 @@ export async function startChain(options: ChainOptions): Promise<Chain> {
     const config = loadConfig(env);
     const service = createService(config, {
       ...realAdapters(config, env, kube.kubeConfig()),
-      logger: createLogger('info', logs.transport()),
+      // Debug too: the tests count every decision, and a cooldown skip's repeats go to debug.
+      logger: createLogger('debug', logs.transport()),
     });
     server = service.app.listen(servicePort, '127.0.0.1');
 
