@@ -8,6 +8,7 @@ import type { TokenSource } from './http/tokens.js';
 import { createMetrics, type Metrics } from './metrics.js';
 import { createPipeline, type Pipeline, type PipelineSettings } from './pipeline.js';
 import { InMemoryActionBudgetStore } from './adapters/memory.js';
+import { showBudgetLeft } from './stages/budget.js';
 import type {
   ActionBudgetStore,
   Clock,
@@ -131,9 +132,15 @@ export function createService(
           adapters.metrics,
           batching === true ? METRICS_BATCHING : batching,
         );
+  const actionBudget = adapters.actionBudget ?? new InMemoryActionBudgetStore();
+  void showBudgetLeft(
+    config.actionBudget,
+    { ...adapters, actionBudget, telemetry },
+    adapters.clock.now(),
+  );
   const pipeline = createPipeline({
     ...adapters,
-    actionBudget: adapters.actionBudget ?? new InMemoryActionBudgetStore(),
+    actionBudget,
     metrics,
     settings: pipelineSettings(config),
     telemetry,

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../adapters/logger.js';
-import { claimSlot, releaseSlot, type ActionBudget } from '../core/budget.js';
+import { claimSlot, liveEntries, releaseSlot, type ActionBudget } from '../core/budget.js';
 import { formatDuration } from '../core/duration.js';
 import type { DeploymentFacts } from '../core/types.js';
 import { UpstreamError } from '../errors.js';
@@ -41,6 +41,32 @@ function oneAtATime<T>(store: ActionBudgetStore, task: () => Promise<T>): Promis
   );
   return run;
 }
+/**
+ * Sets `pod_rebalancer_action_budget_remaining` before any action: the whole budget at once (a
+ * fresh replica has seen no action; 0 would read as "exhausted"), then what the Lease says is
+ * left, read once in the background. A failed read keeps the first value; the next slot taken
+ * corrects it.
+ */
+export function showBudgetLeft(
+  budget: ActionBudget | undefined,
+  deps: Pick<BudgetDeps, 'actionBudget' | 'telemetry' | 'logger'>,
+  now: Date,
+): Promise<void> {
+  if (!budget) return Promise.resolve();
+  deps.telemetry.actionBudgetRemaining.set(budget.limit);
+  return deps.actionBudget.read().then(
+    (record) => {
+      const used = liveEntries(record?.entries ?? [], budget, now).length;
+      deps.telemetry.actionBudgetRemaining.set(Math.max(0, budget.limit - used));
+    },
+    (error: unknown) => {
+      deps.logger.warn('cannot read the action budget at start', {
+        error: (error as Error).message,
+      });
+    },
+  );
+}
+
 const NO_BUDGET: Slot = { taken: true, release: async () => undefined };
 
 /**
