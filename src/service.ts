@@ -133,11 +133,7 @@ export function createService(
           batching === true ? METRICS_BATCHING : batching,
         );
   const actionBudget = adapters.actionBudget ?? new InMemoryActionBudgetStore();
-  void showBudgetLeft(
-    config.actionBudget,
-    { ...adapters, actionBudget, telemetry },
-    adapters.clock.now(),
-  );
+  showBudgetLeft(config.actionBudget, { ...adapters, actionBudget, telemetry });
   const pipeline = createPipeline({
     ...adapters,
     actionBudget,

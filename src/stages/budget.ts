@@ -5,7 +5,7 @@ import { formatDuration } from '../core/duration.js';
 import type { DeploymentFacts } from '../core/types.js';
 import { UpstreamError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import type { ActionBudgetStore, Cluster } from '../ports.js';
+import type { ActionBudgetStore, Clock, Cluster } from '../ports.js';
 import { recordActionEvent } from './act.js';
 import { onceEventName } from './guard.js';
 
@@ -42,29 +42,37 @@ function oneAtATime<T>(store: ActionBudgetStore, task: () => Promise<T>): Promis
   return run;
 }
 /**
- * Sets `pod_rebalancer_action_budget_remaining` before any action: the whole budget at once (a
- * fresh replica has seen no action; 0 would read as "exhausted"), then what the Lease says is
- * left, read once in the background. A failed read keeps the first value; the next slot taken
- * corrects it.
+ * Keeps `pod_rebalancer_action_budget_remaining` right before this replica acts: the whole budget
+ * at start (it has seen no action; 0 would read as "exhausted"), then, read from the budget Lease
+ * in the background at each scrape, what is left for all replicas. A failed read keeps the last
+ * value; a slot taken sets it too.
  */
 export function showBudgetLeft(
   budget: ActionBudget | undefined,
-  deps: Pick<BudgetDeps, 'actionBudget' | 'telemetry' | 'logger'>,
-  now: Date,
-): Promise<void> {
-  if (!budget) return Promise.resolve();
-  deps.telemetry.actionBudgetRemaining.set(budget.limit);
-  return deps.actionBudget.read().then(
-    (record) => {
-      const used = liveEntries(record?.entries ?? [], budget, now).length;
-      deps.telemetry.actionBudgetRemaining.set(Math.max(0, budget.limit - used));
-    },
-    (error: unknown) => {
-      deps.logger.warn('cannot read the action budget at start', {
-        error: (error as Error).message,
-      });
-    },
-  );
+  deps: Pick<BudgetDeps, 'actionBudget' | 'telemetry' | 'logger'> & { clock: Clock },
+): void {
+  if (!budget) return;
+  const gauge = deps.telemetry.actionBudgetRemaining;
+  gauge.set(budget.limit);
+  let reading = false;
+  deps.telemetry.onBudgetScrape(() => {
+    if (reading) return;
+    reading = true;
+    deps.actionBudget
+      .read()
+      .then(
+        (record) => {
+          const used = liveEntries(record?.entries ?? [], budget, deps.clock.now()).length;
+          gauge.set(Math.max(0, budget.limit - used));
+        },
+        (error: unknown) => {
+          deps.logger.warn('cannot read the action budget for its gauge', {
+            error: (error as Error).message,
+          });
+        },
+      )
+      .finally(() => (reading = false));
+  });
 }
 
 const NO_BUDGET: Slot = { taken: true, release: async () => undefined };

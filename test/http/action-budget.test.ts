@@ -44,7 +44,7 @@ describe('ACTION_BUDGET: at most N actions per window, cluster-wide', () => {
     expect(await remaining()).toBe('5');
   });
 
-  it('when a replica starts after actions of another, then the gauge shows what the budget Lease says is left', async () => {
+  it('when a replica starts after actions of another, then a scrape shows what the budget Lease says is left', async () => {
     h = await startHarness({ ACTION_BUDGET: '5/1h' });
     seedImbalanced(h, 'payments', 'api');
     await post('api');
