@@ -11,6 +11,7 @@ import { FakeKubeApiServer } from '../support/fake-kube.js';
 import { seedImbalanced, startHarness } from '../support/harness.js';
 import { captureIo } from '../operator/cli.js';
 import { FakeSeriesPrometheus } from '../operator/fake-series-prometheus.js';
+import { cooldownLeaseAt } from '../operator/leases.js';
 import { repoRoot } from '../rules/tools.js';
 
 /**
@@ -47,49 +48,6 @@ function shiftTimes(text: string, realNow: number): string {
   return text.replace(/\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g, (at) =>
     new Date(SHOWN_NOW + (Date.parse(at) - realNow)).toISOString(),
   );
-}
-
-/** A cooldown Lease as the service writes it (see test/operator/status.test.ts). */
-function cooldownLease(
-  namespace: string,
-  deployment: string,
-  at: Date,
-  extra: { seconds?: number; ineffective?: number; stopped?: string } = {},
-) {
-  const micro = at.toISOString().replace('Z', '000Z');
-  const annotations: Record<string, string> = {
-    'pod-rebalancer.io/deployment': deployment,
-    'pod-rebalancer.io/deployment-uid': `uid-${deployment}`,
-    'pod-rebalancer.io/consecutive-ineffective': String(extra.ineffective ?? 0),
-    'pod-rebalancer.io/last-action': JSON.stringify({
-      at: at.toISOString(),
-      stddev: 0.5,
-      mean: 0.6,
-      pods: [`${deployment}-hot`, `${deployment}-cold`],
-      dryRun: false,
-    }),
-  };
-  if (extra.stopped) annotations['pod-rebalancer.io/ineffective'] = extra.stopped;
-  return {
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: {
-      name: `${namespace}.${deployment}`,
-      namespace: 'pod-rebalancer',
-      resourceVersion: '10',
-      labels: {
-        'pod-rebalancer.io/namespace': namespace,
-        'pod-rebalancer.io/deployment': deployment,
-      },
-      annotations,
-    },
-    spec: {
-      holderIdentity: 'replica-a',
-      acquireTime: micro,
-      renewTime: micro,
-      leaseDurationSeconds: extra.seconds,
-    },
-  };
 }
 
 /** `check` against a Prometheus without kube_replicaset_owner and without the rule, an API server denying evictions, and a token file that is not there. */
@@ -165,11 +123,11 @@ async function statusExamples(): Promise<[string, string]> {
   try {
     kube.leases.set(
       'pod-rebalancer/payments.api',
-      cooldownLease('payments', 'api', new Date(now - 5 * MINUTE), { seconds: 900 }),
+      cooldownLeaseAt('payments', 'api', new Date(now - 5 * MINUTE), { seconds: 900 }),
     );
     kube.leases.set(
       'pod-rebalancer/shop.web',
-      cooldownLease('shop', 'web', new Date(now - 90 * MINUTE), {
+      cooldownLeaseAt('shop', 'web', new Date(now - 90 * MINUTE), {
         ineffective: 3,
         stopped: '3 consecutive actions did not lower the CPU stddev',
       }),
