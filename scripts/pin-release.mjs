@@ -3,7 +3,8 @@
 // (`https://github.com/pod-rebalancer/pod-rebalancer//deploy/...?ref=...` in README.md, docs/
 // and deploy/) to one commit, so that a verbatim copy fetches exactly the tree the docs describe.
 //
-//   npm run release:pin             the last commit that changed deploy/base or deploy/components
+//   npm run release:pin             the last commit of main (first parents) that changed
+//                                   deploy/base or deploy/components
 //   npm run release:pin -- COMMIT   a commit (or tag) of your choice
 //
 // A full commit hash, not a tag: a hash can never be moved, and it travels with every clone of
@@ -38,8 +39,11 @@ function git(...args) {
 }
 
 function main(argv) {
+  // --first-parent: after a merge, the merge commit itself (whose tree holds both sides), never
+  // a commit of one merged branch that lacks the other's changes.
   const wanted =
-    argv[0] ?? git('log', '-1', '--format=%H', '--', 'deploy/base', 'deploy/components');
+    argv[0] ??
+    git('log', '-1', '--first-parent', '--format=%H', '--', 'deploy/base', 'deploy/components');
   const commit = git('rev-parse', '--verify', `${wanted}^{commit}`);
   let changed = 0;
   for (const path of pinnedFiles()) {
