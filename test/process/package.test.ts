@@ -98,8 +98,8 @@ describe('engines', () => {
     packages: Record<string, { engines?: { node?: string } | string[] }>;
   };
 
-  it('admits only maintained Node.js LTS lines: 22 and 24', () => {
-    expect(manifest.engines.node).toBe('^22.13.0 || ^24.0.0');
+  it('admits only maintained Node.js LTS lines: 24 (the image) first, and 22', () => {
+    expect(manifest.engines.node).toBe('^24.0.0 || ^22.13.0');
     expect(satisfies('20.19.0', manifest.engines.node)).toBe(false);
   });
 
