@@ -15,6 +15,7 @@ import {
 } from './operator/command.js';
 import { REPLAY_USAGE, replayCommand } from './operator/replay.js';
 import { RESUME_USAGE, resumeCommand, STATUS_USAGE, statusCommand } from './operator/status.js';
+import { RULES_USAGE, rulesCommand } from './operator/rules-test.js';
 
 const SERVE_USAGE = `usage: pod-rebalancer serve [flags]
 
@@ -43,6 +44,8 @@ commands:
   status     every Deployment with state (cooldown, ineffective actions, stop mark, last
              action) and the action budget left
   resume     NAMESPACE/DEPLOYMENT: clear the stop mark after ineffective actions
+  rules      test FILE...: promtool unit tests of your own rules (PrometheusRule manifests
+             too), next to the shipped default rule
 
 Every command reads the service's configuration from the environment (docs/configuration.md).
 \`pod-rebalancer <command> --help\` shows the command's flags; --version prints the version.
@@ -63,6 +66,7 @@ const COMMANDS: Record<
   check: { usage: CHECK_USAGE, run: checkCommand },
   status: { usage: STATUS_USAGE, run: statusCommand },
   resume: { usage: RESUME_USAGE, run: resumeCommand },
+  rules: { usage: RULES_USAGE, run: rulesCommand },
 };
 
 // Before `--`, which ends the flags; a file named --help after it is a file.

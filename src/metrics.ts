@@ -37,7 +37,12 @@ export function createMetrics(registry: Registry, build: BuildInfo = currentBuil
 
 function defineMetrics(registry: Registry) {
   const registers = [registry];
+  const budgetScrape: { refresh?: () => void } = {};
   return {
+    /** Runs `refresh` at each scrape of the budget gauge (without waiting for it). */
+    onBudgetScrape(refresh: () => void): void {
+      budgetScrape.refresh = refresh;
+    },
     buildInfo: new Gauge({
       name: 'pod_rebalancer_build_info',
       help: 'Always 1; the version of pod-rebalancer and of Node.js it runs on, as labels.',
@@ -114,6 +119,9 @@ function defineMetrics(registry: Registry) {
       name: 'pod_rebalancer_action_budget_remaining',
       help: 'Actions left in the cluster-wide ACTION_BUDGET window, as last seen by this replica.',
       registers,
+      collect() {
+        budgetScrape.refresh?.();
+      },
     }),
     guarded: new Counter({
       name: 'pod_rebalancer_guarded_total',

@@ -10,6 +10,7 @@ import { createPipeline, type Pipeline, type PipelineSettings } from './pipeline
 import { InMemoryActionBudgetStore } from './adapters/memory.js';
 import { UpstreamError } from './errors.js';
 import { RotationDriver } from './stages/rotation.js';
+import { showBudgetLeft } from './stages/budget.js';
 import type {
   ActionBudgetStore,
   AutoscalerSource,
@@ -167,9 +168,11 @@ export function createService(
           batching === true ? METRICS_BATCHING : batching,
         );
   const settings = pipelineSettings(config);
+  const actionBudget = adapters.actionBudget ?? new InMemoryActionBudgetStore();
+  showBudgetLeft(config.actionBudget, { ...adapters, actionBudget, telemetry });
   const pipeline = createPipeline({
     ...adapters,
-    actionBudget: adapters.actionBudget ?? new InMemoryActionBudgetStore(),
+    actionBudget,
     metrics,
     rules: adapters.rules ?? NO_RULE_ENGINE,
     settings,

@@ -21,6 +21,7 @@ import type { CheckResult } from './check-result.js';
 import { PrometheusHistory } from './history.js';
 import { judgeAlertRules } from './rule-loaded.js';
 import { provenanceCheck } from './check-provenance.js';
+import { checkAlertmanagerRouting } from './alertmanager-routing.js';
 
 export const CHECK_USAGE = `usage: pod-rebalancer check [flags]
 
@@ -29,6 +30,10 @@ of ALERT_NAMES loaded and healthy) and the Kubernetes API, and verifies each per
 service needs. One line per check: ok or FAIL, and what to do.
 
   --namespace NS   check the permissions in this namespace (default: all namespaces)
+  --alertmanager URL
+                   check only where this Alertmanager's running configuration sends the alerts
+                   of ALERT_NAMES (a Deployment in --namespace, default "default"): to this
+                   service's webhook, or which receiver instead, with the fix
   --json           print the checks as JSON
 ${CLUSTER_FLAGS_USAGE}`;
 
@@ -484,10 +489,17 @@ export async function checkCommand(argv: string[], io: OperatorIo): Promise<Exit
   const { values, positionals } = parseFlags(argv, {
     namespace: { type: 'string' },
     json: { type: 'boolean', default: false },
+    alertmanager: { type: 'string' },
     ...CLUSTER_FLAGS,
   });
   rejectPositionals(positionals, 'check');
-  const results = await runChecks(io, values.namespace, values);
+  const results = values.alertmanager
+    ? await checkAlertmanagerRouting(
+        values.alertmanager,
+        SETTINGS.ALERT_NAMES.parse(io.env.ALERT_NAMES || SETTINGS.ALERT_NAMES.default!),
+        values.namespace ?? 'default',
+      )
+    : await runChecks(io, values.namespace, values);
   const ok = results.every((r) => r.ok);
   io.stdout.write(
     values.json ? `${JSON.stringify({ ok, checks: results }, null, 2)}\n` : formatChecks(results),

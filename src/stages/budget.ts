@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../adapters/logger.js';
-import { claimSlot, releaseSlot, type ActionBudget } from '../core/budget.js';
+import { claimSlot, liveEntries, releaseSlot, type ActionBudget } from '../core/budget.js';
 import { formatDuration } from '../core/duration.js';
 import type { DeploymentFacts } from '../core/types.js';
 import { UpstreamError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
-import type { ActionBudgetStore, Cluster } from '../ports.js';
+import type { ActionBudgetStore, Clock, Cluster } from '../ports.js';
 import { recordActionEvent } from './act.js';
 import { onceEventName } from './guard.js';
 
@@ -41,6 +41,40 @@ function oneAtATime<T>(store: ActionBudgetStore, task: () => Promise<T>): Promis
   );
   return run;
 }
+/**
+ * Keeps `pod_rebalancer_action_budget_remaining` right before this replica acts: the whole budget
+ * at start (it has seen no action; 0 would read as "exhausted"), then, read from the budget Lease
+ * in the background at each scrape, what is left for all replicas. A failed read keeps the last
+ * value; a slot taken sets it too.
+ */
+export function showBudgetLeft(
+  budget: ActionBudget | undefined,
+  deps: Pick<BudgetDeps, 'actionBudget' | 'telemetry' | 'logger'> & { clock: Clock },
+): void {
+  if (!budget) return;
+  const gauge = deps.telemetry.actionBudgetRemaining;
+  gauge.set(budget.limit);
+  let reading = false;
+  deps.telemetry.onBudgetScrape(() => {
+    if (reading) return;
+    reading = true;
+    deps.actionBudget
+      .read()
+      .then(
+        (record) => {
+          const used = liveEntries(record?.entries ?? [], budget, deps.clock.now()).length;
+          gauge.set(Math.max(0, budget.limit - used));
+        },
+        (error: unknown) => {
+          deps.logger.warn('cannot read the action budget for its gauge', {
+            error: (error as Error).message,
+          });
+        },
+      )
+      .finally(() => (reading = false));
+  });
+}
+
 const NO_BUDGET: Slot = { taken: true, release: async () => undefined };
 
 /**

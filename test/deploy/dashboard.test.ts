@@ -41,10 +41,11 @@ interface Dashboard {
 
 const dashboard = JSON.parse(readFileSync(join(repoRoot, DASHBOARD), 'utf8')) as Dashboard;
 
-/** What Grafana substitutes before sending a query: every namespace/Deployment, a short window. */
+/** What Grafana substitutes before sending a query: every cluster/namespace/Deployment, a short window. */
 function asSent(expr: string): string {
   return expr
     .replace(/\$__rate_interval/g, '30s')
+    .replace(/\$cluster/g, '.*')
     .replace(/\$namespace/g, '.*')
     .replace(/\$deployment/g, '.*');
 }
@@ -181,8 +182,9 @@ describe('the Grafana dashboard, against a real Prometheus scraping the running 
       .map((v) => v.definition);
 
     expect(definitions).toEqual([
-      'label_values(pod_rebalancer_deployment_cpu_stddev_cores, namespace)',
-      'label_values(pod_rebalancer_deployment_cpu_stddev_cores{namespace=~"$namespace"}, deployment)',
+      'label_values(pod_rebalancer_build_info, cluster)',
+      'label_values(pod_rebalancer_deployment_cpu_stddev_cores{cluster=~"$cluster"}, namespace)',
+      'label_values(pod_rebalancer_deployment_cpu_stddev_cores{cluster=~"$cluster", namespace=~"$namespace"}, deployment)',
     ]);
     expect(await values('namespace')).toEqual(['payments']);
     expect(await values('deployment')).toEqual(['api', 'camps']);
@@ -200,12 +202,41 @@ describe('the Grafana dashboard, against a real Prometheus scraping the running 
 });
 
 describe('the dashboard as shipped', () => {
+  const exprs = dashboard.panels.flatMap((panel) =>
+    panel.targets.map((t) => ({ panel: panel.title, expr: t.expr })),
+  );
+
+  it('has a cluster variable that every query filters on (All matches series without the label too)', () => {
+    const cluster = dashboard.templating.list.find((v) => v.name === 'cluster') as
+      { includeAll: boolean; allValue: string } | undefined;
+
+    expect(cluster).toMatchObject({ includeAll: true, allValue: '.*' });
+    expect(exprs.filter((e) => !e.expr.includes('cluster=~"$cluster"'))).toEqual([]);
+  });
+
   it('shows every skip reason in the decisions panel: it sums by reason and filters none out', () => {
     const panel = dashboard.panels.find((p) => p.title === 'Decisions by outcome and reason')!;
 
     expect(panel.targets.map((t) => t.expr)).toEqual([
-      'sum by (outcome, reason) (increase(pod_rebalancer_alerts_total[$__rate_interval])) > 0',
+      'sum by (outcome, reason) (increase(pod_rebalancer_alerts_total{cluster=~"$cluster"}[$__rate_interval])) > 0',
     ]);
+  });
+
+  it('has budget, guard, provenance and rotation panels', () => {
+    const titles = dashboard.panels.map((p) => p.title.toLowerCase()).join('\n');
+
+    for (const topic of ['budget', 'guard', 'provenance', 'rotation']) {
+      expect(titles).toContain(topic);
+    }
+  });
+
+  it('draws a "per Deployment" panel with one series per Deployment, whatever the number of replicas', () => {
+    const perDeployment = dashboard.panels.filter((p) => /per Deployment/.test(p.title));
+
+    expect(perDeployment.length).toBeGreaterThanOrEqual(3);
+    for (const panel of perDeployment) {
+      expect(panel.targets[0]!.expr).toMatch(/^\w+ by \(namespace, deployment[,)]/);
+    }
   });
 
   it('uses the datasource variable in every panel and query, so it works with any Prometheus', () => {

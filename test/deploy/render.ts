@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -45,6 +45,8 @@ export function renderKustomization(
   // from a copy whose remote URLs become relative paths here (kustomize refuses absolute ones).
   const copy = mkdtempSync(join(tmpdir(), 'pod-rebalancer-overlay-'));
   try {
+    // The whole folder, as the user copies it: the overlay may hold files of its own.
+    cpSync(resolve(repoRoot, dir), copy, { recursive: true });
     const here = relative(copy, repoRoot);
     writeFileSync(
       join(copy, 'kustomization.yaml'),

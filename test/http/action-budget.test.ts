@@ -9,6 +9,7 @@ import {
   TOKEN,
 } from '../support/harness.js';
 import { payload } from './payload.js';
+import { waitFor } from '../support/processes.js';
 
 let h: Harness;
 afterEach(() => h?.stop());
@@ -32,6 +33,33 @@ const removedFrom = (deployment: string) =>
 const budgetEvents = () => h.kube.events.filter((e) => e.reason === 'ActionBudgetExhausted');
 
 describe('ACTION_BUDGET: at most N actions per window, cluster-wide', () => {
+  const remaining = async (app = h.service.app) =>
+    /^pod_rebalancer_action_budget_remaining (\S+)$/m.exec(
+      (await request(app).get('/metrics')).text,
+    )?.[1];
+
+  it('when a replica starts and nothing was acted on, then the gauge shows the whole budget, not 0', async () => {
+    h = await startHarness({ ACTION_BUDGET: '5/1h' });
+
+    expect(await remaining()).toBe('5');
+  });
+
+  it('when a replica starts after actions of another, then a scrape shows what the budget Lease says is left', async () => {
+    h = await startHarness({ ACTION_BUDGET: '5/1h' });
+    seedImbalanced(h, 'payments', 'api');
+    await post('api');
+
+    const fresh = h.replica('replica-b').app;
+
+    await waitFor(
+      'the fresh replica to read the budget Lease',
+      async () => (await remaining(fresh)) === '4',
+      10_000,
+      50,
+    );
+    expect(await remaining(fresh)).toBe('4');
+  });
+
   it('when the budget is used up, then 200 budget-exhausted, no cooldown Lease, a gauge of 0 and one Warning Event per window', async () => {
     h = await startHarness({ ACTION_BUDGET: '1/1h' });
     seedImbalanced(h, 'payments', 'api');

@@ -8,52 +8,21 @@ import { resumeCommand, statusCommand } from '../../src/operator/status.js';
 import { FakeKubeApiServer } from '../support/fake-kube.js';
 import { ownedBy } from '../support/harness.js';
 import { buildDist, captureIo, runCli } from './cli.js';
+import { cooldownLeaseAt } from './leases.js';
 
 const MINUTE = 60_000;
-
-function microTime(at: Date): string {
-  return at.toISOString().replace('Z', '000Z');
-}
 
 function cooldownLease(
   namespace: string,
   deployment: string,
   options: { startedMsAgo: number; seconds?: number; ineffective?: number; stopped?: string },
 ) {
-  const at = new Date(Date.now() - options.startedMsAgo);
-  const annotations: Record<string, string> = {
-    'pod-rebalancer.io/deployment': deployment,
-    'pod-rebalancer.io/deployment-uid': `uid-${deployment}`,
-    'pod-rebalancer.io/consecutive-ineffective': String(options.ineffective ?? 0),
-    'pod-rebalancer.io/last-action': JSON.stringify({
-      at: at.toISOString(),
-      stddev: 0.5,
-      mean: 0.6,
-      pods: [`${deployment}-hot`, `${deployment}-cold`],
-      dryRun: false,
-    }),
-  };
-  if (options.stopped) annotations['pod-rebalancer.io/ineffective'] = options.stopped;
-  return {
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: {
-      name: `${namespace}.${deployment}`,
-      namespace: 'pod-rebalancer',
-      resourceVersion: '10',
-      labels: {
-        'pod-rebalancer.io/namespace': namespace,
-        'pod-rebalancer.io/deployment': deployment,
-      },
-      annotations,
-    },
-    spec: {
-      holderIdentity: 'replica-a',
-      acquireTime: microTime(at),
-      renewTime: microTime(at),
-      leaseDurationSeconds: options.seconds,
-    },
-  };
+  return cooldownLeaseAt(
+    namespace,
+    deployment,
+    new Date(Date.now() - options.startedMsAgo),
+    options,
+  );
 }
 
 let kube: FakeKubeApiServer;

@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from '@jest/globals';
 import { AlertmanagerConfig } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1alpha1/AlertmanagerConfig';
 import { SETTINGS } from '../../src/config.js';
 import { parseDuration } from '../../src/core/duration.js';
-import { AMTOOL, expectSuccess, readYaml, runTool } from './tools.js';
+import { AMTOOL, expectSuccess, readYaml, repoRoot, runTool } from './tools.js';
 
 const PLAIN = 'deploy/alertmanager/alertmanager.yml';
 const OPERATOR = 'deploy/alertmanager/alertmanager-config.yaml';
@@ -195,10 +197,26 @@ describe(OPERATOR, () => {
     expect(tokenVolume?.secret?.secretName).toBeDefined();
   });
 
-  it('lives in the namespace of that Secret, where the operator looks it up', () => {
-    const { namespace } = readYaml<{ namespace: string }>('deploy/base/kustomization.yaml');
+  it("lives in Alertmanager's namespace, the one the OnNamespaceExceptForAlertmanagerNamespace strategy leaves unscoped and where the README creates the token Secret", () => {
+    const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
 
-    expect(object.metadata.namespace).toBe(namespace);
+    expect(object.metadata.namespace).toBe('monitoring');
+    expect(readFileSync(join(repoRoot, OPERATOR), 'utf8')).toContain(
+      'type: OnNamespaceExceptForAlertmanagerNamespace',
+    );
+    expect(readme).toContain(
+      'kubectl -n monitoring create secret generic pod-rebalancer-webhook-token',
+    );
+  });
+
+  it("never tells a shared cluster to narrow the Alertmanager's selectors to this tool", () => {
+    const comments = readFileSync(join(repoRoot, OPERATOR), 'utf8')
+      .split('\n')
+      .filter((line) => line.startsWith('#'))
+      .join('\n');
+
+    expect(comments).not.toMatch(/alertmanagerConfig(Namespace)?Selector:\s*\n#\s+matchLabels/);
+    expect(comments).toContain('do not narrow them to this tool');
   });
 });
 
