@@ -9,7 +9,13 @@ import { decide, gateDeployment, type GateResult } from './core/decide.js';
 import { targetKey, targetsFromAlerts, type Alert, type TargetAlert } from './core/targets.js';
 import type { ChosenPod, DeploymentFacts, Policy, Stats, Target } from './core/types.js';
 import type { ActiveWindow } from './core/window.js';
-import { beginIrreversible, DeadlineExceeded, type Deadline } from './deadline.js';
+import {
+  beginIrreversible,
+  DeadlineExceeded,
+  firstWriteGate,
+  requireTimeToAct,
+  type Deadline,
+} from './deadline.js';
 import { UpstreamError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type {
@@ -25,6 +31,8 @@ import type { AlertReport, PodReport, Report, TargetReport } from './report.js';
 import { anyRemoved, plannedRemovals, recordActionEvent, removePods } from './stages/act.js';
 import { assess, recordAssessment, stopMessage, type Assessment } from './stages/backoff.js';
 import { takeActionSlot } from './stages/budget.js';
+import { settleAttempt } from './stages/attempt.js';
+import { confirmOnApiServer } from './stages/fresh.js';
 import { alertPolicy } from './stages/policy.js';
 import { checkGuards, sayHeldBack, type Held } from './stages/guard.js';
 import { recordDecision, recordDismissal } from './stages/record.js';
@@ -256,12 +264,8 @@ async function verifyAndAct(
       true,
     );
   }
-  return acting(async () => {
-    // Asked when this Deployment's turn to act has come: waiting for a slot may have used the
-    // time the irreversible part needs.
-    beginIrreversible(context.deadline);
-    return act(deployment, record, { decision: { ...decision, policy }, assessment }, deps);
-  });
+  const plan = { decision: { ...decision, policy }, assessment, deadline: context.deadline };
+  return acting(() => act(deployment, record, plan, deps));
 }
 
 /** A guard held the action back (or could not be read): the skip, and once per cooldown an Event. */
@@ -283,19 +287,31 @@ function alertStart(target: TargetAlert): Date | undefined {
   return at && !Number.isNaN(at.getTime()) ? at : undefined;
 }
 
-/** Takes the Lease with the next cooldown, then removes the pods. */
+/**
+ * Reads the Deployment from the API server, then takes a budget slot and the Lease with the
+ * next cooldown, then removes the pods.
+ */
 async function act(
-  deployment: DeploymentFacts,
+  measured: DeploymentFacts,
   record: CooldownRecord | undefined,
-  plan: { decision: Chosen; assessment: Assessment },
+  plan: { decision: Chosen; assessment: Assessment; deadline: Deadline | undefined },
   deps: PipelineDeps,
 ): Promise<TargetReport> {
   const { decision, assessment } = plan;
+  // Waiting for an acting slot may have used the time acting needs: no read for nothing.
+  requireTimeToAct(plan.deadline);
+  const fresh = await confirmOnApiServer(measured, deps);
+  if (!fresh.ok) return skipped(targetOf(measured), fresh.gate, decision.stats);
+  const { deployment } = fresh;
   const now = deps.clock.now();
   const dryRun = deps.settings.dryRun;
+  // Asked after every queue (acting slots, the budget's), right before the first write.
+  const beforeWrite = firstWriteGate(plan.deadline);
   // The budget slot is taken before the cooldown Lease: a refused action leaves no cooldown.
-  const slot = await takeActionSlot(deployment, deps.settings.actionBudget, { now, dryRun }, deps);
+  const action = { now, dryRun, beforeWrite };
+  const slot = await takeActionSlot(deployment, deps.settings.actionBudget, action, deps);
   if (!slot.taken) return skipped(targetOf(deployment), slot.gate, decision.stats);
+  beforeWrite();
   // The Lease is taken before acting: a retry, a duplicate or another replica that reached
   // this point too finds it taken (409) and stops, so one decision removes at most two pods.
   const taken = await deps.cooldown.start(deployment, record, {
@@ -317,13 +333,15 @@ async function act(
     await slot.release();
     return skipped(targetOf(deployment), LOST_RACE, decision.stats);
   }
-  recordAssessment(deployment, assessment, deps.telemetry);
   const removed = await removePods(
     deployment,
     decision,
     { action: deps.settings.action, dryRun, now },
     deps,
   );
+  // Only an action is judged: an attempt that removed no pod leaves the feedback loop as it was.
+  if (anyRemoved(removed)) recordAssessment(deployment, assessment, deps.telemetry);
+  else await settleAttempt(deployment, record, { at: now, pods: removed, slot }, deps);
   return acted(deployment, decision, removed, dryRun);
 }
 

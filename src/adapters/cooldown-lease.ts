@@ -3,6 +3,7 @@ import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import type { DeploymentFacts, Target } from '../core/types.js';
 import type {
   ActionRecord,
+  AttemptRecord,
   CooldownEntry,
   CooldownRecord,
   CooldownStart,
@@ -11,6 +12,8 @@ import type {
 import { statusOf, toUpstreamError, type KubeApis } from './kubernetes.js';
 
 export const LAST_ACTION_ANNOTATION = 'pod-rebalancer.io/last-action';
+/** The last attempt that removed no pod, kept apart from the last action (never judged). */
+export const LAST_ATTEMPT_ANNOTATION = 'pod-rebalancer.io/last-attempt';
 export const CONSECUTIVE_INEFFECTIVE_ANNOTATION = 'pod-rebalancer.io/consecutive-ineffective';
 /** Present while pod-rebalancer refuses to act on the Deployment; removing it resumes. */
 export const INEFFECTIVE_ANNOTATION = 'pod-rebalancer.io/ineffective';
@@ -55,10 +58,11 @@ export function deploymentLabelValue(deployment: string): string {
   return truncateWithHash(deployment, MAX_LABEL_VALUE, deployment, 10);
 }
 
-function parseLastAction(text: string | undefined): ActionRecord | undefined {
+/** A JSON annotation with an `at` time (the last action, the last attempt); unreadable: none. */
+function parseTimed<T extends { at: Date }>(text: string | undefined): T | undefined {
   if (!text) return undefined;
   try {
-    const parsed = JSON.parse(text) as ActionRecord & { at: string };
+    const parsed = JSON.parse(text) as T & { at: string };
     return { ...parsed, at: new Date(parsed.at) };
   } catch {
     return undefined;
@@ -74,7 +78,8 @@ function toRecord(lease: V1Lease): CooldownRecord {
     // Read back as a string or a Date depending on the client's deserializer.
     startedAt: new Date(acquireTime ?? 0),
     durationMs: leaseDurationSeconds * 1000,
-    lastAction: parseLastAction(annotations[LAST_ACTION_ANNOTATION]),
+    lastAction: parseTimed<ActionRecord>(annotations[LAST_ACTION_ANNOTATION]),
+    lastAttempt: parseTimed<AttemptRecord>(annotations[LAST_ATTEMPT_ANNOTATION]),
     consecutiveIneffective: Number(annotations[CONSECUTIVE_INEFFECTIVE_ANNOTATION] ?? 0) || 0,
     stopped: annotations[INEFFECTIVE_ANNOTATION],
   };
@@ -124,6 +129,7 @@ function annotationsOf(deployment: DeploymentFacts, next: CooldownStart): Record
     [CONSECUTIVE_INEFFECTIVE_ANNOTATION]: String(next.consecutiveIneffective),
   };
   if (next.lastAction) annotations[LAST_ACTION_ANNOTATION] = JSON.stringify(next.lastAction);
+  if (next.lastAttempt) annotations[LAST_ATTEMPT_ANNOTATION] = JSON.stringify(next.lastAttempt);
   if (next.stopped !== undefined) annotations[INEFFECTIVE_ANNOTATION] = next.stopped;
   return annotations;
 }

@@ -222,6 +222,10 @@ export class KubernetesCluster implements Cluster {
       const cached = this.deployments.get(target.namespace, target.deployment);
       return cached && toDeploymentFacts(cached);
     }
+    return this.readDeployment(target);
+  }
+
+  async readDeployment(target: Target): Promise<DeploymentFacts | undefined> {
     try {
       const deployment = await this.apis.apps.readNamespacedDeployment({
         namespace: target.namespace,

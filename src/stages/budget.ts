@@ -22,6 +22,13 @@ export type Slot =
   | { taken: true; release(): Promise<void> }
   | { taken: false; gate: { reason: 'budget-exhausted'; detail: string } };
 
+/** The action a slot is for; `beforeWrite` may still refuse it (the deadline) once its turn came. */
+export interface SlotAction {
+  now: Date;
+  dryRun: boolean;
+  beforeWrite?: () => void;
+}
+
 /** Compare-and-swap attempts before giving up with a retryable error (503). */
 const MAX_ATTEMPTS = 8;
 
@@ -52,7 +59,7 @@ const NO_BUDGET: Slot = { taken: true, release: async () => undefined };
 export async function takeActionSlot(
   deployment: DeploymentFacts,
   budget: ActionBudget | undefined,
-  action: { now: Date; dryRun: boolean },
+  action: SlotAction,
   deps: BudgetDeps,
 ): Promise<Slot> {
   if (!budget) return NO_BUDGET;
@@ -62,7 +69,7 @@ export async function takeActionSlot(
 async function claimOne(
   deployment: DeploymentFacts,
   budget: ActionBudget,
-  action: { now: Date; dryRun: boolean },
+  action: SlotAction,
   deps: BudgetDeps,
 ): Promise<Slot> {
   const claim = {
@@ -78,6 +85,7 @@ async function claimOne(
       deps.telemetry.actionBudgetRemaining.set(0);
       return refuse(deployment, budget, { now: action.now, freesAt: answer.freesAt }, deps);
     }
+    action.beforeWrite?.();
     if (await deps.actionBudget.write(record, answer.entries, deps.identity)) {
       deps.telemetry.actionBudgetRemaining.set(answer.remaining);
       const release = () => oneAtATime(deps.actionBudget, () => releaseClaim(claim.id, deps));

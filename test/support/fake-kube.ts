@@ -52,6 +52,8 @@ interface Watcher {
   selector: string;
   bookmarks: boolean;
   res: ServerResponse;
+  /** Open but sends nothing, ever: a half-open connection to a control-plane node that died. */
+  silent?: boolean;
 }
 
 const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
@@ -114,6 +116,10 @@ export class FakeKubeApiServer extends LoopbackServer {
   readonly faults: Fault[] = [];
   /** Called after each answer, to change the world between two calls (e.g. a pod replaced). */
   afterRequest: (method: string, path: string) => void = () => undefined;
+  /** RBAC that grants list but not watch: every watch request is answered 403 Forbidden. */
+  forbidWatch = false;
+  /** List calls (of Deployments or Leases) and the `limit` each asked for; 0 when unpaged. */
+  readonly collectionLists: { path: string; limit: number; continued: boolean }[] = [];
   /** Answers SelfSubjectAccessReviews: allowed unless this returns false. */
   allow: (attributes: Json) => boolean = () => true;
 
@@ -125,6 +131,8 @@ export class FakeKubeApiServer extends LoopbackServer {
   private readonly watchers = new Set<Watcher>();
   /** While true, watch events are held back (a watch that lags behind); release with flush. */
   private holding = false;
+  /** While true, new watches are silent too (see silenceWatches). */
+  private silencing = false;
   private held: { watcher: Watcher; line: string }[] = [];
 
   /** A kubeconfig for this server, as a user's would be (plain http needs skipTLSVerify). */
@@ -165,6 +173,20 @@ export class FakeKubeApiServer extends LoopbackServer {
   /** Holds watch events back until releaseWatches(): a watch cache that lags behind. */
   holdWatches(): void {
     this.holding = true;
+  }
+
+  /**
+   * Every open watch goes silent (the stream stays open, nothing is sent on it again), and so
+   * does every watch opened until hearWatches(): a control-plane node gone without a RST.
+   */
+  silenceWatches(): void {
+    this.silencing = true;
+    for (const watcher of this.watchers) watcher.silent = true;
+  }
+
+  /** Watches opened from now on are heard again (the silent ones stay silent until closed). */
+  hearWatches(): void {
+    this.silencing = false;
   }
 
   releaseWatches(): void {
@@ -226,6 +248,7 @@ export class FakeKubeApiServer extends LoopbackServer {
   }
 
   private write(watcher: Watcher, event: Json): void {
+    if (watcher.silent) return;
     const line = `${JSON.stringify(event)}\n`;
     if (this.holding) this.held.push({ watcher, line });
     else watcher.res.write(line);
@@ -238,7 +261,13 @@ export class FakeKubeApiServer extends LoopbackServer {
     params: URLSearchParams,
     res: ServerResponse,
   ): void {
+    if (this.forbidWatch) {
+      const what = kind === 'leases' ? 'leases.coordination.k8s.io' : 'deployments.apps';
+      const message = `${what} is forbidden: User "system:serviceaccount:pod-rebalancer:pod-rebalancer" cannot watch resource`;
+      return send(res, 403, status(403, 'Forbidden', message));
+    }
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
     const from = Number(params.get('resourceVersion') || this.version);
     const watcher: Watcher = {
       kind,
@@ -246,6 +275,7 @@ export class FakeKubeApiServer extends LoopbackServer {
       selector: params.get('labelSelector') ?? '',
       bookmarks: params.get('allowWatchBookmarks') === 'true',
       res,
+      silent: this.silencing,
     };
     if (from < this.compactedBelow) {
       const gone = status(410, 'Expired', `too old resource version: ${from} (${this.version})`);
@@ -280,10 +310,41 @@ export class FakeKubeApiServer extends LoopbackServer {
     );
     const listKind = kind === 'leases' ? 'LeaseList' : 'DeploymentList';
     const apiVersion = kind === 'leases' ? 'coordination.k8s.io/v1' : 'apps/v1';
-    return [
-      200,
-      { kind: listKind, apiVersion, metadata: { resourceVersion: String(this.version) }, items },
-    ];
+    this.collectionLists.push({
+      path: kind,
+      limit: Number(params.get('limit') ?? 0),
+      continued: params.has('continue'),
+    });
+    const [code, page] = this.page(items, params);
+    return code === 200 ? [code, { kind: listKind, apiVersion, ...page }] : [code, page];
+  }
+
+  /**
+   * One page of a list, as the API server pages: `limit` items from the `continue` token on,
+   * with the next token while more remain; a token gets 410 Expired while expireContinues lasts.
+   */
+  private page(items: Json[], params: URLSearchParams): [number, Json] {
+    const token = params.get('continue');
+    if (token && this.expireContinues > 0) {
+      this.expireContinues--;
+      return [
+        410,
+        status(
+          410,
+          'Expired',
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+        ),
+      ];
+    }
+    const offset = token ? Number(Buffer.from(token, 'base64').toString('utf8')) : 0;
+    const limit = Number(params.get('limit') ?? 0) || items.length;
+    const next = offset + limit < items.length ? offset + limit : undefined;
+    const metadata: Json = { resourceVersion: String(this.version) };
+    if (next !== undefined) {
+      metadata.continue = Buffer.from(String(next)).toString('base64');
+      metadata.remainingItemCount = items.length - next;
+    }
+    return [200, { metadata, items: items.slice(offset, offset + limit) }];
   }
 
   /** The collection a GET addresses, if it is one the fake watches. */
@@ -413,28 +474,8 @@ export class FakeKubeApiServer extends LoopbackServer {
         pod.metadata.namespace === namespace &&
         matchesSelector(pod.metadata.labels ?? {}, selector),
     );
-    const token = params.get('continue');
-    if (token && this.expireContinues > 0) {
-      this.expireContinues--;
-      return [
-        410,
-        status(
-          410,
-          'Expired',
-          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
-        ),
-      ];
-    }
-    const offset = token ? Number(Buffer.from(token, 'base64').toString('utf8')) : 0;
-    const limit = Number(params.get('limit') ?? 0) || items.length;
-    const page = items.slice(offset, offset + limit);
-    const next = offset + limit < items.length ? offset + limit : undefined;
-    const metadata: Json = { resourceVersion: String(this.version) };
-    if (next !== undefined) {
-      metadata.continue = Buffer.from(String(next)).toString('base64');
-      metadata.remainingItemCount = items.length - next;
-    }
-    return [200, { kind: 'PodList', apiVersion: 'v1', metadata, items: page }];
+    const [code, page] = this.page(items, params);
+    return code === 200 ? [code, { kind: 'PodList', apiVersion: 'v1', ...page }] : [code, page];
   }
 
   private evict(namespace: string, name: string, body: Json | undefined): [number, Json] {
