@@ -7,6 +7,7 @@ import { LeaseActionBudgetStore } from './adapters/budget-lease.js';
 import { LeaseCooldownStore } from './adapters/cooldown-lease.js';
 import { loadKubeConfig, type KubeConfigChoice } from './adapters/kubeconfig.js';
 import { DeploymentCache, LeaseCache } from './adapters/caches.js';
+import type { WatchTiming } from './adapters/watch-cache.js';
 import { createKubeApis, KubernetesCluster } from './adapters/kubernetes.js';
 import { createLogger, type Logger } from './adapters/logger.js';
 import { prometheusConnection, PrometheusMetricsSource } from './adapters/prometheus.js';
@@ -61,6 +62,8 @@ export function realAdapters(
   config: Readonly<Config>,
   env: NodeJS.ProcessEnv,
   kubeConfig: KubeConfig = loadKubeConfig({}, env),
+  /** Tests shorten the watch caches' timing. */
+  watchTiming?: Partial<WatchTiming>,
 ): Adapters {
   checkPrometheusFiles(config);
   const apis = createKubeApis(kubeConfig, KUBERNETES_TIMEOUT_MS);
@@ -70,11 +73,15 @@ export function realAdapters(
   const leases = new LeaseCache(kubeConfig, apis, {
     namespace: config.stateNamespace,
     logger,
+    timing: watchTiming,
     fallback: { get: (name) => direct.readLease(name) },
   });
   // NAMESPACES narrows the Deployment watch to the namespaces in scope; unset, all of them.
   const namespaces = config.namespaces ? [...config.namespaces] : undefined;
-  const deployments = new DeploymentCache(kubeConfig, apis, namespaces, logger);
+  const deployments = new DeploymentCache(kubeConfig, apis, namespaces, {
+    logger,
+    timing: watchTiming,
+  });
   const prometheus = new PrometheusMetricsSource(prometheusConnection(config), config.cpuSeries);
   return {
     cluster: new KubernetesCluster(apis, identity, deployments),
@@ -92,6 +99,7 @@ export function realAdapters(
         leases.start();
       },
       isSynced: () => deployments.isSynced() && leases.isSynced(),
+      modes: () => ({ deployments: deployments.mode(), leases: leases.mode() }),
       stop: async () => {
         await Promise.all([deployments.stop(), leases.stop()]);
       },

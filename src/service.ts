@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { BatchingMetricsSource, type BatchingOptions } from './adapters/batching-metrics.js';
 import type { Logger } from './adapters/logger.js';
+import type { WatchMode } from './adapters/watch-cache.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import type { WebhookLimits } from './http/limits.js';
@@ -37,6 +38,8 @@ export interface Adapters {
 export interface WatchCaches {
   start(): void;
   isSynced(): boolean;
+  /** Each cache's mode: `polling` while its watch is refused or failing (periodic lists). */
+  modes?(): Record<string, WatchMode>;
   stop(): Promise<void>;
 }
 
@@ -122,6 +125,8 @@ export function createService(
   // These default gauges end in _total, which `promtool check metrics` rejects for non-counters.
   for (const name of MISNAMED_DEFAULT_GAUGES) registry.removeSingleMetric(name);
   const telemetry = createMetrics(registry);
+  const modes = adapters.caches?.modes;
+  if (modes) telemetry.watchModes.read = modes;
   // Many Deployments of one namespace in one payload then cost one Prometheus query, not many.
   const batching = options.batchMetrics ?? true;
   const metrics =

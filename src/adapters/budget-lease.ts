@@ -2,7 +2,7 @@ import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import type { BudgetEntry } from '../core/budget.js';
 import type { ActionBudgetStore, BudgetRecord } from '../ports.js';
 import { UpstreamError } from '../errors.js';
-import { statusOf, toUpstreamError, type KubeApis } from './kubernetes.js';
+import { statusOf, toUpstreamError, type KubeApis } from './kube-api.js';
 
 /** The one Lease that holds the cluster-wide action budget, in STATE_NAMESPACE. */
 export const BUDGET_LEASE_NAME = 'pod-rebalancer-action-budget';

@@ -1,8 +1,8 @@
 import type { KubeConfig, V1Deployment, V1Lease } from '@kubernetes/client-node';
 import type { Logger } from './logger.js';
 import { COOLDOWN_SELECTOR, type LeaseReader } from './cooldown-lease.js';
-import type { KubeApis } from './kubernetes.js';
-import { WatchCache } from './watch-cache.js';
+import type { KubeApis } from './kube-api.js';
+import { WatchCache, type WatchMode, type WatchTiming } from './watch-cache.js';
 
 /** The only annotations the service reads (opt-in/opt-out and its own). */
 const OWN_PREFIX = 'pod-rebalancer.io/';
@@ -44,6 +44,13 @@ export function slimDeployment(deployment: V1Deployment): V1Deployment {
   };
 }
 
+/** How the service's watch caches are built besides what they watch. */
+export interface CacheOptions {
+  logger: Logger;
+  /** Tests shorten the watch timing; the defaults suit a real API server. */
+  timing?: Partial<WatchTiming>;
+}
+
 /** Deployments from watch caches: one per namespace in scope, or one cluster-wide. */
 export class DeploymentCache {
   private readonly caches: Map<string, WatchCache<V1Deployment>>;
@@ -53,21 +60,24 @@ export class DeploymentCache {
     apis: KubeApis,
     /** Only these namespaces (NAMESPACES); all when undefined. */
     private readonly namespaces: readonly string[] | undefined,
-    logger: Logger,
+    { logger, timing }: CacheOptions,
   ) {
     const onError = (error: unknown) =>
       logger.warn('Deployment watch failed; restarting', { error: String(error) });
+    const onModeChange = (mode: WatchMode) => logModeChange(logger, 'Deployment', mode);
     const cacheOf = (namespace: string | undefined) =>
       new WatchCache<V1Deployment>(kubeConfig, {
         path: namespace
           ? `/apis/apps/v1/namespaces/${namespace}/deployments`
           : '/apis/apps/v1/deployments',
-        list: () =>
+        list: (page) =>
           namespace
-            ? apis.apps.listNamespacedDeployment({ namespace })
-            : apis.apps.listDeploymentForAllNamespaces(),
+            ? apis.apps.listNamespacedDeployment({ namespace, ...page })
+            : apis.apps.listDeploymentForAllNamespaces(page),
         slim: slimDeployment,
         onError,
+        onModeChange,
+        timing,
       });
     this.caches = new Map(
       namespaces ? namespaces.map((ns) => [ns, cacheOf(ns)]) : [['', cacheOf(undefined)]],
@@ -81,6 +91,12 @@ export class DeploymentCache {
 
   isSynced(): boolean {
     return [...this.caches.values()].every((cache) => cache.isSynced());
+  }
+
+  /** Polling when any of its watches fell back to periodic lists. */
+  mode(): WatchMode {
+    const polling = [...this.caches.values()].some((cache) => cache.mode() === 'polling');
+    return polling ? 'polling' : 'watching';
   }
 
   /**
@@ -124,23 +140,28 @@ export class LeaseCache implements LeaseReader {
   constructor(
     kubeConfig: KubeConfig,
     apis: KubeApis,
-    options: {
+    options: CacheOptions & {
       namespace: string;
-      logger: Logger;
       /** Reads from the API server while the cache has not synced yet. */
       fallback: LeaseReader;
     },
   ) {
-    const { namespace, logger } = options;
+    const { namespace, logger, timing } = options;
     this.namespace = namespace;
     this.fallback = options.fallback;
     this.cache = new WatchCache<V1Lease>(kubeConfig, {
       path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
-      list: () =>
-        apis.coordination.listNamespacedLease({ namespace, labelSelector: COOLDOWN_SELECTOR }),
+      list: (page) =>
+        apis.coordination.listNamespacedLease({
+          namespace,
+          labelSelector: COOLDOWN_SELECTOR,
+          ...page,
+        }),
       slim: (lease) => lease,
       labelSelector: COOLDOWN_SELECTOR,
       onError: (error) => logger.warn('Lease watch failed; restarting', { error: String(error) }),
+      onModeChange: (mode) => logModeChange(logger, 'Lease', mode),
+      timing,
     });
   }
 
@@ -151,6 +172,10 @@ export class LeaseCache implements LeaseReader {
 
   isSynced(): boolean {
     return this.cache.isSynced();
+  }
+
+  mode(): WatchMode {
+    return this.cache.mode();
   }
 
   async get(name: string): Promise<V1Lease | undefined> {
@@ -176,5 +201,13 @@ export class LeaseCache implements LeaseReader {
 
   async stop(): Promise<void> {
     await this.cache.stop();
+  }
+}
+
+function logModeChange(logger: Logger, kind: string, mode: WatchMode): void {
+  if (mode === 'polling') {
+    logger.warn(`${kind} watch refused or failing; listing periodically instead`, { mode });
+  } else {
+    logger.info(`${kind} watch running again`, { mode });
   }
 }

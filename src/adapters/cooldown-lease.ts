@@ -9,7 +9,7 @@ import type {
   CooldownStart,
   CooldownStore,
 } from '../ports.js';
-import { statusOf, toUpstreamError, type KubeApis } from './kubernetes.js';
+import { statusOf, toUpstreamError, type KubeApis } from './kube-api.js';
 
 export const LAST_ACTION_ANNOTATION = 'pod-rebalancer.io/last-action';
 /** The last attempt that removed no pod, kept apart from the last action (never judged). */

@@ -116,8 +116,11 @@ export class FakeKubeApiServer extends LoopbackServer {
   readonly faults: Fault[] = [];
   /** Called after each answer, to change the world between two calls (e.g. a pod replaced). */
   afterRequest: (method: string, path: string) => void = () => undefined;
-  /** RBAC that grants list but not watch: every watch request is answered 403 Forbidden. */
-  forbidWatch = false;
+  /**
+   * Every watch request is answered with this status: 403 is RBAC that grants list but not
+   * watch; 500 or 429 a watch that keeps failing. Undefined: watches are served.
+   */
+  refuseWatches: number | undefined;
   /** List calls (of Deployments or Leases) and the `limit` each asked for; 0 when unpaged. */
   readonly collectionLists: { path: string; limit: number; continued: boolean }[] = [];
   /** Answers SelfSubjectAccessReviews: allowed unless this returns false. */
@@ -261,10 +264,14 @@ export class FakeKubeApiServer extends LoopbackServer {
     params: URLSearchParams,
     res: ServerResponse,
   ): void {
-    if (this.forbidWatch) {
+    const refusal = this.refuseWatches;
+    if (refusal !== undefined) {
       const what = kind === 'leases' ? 'leases.coordination.k8s.io' : 'deployments.apps';
-      const message = `${what} is forbidden: User "system:serviceaccount:pod-rebalancer:pod-rebalancer" cannot watch resource`;
-      return send(res, 403, status(403, 'Forbidden', message));
+      const message =
+        refusal === 403
+          ? `${what} is forbidden: User "system:serviceaccount:pod-rebalancer:pod-rebalancer" cannot watch resource "${kind}"`
+          : 'injected watch failure';
+      return send(res, refusal, status(refusal, REASONS[refusal] ?? 'Unknown', message));
     }
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
     res.flushHeaders();

@@ -2,6 +2,7 @@ import request from 'supertest';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { createLogger } from '../../src/adapters/logger.js';
+import type { WatchTiming } from '../../src/adapters/watch-cache.js';
 import { loadConfig } from '../../src/config.js';
 import { realAdapters } from '../../src/main.js';
 import type { Clock } from '../../src/ports.js';
@@ -58,6 +59,8 @@ export async function startHarness(
     clock?: Clock;
     prometheusTls?: { cert: string; key: string };
     watchCaches?: boolean;
+    /** Shortens the watch caches' timing (liveness, backoff, polling). */
+    watchTiming?: Partial<WatchTiming>;
   } = {},
 ): Promise<Harness> {
   const kube = await new FakeKubeApiServer().start();
@@ -72,7 +75,12 @@ export async function startHarness(
   const config = loadConfig(fullEnv);
   const started: WatchCaches[] = [];
   const build = (identity: string) => {
-    const adapters = realAdapters(config, { ...fullEnv, POD_NAME: identity }, kube.kubeConfig());
+    const adapters = realAdapters(
+      config,
+      { ...fullEnv, POD_NAME: identity },
+      kube.kubeConfig(),
+      options.watchTiming,
+    );
     const { caches } = adapters;
     if (options.watchCaches && caches) {
       caches.start();
