@@ -10,6 +10,7 @@ import type {
   CooldownStore,
 } from '../ports.js';
 import { statusOf, toUpstreamError, type KubeApis } from './kube-api.js';
+import { listPaged } from './paging.js';
 
 export const LAST_ACTION_ANNOTATION = 'pod-rebalancer.io/last-action';
 /** The last attempt that removed no pod, kept apart from the last action (never judged). */
@@ -212,12 +213,26 @@ export class LeaseCooldownStore implements CooldownStore {
   }
 
   async list(): Promise<CooldownEntry[]> {
+    const fold = () => {
+      const entries: CooldownEntry[] = [];
+      return {
+        add: (lease: V1Lease) => {
+          const entry = entryOf(lease);
+          if (entry) entries.push(entry);
+        },
+        done: () => entries,
+      };
+    };
     try {
-      const list = await this.apis.coordination.listNamespacedLease({
-        namespace: this.namespace,
-        labelSelector: COOLDOWN_SELECTOR,
-      });
-      return list.items.flatMap((lease) => entryOf(lease) ?? []);
+      return await listPaged(
+        (page) =>
+          this.apis.coordination.listNamespacedLease({
+            namespace: this.namespace,
+            labelSelector: COOLDOWN_SELECTOR,
+            ...page,
+          }),
+        fold,
+      );
     } catch (error) {
       throw toUpstreamError(error, `listing the cooldown Leases in ${this.namespace}`);
     }

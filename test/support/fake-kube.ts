@@ -692,3 +692,52 @@ function send(res: ServerResponse, code: number, body: Json | string): void {
   res.writeHead(code, { 'content-type': 'application/json' });
   res.end(text);
 }
+
+/**
+ * Stores `count` Deployments of about `bytes` each in the fake, as a big cluster holds them:
+ * most of the size is what kubectl and the field manager leave (last-applied-configuration,
+ * managedFields), which the service never reads. They share one filler string, so the fake
+ * itself stays small; each list page serializes it once per Deployment. No watch event.
+ */
+export function seedFatDeployments(kube: FakeKubeApiServer, count: number, bytes = 10_240): void {
+  const filler = 'x'.repeat(Math.max(0, bytes - 1500));
+  for (let i = 0; i < count; i++) {
+    const namespace = `team-${i % 50}`;
+    const name = `service-${i}`;
+    kube.deployments.set(`${namespace}/${name}`, {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: {
+        namespace,
+        name,
+        uid: `uid-fat-${i}`,
+        resourceVersion: '1000',
+        generation: 3,
+        labels: { app: name, team: `team-${i % 50}` },
+        annotations: {
+          'deployment.kubernetes.io/revision': '3',
+          'kubectl.kubernetes.io/last-applied-configuration': filler,
+        },
+        managedFields: [{ manager: 'kubectl-client-side-apply', operation: 'Update' }],
+      },
+      spec: {
+        replicas: 3,
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: {
+            containers: [
+              {
+                name: 'app',
+                image: `registry.example.com/${name}:1.2.3`,
+                env: [{ name: 'LOG_LEVEL', value: 'info' }],
+                resources: { requests: { cpu: '100m', memory: '128Mi' } },
+              },
+            ],
+          },
+        },
+      },
+      status: { observedGeneration: 3, replicas: 3, updatedReplicas: 3, readyReplicas: 3 },
+    });
+  }
+}
