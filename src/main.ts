@@ -8,6 +8,7 @@ import { LeaseCooldownStore } from './adapters/cooldown-lease.js';
 import { loadKubeConfig, type KubeConfigChoice } from './adapters/kubeconfig.js';
 import { DeploymentCache, LeaseCache } from './adapters/caches.js';
 import type { WatchTiming } from './adapters/watch-cache.js';
+import type { Clock } from './ports.js';
 import { createKubeApis, KubernetesCluster } from './adapters/kubernetes.js';
 import { createLogger, type Logger } from './adapters/logger.js';
 import { prometheusConnection, PrometheusMetricsSource } from './adapters/prometheus.js';
@@ -57,13 +58,19 @@ function checkPrometheusFiles(config: Readonly<Config>): void {
   readSecretFile(config.prometheusCaFile, 'PROMETHEUS_CA_FILE');
 }
 
+/** What tests may change of the real adapters. */
+export interface AdapterOptions {
+  watchTiming?: Partial<WatchTiming>;
+  clock?: Clock;
+}
+
 /** Builds the real adapters: Prometheus over HTTP and the Kubernetes API from the kubeconfig. */
 export function realAdapters(
   config: Readonly<Config>,
   env: NodeJS.ProcessEnv,
   kubeConfig: KubeConfig = loadKubeConfig({}, env),
-  /** Tests shorten the watch caches' timing. */
-  watchTiming?: Partial<WatchTiming>,
+  /** Tests shorten the watch caches' timing and set this replica's clock. */
+  { watchTiming, clock = { now: () => new Date() } }: AdapterOptions = {},
 ): Adapters {
   checkPrometheusFiles(config);
   const apis = createKubeApis(kubeConfig, KUBERNETES_TIMEOUT_MS);
@@ -74,6 +81,7 @@ export function realAdapters(
     namespace: config.stateNamespace,
     logger,
     timing: watchTiming,
+    clock,
     fallback: { get: (name) => direct.readLease(name) },
   });
   // NAMESPACES narrows the Deployment watch to the namespaces in scope; unset, all of them.
@@ -89,7 +97,7 @@ export function realAdapters(
     actionBudget: new LeaseActionBudgetStore(apis, config.stateNamespace),
     metrics: prometheus,
     guards: prometheus,
-    clock: { now: () => new Date() },
+    clock,
     logger,
     tokens: tokenSource(config),
     identity,

@@ -1,4 +1,5 @@
 import type { KubeConfig, V1Deployment, V1Lease } from '@kubernetes/client-node';
+import type { Clock } from '../ports.js';
 import type { Logger } from './logger.js';
 import { COOLDOWN_SELECTOR, type LeaseReader } from './cooldown-lease.js';
 import type { KubeApis } from './kube-api.js';
@@ -133,6 +134,9 @@ function newer(a: string | undefined, b: string | undefined): boolean {
 export class LeaseCache implements LeaseReader {
   private readonly cache: WatchCache<V1Lease>;
   private readonly written = new Map<string, V1Lease>();
+  /** Each Lease's latest version this process saw change (event or own write), and when. */
+  private readonly changed = new Map<string, { version: string; at: Date }>();
+  private readonly clock: Clock;
 
   private readonly namespace: string;
   private readonly fallback: LeaseReader;
@@ -144,9 +148,12 @@ export class LeaseCache implements LeaseReader {
       namespace: string;
       /** Reads from the API server while the cache has not synced yet. */
       fallback: LeaseReader;
+      /** This replica's clock: the changes it sees are timed by it, not by their writer's. */
+      clock?: Clock;
     },
   ) {
     const { namespace, logger, timing } = options;
+    this.clock = options.clock ?? { now: () => new Date() };
     this.namespace = namespace;
     this.fallback = options.fallback;
     this.cache = new WatchCache<V1Lease>(kubeConfig, {
@@ -161,6 +168,7 @@ export class LeaseCache implements LeaseReader {
       labelSelector: COOLDOWN_SELECTOR,
       onError: (error) => logger.warn('Lease watch failed; restarting', { error: String(error) }),
       onModeChange: (mode) => logModeChange(logger, 'Lease', mode),
+      onChange: (phase, lease) => this.sawChange(lease, phase === 'DELETED'),
       timing,
     });
   }
@@ -193,6 +201,22 @@ export class LeaseCache implements LeaseReader {
   /** A Lease this process wrote (the API server's answer), until the watch catches up. */
   remember(lease: V1Lease): void {
     if (lease.metadata?.name) this.written.set(lease.metadata.name, lease);
+    this.sawChange(lease, false);
+  }
+
+  observedAt(name: string, version: string): Date | undefined {
+    const seen = this.changed.get(name);
+    return seen?.version === version ? seen.at : undefined;
+  }
+
+  /** Times a change the first time this process sees it (our own write comes back as an event). */
+  private sawChange(lease: V1Lease, deleted: boolean): void {
+    const { name, resourceVersion: version = '' } = lease.metadata ?? {};
+    if (!name) return;
+    if (deleted) this.changed.delete(name);
+    else if (this.changed.get(name)?.version !== version) {
+      this.changed.set(name, { version, at: this.clock.now() });
+    }
   }
 
   forget(name: string): void {

@@ -142,6 +142,11 @@ export interface LeaseReader {
   remember?(lease: V1Lease): void;
   /** Our write lost a race: read what the watch says from now on. */
   forget?(name: string): void;
+  /**
+   * When this process saw the Lease change to `version` (a watch event, or its own write), by
+   * its own clock; undefined when it did not see the change happen (see cooldownEnds).
+   */
+  observedAt?(name: string, version: string): Date | undefined;
 }
 
 /**
@@ -152,7 +157,6 @@ export interface LeaseReader {
  */
 export class LeaseCooldownStore implements CooldownStore {
   private readonly reader: LeaseReader;
-
   constructor(
     private readonly apis: KubeApis,
     private readonly namespace: string,
@@ -172,8 +176,12 @@ export class LeaseCooldownStore implements CooldownStore {
   }
 
   async read(deployment: DeploymentFacts): Promise<CooldownRecord | undefined> {
-    const lease = await this.reader.get(leaseName(targetOf(deployment)));
-    return lease ? recordFor(lease, deployment) : undefined;
+    const name = leaseName(targetOf(deployment));
+    const lease = await this.reader.get(name);
+    if (!lease) return undefined;
+    const record = recordFor(lease, deployment);
+    const observedAt = this.reader.observedAt?.(name, record.version);
+    return observedAt ? { ...record, observedAt } : record;
   }
 
   async start(

@@ -15,6 +15,8 @@ export interface WatchCacheOptions<T extends KubernetesObject> {
   labelSelector?: string;
   /** Called when the watch fails and is restarted (for a log line). */
   onError?: (error: unknown) => void;
+  /** Called for each change a watch brings (not for what a list brings), after it is applied. */
+  onChange?: (phase: 'ADDED' | 'MODIFIED' | 'DELETED', object: T) => void;
   /** Called when the cache falls back to periodic lists, or watches again. */
   onModeChange?: (mode: WatchMode) => void;
   /** Tests shorten these; the defaults suit a real API server. */
@@ -248,19 +250,24 @@ export class WatchCache<T extends KubernetesObject> {
   }
 
   private apply(phase: string, object: T, end: (error?: unknown) => void): void {
-    if (phase === 'ERROR') {
-      const code = (object as { code?: number }).code;
-      // 410 Gone: the resourceVersion is too old to resume from; list again.
-      if (code === 410) this.resourceVersion = '';
-      return end(code === 410 ? undefined : Object.assign(new Error('watch error'), { code }));
-    }
+    if (phase === 'ERROR') return this.watchError(object, end);
     if (phase === 'ADDED' || phase === 'MODIFIED') {
       const slim = this.options.slim(object);
       this.objects.set(keyOf(slim), slim);
+      this.options.onChange?.(phase, slim);
     } else if (phase === 'DELETED') {
       this.objects.delete(keyOf(object));
+      this.options.onChange?.(phase, object);
     }
     this.resourceVersion = object.metadata?.resourceVersion || this.resourceVersion;
+  }
+
+  /** An ERROR event ends the watch: 410 Gone (too old to resume from) asks for a new list. */
+  private watchError(status: unknown, end: (error?: unknown) => void): void {
+    const code = (status as { code?: number }).code;
+    if (code !== 410) return end(Object.assign(new Error('watch error'), { code }));
+    this.resourceVersion = '';
+    end();
   }
 
   private async afterWatch(outcome: WatchEnd): Promise<void> {

@@ -35,8 +35,11 @@ export interface Harness {
   prom: FakePrometheus;
   logs: CapturedLogs;
   service: Service;
-  /** Another replica of the service against the same fakes (a second process in a cluster). */
-  replica(name: string): Service;
+  /**
+   * Another replica of the service against the same fakes (a second process in a cluster),
+   * with its own clock when given one (a node whose clock is off).
+   */
+  replica(name: string, clock?: Clock): Service;
   stop(): Promise<void>;
 }
 
@@ -74,13 +77,12 @@ export async function startHarness(
   };
   const config = loadConfig(fullEnv);
   const started: WatchCaches[] = [];
-  const build = (identity: string) => {
-    const adapters = realAdapters(
-      config,
-      { ...fullEnv, POD_NAME: identity },
-      kube.kubeConfig(),
-      options.watchTiming,
-    );
+  const build = (identity: string, ownClock?: Clock) => {
+    const clock = ownClock ?? options.clock;
+    const adapters = realAdapters(config, { ...fullEnv, POD_NAME: identity }, kube.kubeConfig(), {
+      watchTiming: options.watchTiming,
+      clock,
+    });
     const { caches } = adapters;
     if (options.watchCaches && caches) {
       caches.start();
@@ -91,7 +93,7 @@ export async function startHarness(
       // Without watch caches every read goes to the fake API server, as the tests arrange it.
       caches: options.watchCaches ? caches : undefined,
       logger: createLogger(config.logLevel, logs.transport()),
-      ...(options.clock ? { clock: options.clock } : {}),
+      ...(clock ? { clock } : {}),
     });
   };
   return {
