@@ -4,7 +4,9 @@ import { createKubeApis, toUpstreamError, type KubeApis } from '../adapters/kube
 import { prometheusConnection, type PrometheusConnection } from '../adapters/prometheus.js';
 import { ConfigError, loadConfig, readSecretFile, SETTINGS } from '../config.js';
 import { PrometheusMetricsSource } from '../adapters/prometheus.js';
+import { WATCH_TIMING } from '../adapters/watch-cache.js';
 import { cpuSeriesSelector } from '../core/cpu-series.js';
+import { formatDuration } from '../core/duration.js';
 import { formatSeries } from '../core/guard.js';
 import { redactCredentials } from '../errors.js';
 import { realAdapters } from '../main.js';
@@ -125,8 +127,7 @@ interface Review {
  * Without watch, the watch caches fall back to periodic paged lists (src/adapters/watch-cache.ts):
  * the service stays ready, and hears of changes a poll later instead of at once.
  */
-const WITHOUT_WATCH =
-  'the service lists every 30s instead of watching (pod_rebalancer_watch_polling is 1); grant watch to hear of changes at once';
+const WITHOUT_WATCH = `the service lists every ${formatDuration(WATCH_TIMING.pollIntervalMs)} instead of watching (pod_rebalancer_watch_polling is 1); grant watch to hear of changes at once`;
 
 /** The state namespace and action the configuration names (defaults when unset or invalid). */
 function deploymentOf(env: NodeJS.ProcessEnv): { stateNamespace: string; action: string } {
