@@ -10,6 +10,7 @@ import type {
   CooldownStore,
 } from '../ports.js';
 import { statusOf, toUpstreamError, type KubeApis } from './kube-api.js';
+import { LeaseRegister } from './lease-cas.js';
 import { listPaged } from './paging.js';
 
 export const LAST_ACTION_ANNOTATION = 'pod-rebalancer.io/last-action';
@@ -157,22 +158,20 @@ export interface LeaseReader {
  */
 export class LeaseCooldownStore implements CooldownStore {
   private readonly reader: LeaseReader;
+  private readonly leases: LeaseRegister;
+
   constructor(
     private readonly apis: KubeApis,
     private readonly namespace: string,
     reader?: LeaseReader,
   ) {
+    this.leases = new LeaseRegister(apis, namespace);
     this.reader = reader ?? { get: (name) => this.readLease(name) };
   }
 
   /** Reads a Lease of STATE_NAMESPACE from the API server; undefined when there is none. */
-  async readLease(name: string): Promise<V1Lease | undefined> {
-    try {
-      return await this.apis.coordination.readNamespacedLease({ namespace: this.namespace, name });
-    } catch (error) {
-      if (statusOf(error) === 404) return undefined;
-      throw toUpstreamError(error, `reading Lease ${this.namespace}/${name}`);
-    }
+  readLease(name: string): Promise<V1Lease | undefined> {
+    return this.leases.read(name);
   }
 
   async read(deployment: DeploymentFacts): Promise<CooldownRecord | undefined> {
@@ -190,30 +189,12 @@ export class LeaseCooldownStore implements CooldownStore {
     next: CooldownStart,
   ): Promise<boolean> {
     const body = this.leaseBody(deployment, previous, next);
-    const name = body.metadata!.name!;
-    try {
-      const written = previous
-        ? await this.apis.coordination.replaceNamespacedLease({
-            namespace: this.namespace,
-            name,
-            body,
-          })
-        : await this.apis.coordination.createNamespacedLease({ namespace: this.namespace, body });
-      this.reader.remember?.(written);
-      return true;
-    } catch (error) {
-      // 409: created meanwhile (AlreadyExists) or changed since we read it (Conflict).
-      // 404: deleted since we read it. Either way someone else changed it: we do not act.
-      const status = statusOf(error);
-      if (status === 409 || status === 404) {
-        this.reader.forget?.(name);
-        return false;
-      }
-      throw toUpstreamError(
-        error,
-        `taking the cooldown Lease of ${deployment.namespace}/${deployment.name}`,
-      );
-    }
+    const what = `taking the cooldown Lease of ${deployment.namespace}/${deployment.name}`;
+    const written = await this.leases.swap(body, what);
+    // Lost: someone else changed it (or acts): we do not act, and read what the watch says.
+    if (!written) this.reader.forget?.(body.metadata!.name!);
+    else this.reader.remember?.(written);
+    return written !== undefined;
   }
 
   howToResume(deployment: DeploymentFacts): string {
@@ -274,21 +255,8 @@ export class LeaseCooldownStore implements CooldownStore {
     delete annotations[INEFFECTIVE_ANNOTATION];
     // A person decided to try again: the count of ineffective actions starts over too.
     annotations[CONSECUTIVE_INEFFECTIVE_ANNOTATION] = '0';
-    try {
-      await this.apis.coordination.replaceNamespacedLease({
-        namespace: this.namespace,
-        name: lease.metadata!.name!,
-        body: lease,
-      });
-      return 'cleared';
-    } catch (error) {
-      const status = statusOf(error);
-      if (status === 409 || status === 404) return 'conflict';
-      throw toUpstreamError(
-        error,
-        `clearing the stop mark of ${target.namespace}/${target.deployment}`,
-      );
-    }
+    const what = `clearing the stop mark of ${target.namespace}/${target.deployment}`;
+    return (await this.leases.swap(lease, what)) ? 'cleared' : 'conflict';
   }
 
   private leaseBody(

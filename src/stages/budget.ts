@@ -3,6 +3,7 @@ import type { Logger } from '../adapters/logger.js';
 import { claimSlot, releaseSlot, type ActionBudget } from '../core/budget.js';
 import { formatDuration } from '../core/duration.js';
 import type { DeploymentFacts } from '../core/types.js';
+import { keyedSerializer } from '../concurrency.js';
 import { UpstreamError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ActionBudgetStore, Cluster } from '../ports.js';
@@ -32,7 +33,7 @@ export interface SlotAction {
 /** Compare-and-swap attempts before giving up with a retryable error (503). */
 const MAX_ATTEMPTS = 8;
 
-const queues = new WeakMap<ActionBudgetStore, Promise<unknown>>();
+const queues = new WeakMap<ActionBudgetStore, ReturnType<typeof keyedSerializer>>();
 
 /**
  * Runs budget updates of one store (one process) one after another. Targets of one payload are
@@ -40,14 +41,11 @@ const queues = new WeakMap<ActionBudgetStore, Promise<unknown>>();
  * lose the compare-and-swap, again and again. Across replicas the Lease's CAS still decides.
  */
 function oneAtATime<T>(store: ActionBudgetStore, task: () => Promise<T>): Promise<T> {
-  const previous = queues.get(store) ?? Promise.resolve();
-  const run = previous.then(task, task);
-  queues.set(
-    store,
-    run.catch(() => undefined),
-  );
-  return run;
+  let serialize = queues.get(store);
+  if (!serialize) queues.set(store, (serialize = keyedSerializer()));
+  return serialize('budget', task);
 }
+
 const NO_BUDGET: Slot = { taken: true, release: async () => undefined };
 
 /**
