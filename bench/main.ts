@@ -22,6 +22,7 @@ import { decide } from '../src/core/decide.js';
 import type { PodFacts } from '../src/core/types.js';
 import { realAdapters } from '../src/main.js';
 import { createService, type ServiceOptions } from '../src/service.js';
+import { fatDeploymentsHeap } from './fat-deployments.js';
 import { preciseNow, TOKEN, type Counts, type FakesCommand, type World } from './shared.js';
 
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
@@ -137,9 +138,10 @@ const GOALS: Record<string, { min?: number; max?: number; text: string }> = {
   storm_memory_ratio: { min: 0.6, text: '≥ 0.6' },
   thousand_seconds: { max: 2, text: '< 2' },
   thousand_prometheus_queries: { max: 20.0001, text: '≤ 20' },
-  thousand_kube_calls_per_action: { max: 4.0001, text: '≤ 4' },
+  thousand_kube_calls_per_action: { max: 5.0001, text: '≤ 5' },
   latency_p50_ms_beyond_prometheus: { max: 25, text: '< 25' },
   heap_mb_5000_pods: { max: 150, text: '< 150' },
+  heap_mb_5000_fat_deployments: { max: 128, text: '< 128' },
 };
 
 function met(key: string, value: number): boolean {
@@ -357,7 +359,7 @@ async function thousandAlerts(): Promise<void> {
       baseline: `${fmt(unmerged.kubernetesCalls)} (${fmt(unmerged.evictions)}) (first run)`,
       result: `${fmt(run.kubernetesCalls)} (${fmt(run.evictions)}): ${fmt(perAction, 2)} per action`,
       ratio: fmt(run.kubernetesCalls / unmerged.kubernetesCalls, 2),
-      goal: '≤ 4 per acted Deployment',
+      goal: '≤ 5 per acted Deployment (the fresh read included)',
     },
   );
 }
@@ -390,6 +392,22 @@ async function heapFor5000Pods(): Promise<void> {
     result: mb(peak),
     ratio: fmt(peak / before, 2),
     goal: '< 150 MB',
+  });
+}
+
+/** Issue 18's key; the measurement lives in bench/fat-deployments.ts. */
+async function heapForFatDeployments(): Promise<void> {
+  console.error(
+    'the Deployment cache syncing 5,000 Deployments of 10 KB, heap sampled every 2 ms …',
+  );
+  const run = await fatDeploymentsHeap();
+  results.heap_mb_5000_fat_deployments = run.peakMb;
+  rows.push({
+    what: 'V8 heap while the Deployment cache syncs 5,000 Deployments of 10 KB (MB, peak)',
+    baseline: `${fmt(run.beforeMb)} before; ${run.cached} cached, ${run.pages} pages of ${run.limit}`,
+    result: fmt(run.peakMb),
+    ratio: fmt(run.peakMb / run.beforeMb, 2),
+    goal: '< 128 MB',
   });
 }
 
@@ -501,6 +519,7 @@ async function main(): Promise<void> {
   if (wanted('decide')) decisionCore();
   if (wanted('latency')) await latency();
   if (wanted('heap')) await heapFor5000Pods();
+  if (wanted('fat-deployments')) await heapForFatDeployments();
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${fmt(totalmem() / 2 ** 30, 1)} GiB, node ${process.version}, ${new Date().toISOString().slice(0, 10)}`;
   const goals = Object.fromEntries(
     Object.entries(results).map(([key, value]) => [
