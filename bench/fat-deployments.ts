@@ -13,7 +13,7 @@ import { createLogger } from '../src/adapters/logger.js';
 import { FakeKubeApiServer, seedFatDeployments } from '../test/support/fake-kube.js';
 
 const DEPLOYMENTS = 5000;
-const CHILD = 'POD_REBALANCER_BENCH_FAT_DEPLOYMENTS_URL';
+const CHILD = 'POD_REBALANCER_BENCH_FAT_DEPLOYMENTS_KUBECONFIG';
 
 export interface FatDeploymentsHeap {
   /** V8 heap in use before the cache started (MB). */
@@ -33,7 +33,7 @@ export async function fatDeploymentsHeap(): Promise<FatDeploymentsHeap> {
   seedFatDeployments(kube, DEPLOYMENTS);
   try {
     const child = fork(fileURLToPath(import.meta.url), [], {
-      env: { ...process.env, [CHILD]: kube.url },
+      env: { ...process.env, [CHILD]: kube.kubeConfigText() },
       execArgv: ['--expose-gc'],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
     });
@@ -52,14 +52,9 @@ export async function fatDeploymentsHeap(): Promise<FatDeploymentsHeap> {
 }
 
 /** In the child: the Deployment cache against the fake, heap sampled until it has synced. */
-async function syncInChild(url: string): Promise<void> {
+async function syncInChild(kubeConfigText: string): Promise<void> {
   const kubeConfig = new KubeConfig();
-  kubeConfig.loadFromOptions({
-    clusters: [{ name: 'fake', server: url, skipTLSVerify: true }],
-    users: [{ name: 'fake', token: 'fake-kube-token' }],
-    contexts: [{ name: 'fake', cluster: 'fake', user: 'fake' }],
-    currentContext: 'fake',
-  });
+  kubeConfig.loadFromString(kubeConfigText);
   const cache = new DeploymentCache(kubeConfig, createKubeApis(kubeConfig, 60_000), undefined, {
     logger: createLogger('error'),
   });
@@ -79,5 +74,5 @@ async function syncInChild(url: string): Promise<void> {
   process.send?.({ beforeMb: before / 2 ** 20, peakMb: peak / 2 ** 20, cached });
 }
 
-const childUrl = process.env[CHILD];
-if (childUrl) void syncInChild(childUrl);
+const childKubeConfig = process.env[CHILD];
+if (childKubeConfig) void syncInChild(childKubeConfig);
