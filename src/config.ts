@@ -1,3 +1,4 @@
+import { isNamespaceName } from './core/names.js';
 import { readFileSync } from 'node:fs';
 import { parseActionBudget, type ActionBudget } from './core/budget.js';
 import { clusterMatcher, parseMatchers, type CpuSeriesSettings } from './core/cpu-series.js';
@@ -209,10 +210,8 @@ function alertNames(value: string): ReadonlySet<string> {
   return new Set(names);
 }
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-
 function namespace(value: string): string {
-  if (!DNS_LABEL.test(value)) throw new Error('expected a namespace name such as pod-rebalancer');
+  if (!isNamespaceName(value)) throw new Error('expected a namespace name such as pod-rebalancer');
   return value;
 }
 
@@ -221,7 +220,7 @@ function namespaceList(value: string): ReadonlySet<string> {
     .split(',')
     .map((n) => n.trim())
     .filter(Boolean);
-  const bad = names.find((name) => !DNS_LABEL.test(name));
+  const bad = names.find((name) => !isNamespaceName(name));
   if (names.length === 0 || bad !== undefined) {
     throw new Error('expected namespace names, comma-separated, e.g. payments,checkout');
   }

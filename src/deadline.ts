@@ -26,13 +26,18 @@ export class Deadline {
     return this.expiresAt - this.now();
   }
 
+  /** Whether the irreversible part could start now (asked before its preparations too). */
+  leavesTimeToAct(): boolean {
+    return this.state !== 'abandoned' && this.remainingMs() >= this.actReserveMs;
+  }
+
   /**
    * Called before each irreversible part (one per Deployment). True when it may start: the
    * request was not answered yet and at least `actReserveMs` is left. From then on the request
    * is never abandoned: its answer is the real outcome.
    */
   commit(): boolean {
-    if (this.state === 'abandoned' || this.remainingMs() < this.actReserveMs) return false;
+    if (!this.leavesTimeToAct()) return false;
     this.state = 'committed';
     return true;
   }
@@ -97,4 +102,22 @@ export class DeadlineExceeded extends Error {
 /** Throws DeadlineExceeded unless the irreversible part may start now (see Deadline.commit). */
 export function beginIrreversible(deadline: Deadline | undefined): void {
   if (deadline && !deadline.commit()) throw new DeadlineExceeded();
+}
+
+/** Throws DeadlineExceeded when the irreversible part could not start now (nothing commits). */
+export function requireTimeToAct(deadline: Deadline | undefined): void {
+  if (deadline && !deadline.leavesTimeToAct()) throw new DeadlineExceeded();
+}
+
+/**
+ * beginIrreversible for one Deployment's writes, asked right before the first of them (after
+ * every queue) and only then: a later write of the same action is never refused halfway.
+ */
+export function firstWriteGate(deadline: Deadline | undefined): () => void {
+  let begun = false;
+  return () => {
+    if (begun) return;
+    beginIrreversible(deadline);
+    begun = true;
+  };
 }

@@ -8,6 +8,8 @@ import { LeaseCooldownStore } from './adapters/cooldown-lease.js';
 import { loadKubeConfig, type KubeConfigChoice } from './adapters/kubeconfig.js';
 import { AutoscalerCache } from './adapters/autoscaler-cache.js';
 import { DeploymentCache, LeaseCache } from './adapters/caches.js';
+import type { WatchTiming } from './adapters/watch-cache.js';
+import type { Clock } from './ports.js';
 import { createKubeApis, KubernetesCluster } from './adapters/kubernetes.js';
 import { createLogger, type Logger } from './adapters/logger.js';
 import { prometheusConnection, PrometheusMetricsSource } from './adapters/prometheus.js';
@@ -58,11 +60,19 @@ function checkPrometheusFiles(config: Readonly<Config>): void {
   readSecretFile(config.prometheusCaFile, 'PROMETHEUS_CA_FILE');
 }
 
+/** What tests may change of the real adapters. */
+export interface AdapterOptions {
+  watchTiming?: Partial<WatchTiming>;
+  clock?: Clock;
+}
+
 /** Builds the real adapters: Prometheus over HTTP and the Kubernetes API from the kubeconfig. */
 export function realAdapters(
   config: Readonly<Config>,
   env: NodeJS.ProcessEnv,
   kubeConfig: KubeConfig = loadKubeConfig({}, env),
+  /** Tests shorten the watch caches' timing and set this replica's clock. */
+  { watchTiming, clock = { now: () => new Date() } }: AdapterOptions = {},
 ): Adapters & Required<Pick<Adapters, 'rules'>> {
   checkPrometheusFiles(config);
   const apis = createKubeApis(kubeConfig, KUBERNETES_TIMEOUT_MS);
@@ -72,11 +82,16 @@ export function realAdapters(
   const leases = new LeaseCache(kubeConfig, apis, {
     namespace: config.stateNamespace,
     logger,
+    timing: watchTiming,
+    clock,
     fallback: { get: (name) => direct.readLease(name) },
   });
   // NAMESPACES narrows the Deployment watch to the namespaces in scope; unset, all of them.
   const namespaces = config.namespaces ? [...config.namespaces] : undefined;
-  const deployments = new DeploymentCache(kubeConfig, apis, namespaces, logger);
+  const deployments = new DeploymentCache(kubeConfig, apis, namespaces, {
+    logger,
+    timing: watchTiming,
+  });
   const autoscalers = new AutoscalerCache(kubeConfig, apis, namespaces, logger);
   const connection = prometheusConnection(config);
   const prometheus = new PrometheusMetricsSource(connection, config.cpuSeries);
@@ -90,7 +105,7 @@ export function realAdapters(
     guards: prometheus,
     // The rule engine with Prometheus's credentials, CA and headers, at RULES_URL.
     rules: new PrometheusRuleSource({ ...connection, url: config.rulesUrl }),
-    clock: { now: () => new Date() },
+    clock,
     logger,
     tokens: tokenSource(config),
     identity,
@@ -101,6 +116,7 @@ export function realAdapters(
         autoscalers.start();
       },
       isSynced: () => deployments.isSynced() && leases.isSynced() && autoscalers.isSynced(),
+      modes: () => ({ deployments: deployments.mode(), leases: leases.mode() }),
       stop: async () => {
         await Promise.all([deployments.stop(), leases.stop(), autoscalers.stop()]);
       },

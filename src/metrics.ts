@@ -38,11 +38,14 @@ export function createMetrics(registry: Registry, build: BuildInfo = currentBuil
 function defineMetrics(registry: Registry) {
   const registers = [registry];
   const budgetScrape: { refresh?: () => void } = {};
+  // Read at each scrape: the service points it at its watch caches (none in the demo, replay).
+  const watchModes = { read: (): Readonly<Record<string, string>> => ({}) };
   return {
     /** Runs `refresh` at each scrape of the budget gauge (without waiting for it). */
     onBudgetScrape(refresh: () => void): void {
       budgetScrape.refresh = refresh;
     },
+    watchModes,
     buildInfo: new Gauge({
       name: 'pod_rebalancer_build_info',
       help: 'Always 1; the version of pod-rebalancer and of Node.js it runs on, as labels.',
@@ -134,6 +137,17 @@ function defineMetrics(registry: Registry) {
       help: 'One-by-one rotations ended, by result (done: both pods removed; stalled: the replacement was not Ready within ROTATION_TIMEOUT).',
       labelNames: ['result'] as const,
       registers,
+    }),
+    watchPolling: new Gauge({
+      name: 'pod_rebalancer_watch_polling',
+      help: '1 while a watch cache lists periodically instead of watching (its watch is forbidden or keeps failing), by cache.',
+      labelNames: ['cache'] as const,
+      registers,
+      collect() {
+        for (const [cache, mode] of Object.entries(watchModes.read())) {
+          this.set({ cache }, mode === 'polling' ? 1 : 0);
+        }
+      },
     }),
     upstreamErrors: new Counter({
       name: 'pod_rebalancer_upstream_errors_total',

@@ -11,7 +11,13 @@ import type { ChosenPod, DeploymentFacts, Policy, Stats, Target } from './core/t
 import type { ActiveWindow } from './core/window.js';
 import type { ProvenanceMode } from './core/provenance.js';
 import type { PolicyLimit } from './core/policy-limits.js';
-import { beginIrreversible, DeadlineExceeded, type Deadline } from './deadline.js';
+import {
+  beginIrreversible,
+  DeadlineExceeded,
+  firstWriteGate,
+  requireTimeToAct,
+  type Deadline,
+} from './deadline.js';
 import { UpstreamError } from './errors.js';
 import type { Metrics } from './metrics.js';
 import type {
@@ -30,6 +36,8 @@ import { anyRemoved, plannedRemovals, recordActionEvent, removePods } from './st
 import { assess, recordAssessment, stopMessage, type Assessment } from './stages/backoff.js';
 import { takeActionSlot } from './stages/budget.js';
 import { checkScaling } from './stages/autoscaler.js';
+import { settleAttempt } from './stages/attempt.js';
+import { confirmOnApiServer } from './stages/fresh.js';
 import { alertPolicy } from './stages/policy.js';
 import { checkGuards, sayHeldBack, type Held } from './stages/guard.js';
 import { gateRotation } from './core/rotation.js';
@@ -335,12 +343,8 @@ async function verifyAndAct(
     timeoutMs: settings.rotation.timeoutMs,
     dryRun: settings.dryRun,
   });
-  return acting(async () => {
-    // Asked when this Deployment's turn to act has come: waiting for a slot may have used the
-    // time the irreversible part needs.
-    beginIrreversible(context.deadline);
-    return act(deployment, record, { decision: chosen, assessment, rotation }, deps);
-  });
+  const plan = { decision: chosen, assessment, rotation, deadline: context.deadline };
+  return acting(() => act(deployment, record, plan, deps));
 }
 
 /** A guard held the action back (or could not be read): the skip, and once per cooldown an Event. */
@@ -363,21 +367,36 @@ function alertStart(target: TargetAlert): Date | undefined {
 }
 
 /**
- * Takes the Lease with the next cooldown, then removes the pods: both, or (one by one) the
- * hottest, with the rotation's progress written in the same Lease so that any replica finishes it.
+ * Reads the Deployment from the API server, then takes a budget slot and the Lease with the
+ * next cooldown, then removes the pods: both, or (one by one) the hottest, with the rotation's
+ * progress written in the same Lease so that any replica finishes it.
  */
 async function act(
-  deployment: DeploymentFacts,
+  measured: DeploymentFacts,
   record: CooldownRecord | undefined,
-  plan: { decision: Chosen; assessment: Assessment; rotation: FirstStep },
+  plan: {
+    decision: Chosen;
+    assessment: Assessment;
+    rotation: FirstStep;
+    deadline: Deadline | undefined;
+  },
   deps: PipelineDeps,
 ): Promise<TargetReport> {
   const { decision, assessment, rotation } = plan;
+  // Waiting for an acting slot may have used the time acting needs: no read for nothing.
+  requireTimeToAct(plan.deadline);
+  const fresh = await confirmOnApiServer(measured, deps);
+  if (!fresh.ok) return skipped(targetOf(measured), fresh.gate, decision.stats);
+  const { deployment } = fresh;
   const now = deps.clock.now();
   const dryRun = deps.settings.dryRun;
+  // Asked after every queue (acting slots, the budget's), right before the first write.
+  const beforeWrite = firstWriteGate(plan.deadline);
   // The budget slot is taken before the cooldown Lease: a refused action leaves no cooldown.
-  const slot = await takeActionSlot(deployment, deps.settings.actionBudget, { now, dryRun }, deps);
+  const action = { now, dryRun, beforeWrite };
+  const slot = await takeActionSlot(deployment, deps.settings.actionBudget, action, deps);
   if (!slot.taken) return skipped(targetOf(deployment), slot.gate, decision.stats);
+  beforeWrite();
   // The Lease is taken before acting: a retry, a duplicate or another replica that reached
   // this point too finds it taken (409) and stops, so one decision removes at most two pods.
   const taken = await deps.cooldown.start(deployment, record, {
@@ -400,7 +419,6 @@ async function act(
     await slot.release();
     return skipped(targetOf(deployment), LOST_RACE, decision.stats);
   }
-  recordAssessment(deployment, assessment, deps.telemetry);
   const removed = await removePods(
     deployment,
     { ...decision, pods: rotation.pods },
@@ -408,6 +426,13 @@ async function act(
     deps,
   );
   const report = acted(deployment, decision, removed, dryRun);
+  if (!anyRemoved(removed)) {
+    // Only an action is judged: an attempt that removed no pod leaves the feedback loop as it
+    // was, and its Lease (a one-by-one rotation's progress with it) goes back to the state before.
+    await settleAttempt(deployment, record, { at: now, pods: removed, slot }, deps);
+    return report;
+  }
+  recordAssessment(deployment, assessment, deps.telemetry);
   // Together, or a dry run: both pods went (or would have); a one-by-one dry run says the order.
   if (!rotation.progress) return withRotation(report, decision, undefined);
   const progress = await afterFirstStep(report, deployment, rotation.progress, deps);

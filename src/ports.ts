@@ -68,7 +68,10 @@ export interface DeploymentEvent {
 
 /** The Kubernetes API as the pipeline needs it. */
 export interface Cluster {
+  /** The Deployment, from a watch cache where one answers: good enough to skip on. */
   getDeployment(target: Target): Promise<DeploymentFacts | undefined>;
+  /** The Deployment from the API server itself, never a cache: what an action is decided on. */
+  readDeployment(target: Target): Promise<DeploymentFacts | undefined>;
   listPods(deployment: DeploymentFacts): Promise<PodFacts[]>;
   /** The pods of several Deployments of one namespace, by Deployment name, in one go. */
   listPodsByDeployment(
@@ -104,6 +107,16 @@ export interface CooldownRecord {
   stopped: string | undefined;
   /** A one-by-one rotation (core/rotation.ts): between its steps, or how it ended. */
   rotation?: RotationProgress;
+  /** The last attempt that removed no pod (not an action: it is never judged). */
+  lastAttempt?: AttemptRecord;
+  /** When this process first saw this version of the record, by its own clock (clock skew). */
+  observedAt?: Date;
+}
+
+/** An attempt that removed no pod: when, and what became of each pod ("name: result"). */
+export interface AttemptRecord {
+  at: Date;
+  pods: string[];
 }
 
 /** A stored cooldown with the Deployment it belongs to (for the sweep and `status`). */
@@ -115,7 +128,7 @@ export interface CooldownEntry {
 }
 
 /** The next state to write. */
-export type CooldownStart = Omit<CooldownRecord, 'version'>;
+export type CooldownStart = Omit<CooldownRecord, 'version' | 'observedAt'>;
 
 export interface CooldownStore {
   read(deployment: DeploymentFacts): Promise<CooldownRecord | undefined>;

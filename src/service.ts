@@ -1,6 +1,7 @@
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { BatchingMetricsSource, type BatchingOptions } from './adapters/batching-metrics.js';
 import type { Logger } from './adapters/logger.js';
+import type { WatchMode } from './adapters/watch-cache.js';
 import type { Config } from './config.js';
 import { createApp } from './http/app.js';
 import type { WebhookLimits } from './http/limits.js';
@@ -51,6 +52,8 @@ export interface Adapters {
 export interface WatchCaches {
   start(): void;
   isSynced(): boolean;
+  /** Each cache's mode: `polling` while its watch is refused or failing (periodic lists). */
+  modes?(): Record<string, WatchMode>;
   stop(): Promise<void>;
 }
 
@@ -147,17 +150,26 @@ export function deadlineLimits(
   return { deadlineMs, actReserveMs: Math.min(2000, Math.floor(deadlineMs / 4)) };
 }
 
+/** A registry of its own: prom-client's process metrics (less the misnamed ones) and ours. */
+function createTelemetry(adapters: Adapters): { registry: Registry; telemetry: Metrics } {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  // These default gauges end in _total, which `promtool check metrics` rejects for non-counters.
+  for (const name of MISNAMED_DEFAULT_GAUGES) registry.removeSingleMetric(name);
+  const telemetry = createMetrics(registry);
+  // Whether each watch cache watches or polls, read at each scrape.
+  const modes = adapters.caches?.modes;
+  if (modes) telemetry.watchModes.read = modes;
+  return { registry, telemetry };
+}
+
 /** Wires configuration and adapters into the pipeline and the HTTP app, with its own registry. */
 export function createService(
   config: Readonly<Config>,
   adapters: Adapters,
   options: ServiceOptions = {},
 ): Service {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
-  // These default gauges end in _total, which `promtool check metrics` rejects for non-counters.
-  for (const name of MISNAMED_DEFAULT_GAUGES) registry.removeSingleMetric(name);
-  const telemetry = createMetrics(registry);
+  const { registry, telemetry } = createTelemetry(adapters);
   // Many Deployments of one namespace in one payload then cost one Prometheus query, not many.
   const batching = options.batchMetrics ?? true;
   const metrics =

@@ -2,7 +2,8 @@ import { V1MicroTime, type V1Lease } from '@kubernetes/client-node';
 import type { BudgetEntry } from '../core/budget.js';
 import type { ActionBudgetStore, BudgetRecord } from '../ports.js';
 import { UpstreamError } from '../errors.js';
-import { statusOf, toUpstreamError, type KubeApis } from './kubernetes.js';
+import type { KubeApis } from './kube-api.js';
+import { LeaseRegister } from './lease-cas.js';
 
 /** The one Lease that holds the cluster-wide action budget, in STATE_NAMESPACE. */
 export const BUDGET_LEASE_NAME = 'pod-rebalancer-action-budget';
@@ -38,25 +39,22 @@ function parseEntries(text: string | undefined): BudgetEntry[] | undefined {
  * for the last slot, exactly one write succeeds and the other sees 409 and reads again.
  */
 export class LeaseActionBudgetStore implements ActionBudgetStore {
+  private readonly leases: LeaseRegister;
+
   constructor(
-    private readonly apis: KubeApis,
+    apis: KubeApis,
     private readonly namespace: string,
-  ) {}
+  ) {
+    this.leases = new LeaseRegister(apis, namespace);
+  }
 
   async read(): Promise<BudgetRecord | undefined> {
-    try {
-      const lease = await this.apis.coordination.readNamespacedLease({
-        namespace: this.namespace,
-        name: BUDGET_LEASE_NAME,
-      });
-      const entries = parseEntries(lease.metadata?.annotations?.[BUDGET_ANNOTATION]);
-      if (!entries) throw this.unreadable();
-      return { version: lease.metadata?.resourceVersion ?? '', entries };
-    } catch (error) {
-      if (error instanceof UpstreamError) throw error;
-      if (statusOf(error) === 404) return undefined;
-      throw toUpstreamError(error, `reading the action budget Lease ${this.where()}`);
-    }
+    const what = `reading the action budget Lease ${this.where()}`;
+    const lease = await this.leases.read(BUDGET_LEASE_NAME, what);
+    if (!lease) return undefined;
+    const entries = parseEntries(lease.metadata?.annotations?.[BUDGET_ANNOTATION]);
+    if (!entries) throw this.unreadable();
+    return { version: lease.metadata?.resourceVersion ?? '', entries };
   }
 
   async write(
@@ -65,23 +63,9 @@ export class LeaseActionBudgetStore implements ActionBudgetStore {
     holder: string,
   ): Promise<boolean> {
     const body = this.leaseBody(previous, entries, holder);
-    try {
-      if (previous) {
-        await this.apis.coordination.replaceNamespacedLease({
-          namespace: this.namespace,
-          name: BUDGET_LEASE_NAME,
-          body,
-        });
-      } else {
-        await this.apis.coordination.createNamespacedLease({ namespace: this.namespace, body });
-      }
-      return true;
-    } catch (error) {
-      // 409: created or changed since we read it; 404: deleted since. Read again.
-      const status = statusOf(error);
-      if (status === 409 || status === 404) return false;
-      throw toUpstreamError(error, `writing the action budget Lease ${this.where()}`);
-    }
+    // Lost to another writer (409, or 404: deleted since): the caller reads again.
+    const written = await this.leases.swap(body, `writing the action budget Lease ${this.where()}`);
+    return written !== undefined;
   }
 
   /** Fails closed: no action until a person repairs or deletes the Lease (which resets it). */

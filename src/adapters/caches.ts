@@ -1,8 +1,9 @@
 import type { KubeConfig, V1Deployment, V1Lease } from '@kubernetes/client-node';
+import type { Clock } from '../ports.js';
 import type { Logger } from './logger.js';
 import { COOLDOWN_SELECTOR, type LeaseReader } from './cooldown-lease.js';
-import type { KubeApis } from './kubernetes.js';
-import { WatchCache } from './watch-cache.js';
+import type { KubeApis } from './kube-api.js';
+import { WatchCache, type WatchMode, type WatchTiming } from './watch-cache.js';
 
 /** The only annotations the service reads (opt-in/opt-out and its own). */
 const OWN_PREFIX = 'pod-rebalancer.io/';
@@ -45,6 +46,13 @@ export function slimDeployment(deployment: V1Deployment): V1Deployment {
   };
 }
 
+/** How the service's watch caches are built besides what they watch. */
+export interface CacheOptions {
+  logger: Logger;
+  /** Tests shorten the watch timing; the defaults suit a real API server. */
+  timing?: Partial<WatchTiming>;
+}
+
 /** Deployments from watch caches: one per namespace in scope, or one cluster-wide. */
 export class DeploymentCache {
   private readonly caches: Map<string, WatchCache<V1Deployment>>;
@@ -54,21 +62,24 @@ export class DeploymentCache {
     apis: KubeApis,
     /** Only these namespaces (NAMESPACES); all when undefined. */
     private readonly namespaces: readonly string[] | undefined,
-    logger: Logger,
+    { logger, timing }: CacheOptions,
   ) {
     const onError = (error: unknown) =>
       logger.warn('Deployment watch failed; restarting', { error: String(error) });
+    const onModeChange = (mode: WatchMode) => logModeChange(logger, 'Deployment', mode);
     const cacheOf = (namespace: string | undefined) =>
       new WatchCache<V1Deployment>(kubeConfig, {
         path: namespace
           ? `/apis/apps/v1/namespaces/${namespace}/deployments`
           : '/apis/apps/v1/deployments',
-        list: () =>
+        list: (page) =>
           namespace
-            ? apis.apps.listNamespacedDeployment({ namespace })
-            : apis.apps.listDeploymentForAllNamespaces(),
+            ? apis.apps.listNamespacedDeployment({ namespace, ...page })
+            : apis.apps.listDeploymentForAllNamespaces(page),
         slim: slimDeployment,
         onError,
+        onModeChange,
+        timing,
       });
     this.caches = new Map(
       namespaces ? namespaces.map((ns) => [ns, cacheOf(ns)]) : [['', cacheOf(undefined)]],
@@ -82,6 +93,12 @@ export class DeploymentCache {
 
   isSynced(): boolean {
     return [...this.caches.values()].every((cache) => cache.isSynced());
+  }
+
+  /** Polling when any of its watches fell back to periodic lists. */
+  mode(): WatchMode {
+    const polling = [...this.caches.values()].some((cache) => cache.mode() === 'polling');
+    return polling ? 'polling' : 'watching';
   }
 
   /**
@@ -118,6 +135,9 @@ function newer(a: string | undefined, b: string | undefined): boolean {
 export class LeaseCache implements LeaseReader {
   private readonly cache: WatchCache<V1Lease>;
   private readonly written = new Map<string, V1Lease>();
+  /** Each Lease's latest version this process saw change (event or own write), and when. */
+  private readonly changed = new Map<string, { version: string; at: Date }>();
+  private readonly clock: Clock;
 
   private readonly namespace: string;
   private readonly fallback: LeaseReader;
@@ -125,23 +145,32 @@ export class LeaseCache implements LeaseReader {
   constructor(
     kubeConfig: KubeConfig,
     apis: KubeApis,
-    options: {
+    options: CacheOptions & {
       namespace: string;
-      logger: Logger;
       /** Reads from the API server while the cache has not synced yet. */
       fallback: LeaseReader;
+      /** This replica's clock: the changes it sees are timed by it, not by their writer's. */
+      clock?: Clock;
     },
   ) {
-    const { namespace, logger } = options;
+    const { namespace, logger, timing } = options;
+    this.clock = options.clock ?? { now: () => new Date() };
     this.namespace = namespace;
     this.fallback = options.fallback;
     this.cache = new WatchCache<V1Lease>(kubeConfig, {
       path: `/apis/coordination.k8s.io/v1/namespaces/${namespace}/leases`,
-      list: () =>
-        apis.coordination.listNamespacedLease({ namespace, labelSelector: COOLDOWN_SELECTOR }),
+      list: (page) =>
+        apis.coordination.listNamespacedLease({
+          namespace,
+          labelSelector: COOLDOWN_SELECTOR,
+          ...page,
+        }),
       slim: (lease) => lease,
       labelSelector: COOLDOWN_SELECTOR,
       onError: (error) => logger.warn('Lease watch failed; restarting', { error: String(error) }),
+      onModeChange: (mode) => logModeChange(logger, 'Lease', mode),
+      onChange: (phase, lease) => this.sawChange(lease, phase === 'DELETED'),
+      timing,
     });
   }
 
@@ -152,6 +181,10 @@ export class LeaseCache implements LeaseReader {
 
   isSynced(): boolean {
     return this.cache.isSynced();
+  }
+
+  mode(): WatchMode {
+    return this.cache.mode();
   }
 
   async get(name: string): Promise<V1Lease | undefined> {
@@ -185,6 +218,22 @@ export class LeaseCache implements LeaseReader {
   /** A Lease this process wrote (the API server's answer), until the watch catches up. */
   remember(lease: V1Lease): void {
     if (lease.metadata?.name) this.written.set(lease.metadata.name, lease);
+    this.sawChange(lease, false);
+  }
+
+  observedAt(name: string, version: string): Date | undefined {
+    const seen = this.changed.get(name);
+    return seen?.version === version ? seen.at : undefined;
+  }
+
+  /** Times a change the first time this process sees it (our own write comes back as an event). */
+  private sawChange(lease: V1Lease, deleted: boolean): void {
+    const { name, resourceVersion: version = '' } = lease.metadata ?? {};
+    if (!name) return;
+    if (deleted) this.changed.delete(name);
+    else if (this.changed.get(name)?.version !== version) {
+      this.changed.set(name, { version, at: this.clock.now() });
+    }
   }
 
   forget(name: string): void {
@@ -193,5 +242,13 @@ export class LeaseCache implements LeaseReader {
 
   async stop(): Promise<void> {
     await this.cache.stop();
+  }
+}
+
+function logModeChange(logger: Logger, kind: string, mode: WatchMode): void {
+  if (mode === 'polling') {
+    logger.warn(`${kind} watch refused or failing; listing periodically instead`, { mode });
+  } else {
+    logger.info(`${kind} watch running again`, { mode });
   }
 }

@@ -4,14 +4,19 @@ import type { RotationProgress } from '../core/rotation.js';
 import type { DeploymentFacts, Target } from '../core/types.js';
 import type {
   ActionRecord,
+  AttemptRecord,
   CooldownEntry,
   CooldownRecord,
   CooldownStart,
   CooldownStore,
 } from '../ports.js';
-import { statusOf, toUpstreamError, type KubeApis } from './kubernetes.js';
+import { statusOf, toUpstreamError, type KubeApis } from './kube-api.js';
+import { LeaseRegister } from './lease-cas.js';
+import { listPaged } from './paging.js';
 
 export const LAST_ACTION_ANNOTATION = 'pod-rebalancer.io/last-action';
+/** The last attempt that removed no pod, kept apart from the last action (never judged). */
+export const LAST_ATTEMPT_ANNOTATION = 'pod-rebalancer.io/last-attempt';
 export const CONSECUTIVE_INEFFECTIVE_ANNOTATION = 'pod-rebalancer.io/consecutive-ineffective';
 /** Present while pod-rebalancer refuses to act on the Deployment; removing it resumes. */
 export const INEFFECTIVE_ANNOTATION = 'pod-rebalancer.io/ineffective';
@@ -58,10 +63,11 @@ export function deploymentLabelValue(deployment: string): string {
   return truncateWithHash(deployment, MAX_LABEL_VALUE, deployment, 10);
 }
 
-function parseLastAction(text: string | undefined): ActionRecord | undefined {
+/** A JSON annotation with an `at` time (the last action, the last attempt); unreadable: none. */
+function parseTimed<T extends { at: Date }>(text: string | undefined): T | undefined {
   if (!text) return undefined;
   try {
-    const parsed = JSON.parse(text) as ActionRecord & { at: string };
+    const parsed = JSON.parse(text) as T & { at: string };
     return { ...parsed, at: new Date(parsed.at) };
   } catch {
     return undefined;
@@ -91,7 +97,8 @@ function toRecord(lease: V1Lease): CooldownRecord {
     // Read back as a string or a Date depending on the client's deserializer.
     startedAt: new Date(acquireTime ?? 0),
     durationMs: leaseDurationSeconds * 1000,
-    lastAction: parseLastAction(annotations[LAST_ACTION_ANNOTATION]),
+    lastAction: parseTimed<ActionRecord>(annotations[LAST_ACTION_ANNOTATION]),
+    lastAttempt: parseTimed<AttemptRecord>(annotations[LAST_ATTEMPT_ANNOTATION]),
     consecutiveIneffective: Number(annotations[CONSECUTIVE_INEFFECTIVE_ANNOTATION] ?? 0) || 0,
     stopped: annotations[INEFFECTIVE_ANNOTATION],
     rotation: parseRotation(annotations[ROTATION_ANNOTATION]),
@@ -142,6 +149,7 @@ function annotationsOf(deployment: DeploymentFacts, next: CooldownStart): Record
     [CONSECUTIVE_INEFFECTIVE_ANNOTATION]: String(next.consecutiveIneffective),
   };
   if (next.lastAction) annotations[LAST_ACTION_ANNOTATION] = JSON.stringify(next.lastAction);
+  if (next.lastAttempt) annotations[LAST_ATTEMPT_ANNOTATION] = JSON.stringify(next.lastAttempt);
   if (next.stopped !== undefined) annotations[INEFFECTIVE_ANNOTATION] = next.stopped;
   if (next.rotation) annotations[ROTATION_ANNOTATION] = JSON.stringify(next.rotation);
   return annotations;
@@ -156,6 +164,11 @@ export interface LeaseReader {
   forget?(name: string): void;
   /** Every cooldown Lease, from the watch cache; undefined while it cannot answer. */
   list?(): V1Lease[] | undefined;
+  /**
+   * When this process saw the Lease change to `version` (a watch event, or its own write), by
+   * its own clock; undefined when it did not see the change happen (see cooldownEnds).
+   */
+  observedAt?(name: string, version: string): Date | undefined;
 }
 
 /**
@@ -166,28 +179,29 @@ export interface LeaseReader {
  */
 export class LeaseCooldownStore implements CooldownStore {
   private readonly reader: LeaseReader;
+  private readonly leases: LeaseRegister;
 
   constructor(
     private readonly apis: KubeApis,
     private readonly namespace: string,
     reader?: LeaseReader,
   ) {
+    this.leases = new LeaseRegister(apis, namespace);
     this.reader = reader ?? { get: (name) => this.readLease(name) };
   }
 
   /** Reads a Lease of STATE_NAMESPACE from the API server; undefined when there is none. */
-  async readLease(name: string): Promise<V1Lease | undefined> {
-    try {
-      return await this.apis.coordination.readNamespacedLease({ namespace: this.namespace, name });
-    } catch (error) {
-      if (statusOf(error) === 404) return undefined;
-      throw toUpstreamError(error, `reading Lease ${this.namespace}/${name}`);
-    }
+  readLease(name: string): Promise<V1Lease | undefined> {
+    return this.leases.read(name);
   }
 
   async read(deployment: DeploymentFacts): Promise<CooldownRecord | undefined> {
-    const lease = await this.reader.get(leaseName(targetOf(deployment)));
-    return lease ? recordFor(lease, deployment) : undefined;
+    const name = leaseName(targetOf(deployment));
+    const lease = await this.reader.get(name);
+    if (!lease) return undefined;
+    const record = recordFor(lease, deployment);
+    const observedAt = this.reader.observedAt?.(name, record.version);
+    return observedAt ? { ...record, observedAt } : record;
   }
 
   async start(
@@ -196,30 +210,12 @@ export class LeaseCooldownStore implements CooldownStore {
     next: CooldownStart,
   ): Promise<boolean> {
     const body = this.leaseBody(deployment, previous, next);
-    const name = body.metadata!.name!;
-    try {
-      const written = previous
-        ? await this.apis.coordination.replaceNamespacedLease({
-            namespace: this.namespace,
-            name,
-            body,
-          })
-        : await this.apis.coordination.createNamespacedLease({ namespace: this.namespace, body });
-      this.reader.remember?.(written);
-      return true;
-    } catch (error) {
-      // 409: created meanwhile (AlreadyExists) or changed since we read it (Conflict).
-      // 404: deleted since we read it. Either way someone else changed it: we do not act.
-      const status = statusOf(error);
-      if (status === 409 || status === 404) {
-        this.reader.forget?.(name);
-        return false;
-      }
-      throw toUpstreamError(
-        error,
-        `taking the cooldown Lease of ${deployment.namespace}/${deployment.name}`,
-      );
-    }
+    const what = `taking the cooldown Lease of ${deployment.namespace}/${deployment.name}`;
+    const written = await this.leases.swap(body, what);
+    // Lost: someone else changed it (or acts): we do not act, and read what the watch says.
+    if (!written) this.reader.forget?.(body.metadata!.name!);
+    else this.reader.remember?.(written);
+    return written !== undefined;
   }
 
   howToResume(deployment: DeploymentFacts): string {
@@ -229,12 +225,26 @@ export class LeaseCooldownStore implements CooldownStore {
   async list(): Promise<CooldownEntry[]> {
     const cached = this.reader.list?.();
     if (cached) return cached.flatMap((lease) => entryOf(lease) ?? []);
+    const fold = () => {
+      const entries: CooldownEntry[] = [];
+      return {
+        add: (lease: V1Lease) => {
+          const entry = entryOf(lease);
+          if (entry) entries.push(entry);
+        },
+        done: () => entries,
+      };
+    };
     try {
-      const list = await this.apis.coordination.listNamespacedLease({
-        namespace: this.namespace,
-        labelSelector: COOLDOWN_SELECTOR,
-      });
-      return list.items.flatMap((lease) => entryOf(lease) ?? []);
+      return await listPaged(
+        (page) =>
+          this.apis.coordination.listNamespacedLease({
+            namespace: this.namespace,
+            labelSelector: COOLDOWN_SELECTOR,
+            ...page,
+          }),
+        fold,
+      );
     } catch (error) {
       throw toUpstreamError(error, `listing the cooldown Leases in ${this.namespace}`);
     }
@@ -268,21 +278,8 @@ export class LeaseCooldownStore implements CooldownStore {
     delete annotations[INEFFECTIVE_ANNOTATION];
     // A person decided to try again: the count of ineffective actions starts over too.
     annotations[CONSECUTIVE_INEFFECTIVE_ANNOTATION] = '0';
-    try {
-      await this.apis.coordination.replaceNamespacedLease({
-        namespace: this.namespace,
-        name: lease.metadata!.name!,
-        body: lease,
-      });
-      return 'cleared';
-    } catch (error) {
-      const status = statusOf(error);
-      if (status === 409 || status === 404) return 'conflict';
-      throw toUpstreamError(
-        error,
-        `clearing the stop mark of ${target.namespace}/${target.deployment}`,
-      );
-    }
+    const what = `clearing the stop mark of ${target.namespace}/${target.deployment}`;
+    return (await this.leases.swap(lease, what)) ? 'cleared' : 'conflict';
   }
 
   private leaseBody(

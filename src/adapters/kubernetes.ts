@@ -1,120 +1,14 @@
-import {
-  ApiException,
-  AppsV1Api,
-  AutoscalingV2Api,
-  CoordinationV1Api,
-  CoreV1Api,
-  AuthorizationV1Api,
-  KubeConfig,
-  ServerConfiguration,
-  V1MicroTime,
-  createConfiguration,
-  type V1Deployment,
-  type V1Pod,
-  type Middleware,
-  type RequestContext,
-  type ResponseContext,
-} from '@kubernetes/client-node';
+import { ApiException, V1MicroTime, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
 import type { DeploymentFacts, LabelSelector, PodFacts, Target } from '../core/types.js';
-import { upstreamTimeoutMs } from '../deadline.js';
-import type { DeploymentCache } from './caches.js';
-import { KeepAliveAuthentication, nodeHttpLibrary } from './connection-pool.js';
-import { UpstreamError } from '../errors.js';
 import type { Cluster, DeploymentEvent, PodRef, RemovalResult } from '../ports.js';
+import { statusOf, toUpstreamError, type KubeApis } from './kube-api.js';
+import { listPaged } from './paging.js';
+
+// Kept importable from here, where they lived first.
+export { createKubeApis, statusOf, toUpstreamError, type KubeApis } from './kube-api.js';
 
 export const OPT_OUT_ANNOTATION = 'pod-rebalancer.io/enabled';
 export const COMPONENT = 'pod-rebalancer';
-
-/** The typed API clients the service uses, all bound to one kubeconfig and one timeout. */
-export interface KubeApis {
-  core: CoreV1Api;
-  apps: AppsV1Api;
-  coordination: CoordinationV1Api;
-  authorization: AuthorizationV1Api;
-  autoscaling: AutoscalingV2Api;
-}
-
-/**
- * Aborts every request that takes longer than `timeoutMs`, or than what is left of the webhook
- * request's deadline it is made for, so a slow API server cannot hang us or make us act late.
- */
-function timeoutMiddleware(timeoutMs: number): Middleware {
-  return {
-    pre: async (context: RequestContext) => {
-      context.setSignal(AbortSignal.timeout(upstreamTimeoutMs(timeoutMs)));
-      return context;
-    },
-    post: async (context: ResponseContext) => context,
-  };
-}
-
-/** Builds the API clients from a loaded kubeconfig (in-cluster, KUBECONFIG or a test's). */
-export function createKubeApis(kubeConfig: KubeConfig, timeoutMs: number): KubeApis {
-  const cluster = kubeConfig.getCurrentCluster();
-  if (!cluster) throw new Error('the kubeconfig has no current cluster');
-  const configuration = createConfiguration({
-    baseServer: new ServerConfiguration(cluster.server, {}),
-    // One keep-alive pool for every call: client-node alone opens a connection per request.
-    authMethods: { default: new KeepAliveAuthentication(kubeConfig) },
-    httpApi: nodeHttpLibrary,
-    promiseMiddleware: [timeoutMiddleware(timeoutMs)],
-  });
-  return {
-    core: new CoreV1Api(configuration),
-    apps: new AppsV1Api(configuration),
-    coordination: new CoordinationV1Api(configuration),
-    authorization: new AuthorizationV1Api(configuration),
-    autoscaling: new AutoscalingV2Api(configuration),
-  };
-}
-
-/** The HTTP status of a failed API call, or undefined when no answer came back. */
-export function statusOf(error: unknown): number | undefined {
-  return error instanceof ApiException ? error.code : undefined;
-}
-
-/**
- * Classifies a failed Kubernetes call. No answer, a timeout, 429 (API priority and fairness)
- * or a 5xx may pass: retryable. Anything else is an answer that a retry will not change.
- */
-export function toUpstreamError(error: unknown, what: string): UpstreamError {
-  const status = statusOf(error);
-  if (status === undefined) {
-    const timedOut =
-      error instanceof Error && (error.name === 'AbortError' || error.name === 'TimeoutError');
-    return new UpstreamError(
-      'kubernetes',
-      timedOut ? 'timeout' : 'network',
-      true,
-      `${what}: ${timedOut ? 'timed out' : 'API server unreachable'}`,
-    );
-  }
-  if (status >= 500 || status === 429) {
-    return new UpstreamError(
-      'kubernetes',
-      'server',
-      true,
-      `${what}: API server answered ${status}`,
-    );
-  }
-  const kind = status === 401 || status === 403 ? 'forbidden' : 'client';
-  return new UpstreamError(
-    'kubernetes',
-    kind,
-    false,
-    `${what}: API server answered ${status} ${reasonOf(error)}`.trim(),
-  );
-}
-
-function reasonOf(error: unknown): string {
-  if (!(error instanceof ApiException)) return '';
-  try {
-    const body = typeof error.body === 'string' ? JSON.parse(error.body) : error.body;
-    return typeof body?.message === 'string' ? `(${body.message})` : '';
-  } catch {
-    return '';
-  }
-}
 
 /** Turns a Deployment's selector into the `labelSelector` query syntax. */
 export function toLabelSelector(selector: LabelSelector): string {
@@ -228,8 +122,11 @@ export function sharedSelector(deployments: readonly DeploymentFacts[]): string 
   return `${key} in (${[...values].sort().join(',')})`;
 }
 
-/** Pods per page when listing: kubectl's default; one page of full objects is held at a time. */
-export const POD_PAGE_SIZE = 500;
+/** What the Cluster reads of the Deployment cache (caches.ts): whether it answers, and what. */
+export interface CachedDeployments {
+  covers(namespace: string): boolean;
+  get(namespace: string, name: string): V1Deployment | undefined;
+}
 
 /** The Cluster port over the real Kubernetes API. */
 export class KubernetesCluster implements Cluster {
@@ -238,7 +135,7 @@ export class KubernetesCluster implements Cluster {
     /** Who we are in Events (reportingInstance): the pod name in a cluster. */
     private readonly instance: string,
     /** Deployments from a watch cache; read from the API server where it cannot answer. */
-    private readonly deployments?: Pick<DeploymentCache, 'covers' | 'get'>,
+    private readonly deployments?: CachedDeployments,
   ) {}
 
   async getDeployment(target: Target): Promise<DeploymentFacts | undefined> {
@@ -246,6 +143,10 @@ export class KubernetesCluster implements Cluster {
       const cached = this.deployments.get(target.namespace, target.deployment);
       return cached && toDeploymentFacts(cached);
     }
+    return this.readDeployment(target);
+  }
+
+  async readDeployment(target: Target): Promise<DeploymentFacts | undefined> {
     try {
       const deployment = await this.apis.apps.readNamespacedDeployment({
         namespace: target.namespace,
@@ -266,46 +167,28 @@ export class KubernetesCluster implements Cluster {
   /**
    * The pods of several Deployments of one namespace in one list, page by page, keeping only
    * what the decision reads of each pod: memory stays bounded by one page plus the facts.
-   * Never from a cache: these are the pods we may remove. An expired continue token (410)
-   * restarts the list once from the beginning, as the API server asks.
+   * Never from a cache: these are the pods we may remove.
    */
   async listPodsByDeployment(
     namespace: string,
     deployments: readonly DeploymentFacts[],
   ): Promise<Map<string, PodFacts[]>> {
-    const names = deployments.map((d) => d.name);
     const labelSelector = sharedSelector(deployments);
+    const fold = () => {
+      const found = new Map(deployments.map((d) => [d.name, [] as PodFacts[]]));
+      return {
+        add: (pod: V1Pod) => found.get(owningDeployment(pod) ?? '')?.push(toPodFacts(pod)),
+        done: () => found,
+      };
+    };
     try {
-      return await this.listPages(namespace, labelSelector, names);
-    } catch (error) {
-      // The continue token expired (410): the API server asks for a new list from the start.
-      if (statusOf(error) !== 410) throw toUpstreamError(error, `listing pods of ${namespace}`);
-    }
-    try {
-      return await this.listPages(namespace, labelSelector, names);
+      return await listPaged(
+        (page) => this.apis.core.listNamespacedPod({ namespace, labelSelector, ...page }),
+        fold,
+      );
     } catch (error) {
       throw toUpstreamError(error, `listing pods of ${namespace}`);
     }
-  }
-
-  private async listPages(
-    namespace: string,
-    labelSelector: string | undefined,
-    names: readonly string[],
-  ): Promise<Map<string, PodFacts[]>> {
-    const found = new Map(names.map((name) => [name, [] as PodFacts[]]));
-    let _continue: string | undefined;
-    do {
-      const page = await this.apis.core.listNamespacedPod({
-        namespace,
-        labelSelector,
-        limit: POD_PAGE_SIZE,
-        _continue,
-      });
-      for (const pod of page.items) found.get(owningDeployment(pod) ?? '')?.push(toPodFacts(pod));
-      _continue = page.metadata?._continue || undefined;
-    } while (_continue);
-    return found;
   }
 
   async evictPod(pod: PodRef): Promise<RemovalResult> {

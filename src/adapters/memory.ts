@@ -46,6 +46,10 @@ export class InMemoryCluster implements Cluster {
     return this.deployments.get(`${target.namespace}/${target.deployment}`);
   }
 
+  async readDeployment(target: Target): Promise<DeploymentFacts | undefined> {
+    return this.getDeployment(target);
+  }
+
   async listPods(deployment: DeploymentFacts): Promise<PodFacts[]> {
     return [...(this.pods.get(`${deployment.namespace}/${deployment.name}`) ?? [])];
   }

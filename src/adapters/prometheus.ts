@@ -149,14 +149,32 @@ export function incompleteness(body: unknown): string | undefined {
   return undefined;
 }
 
+/** What a backend says when one of its stores or proxies failed, not the query. */
+const STORE_FAILURE = /\b(store|proxy|rpc error|unavailable|receive series)\b/i;
+
+/**
+ * A 422 that may pass: the query could not be executed (`errorType: execution`), or the body
+ * names a store or proxy failure. Thanos answers so when a store is down and partial responses
+ * are refused; read as final, the alert would wait Alertmanager's repeat_interval (hours).
+ */
+function failedExecution(status: number, detail: string, errorType: string | undefined): boolean {
+  return status === 422 && (errorType === 'execution' || STORE_FAILURE.test(detail));
+}
+
 /**
  * Classifies an HTTP status first, whatever the body says: 5xx, 429 and 408 may pass
- * (retryable, 503 to Alertmanager); any other 4xx is an answer a retry will not change (a
- * missing tenant header, a wrong token, a bad query): `prometheus-error`, 200.
+ * (retryable, 503 to Alertmanager), and so may a 422 whose execution failed (see
+ * failedExecution); any other 4xx is an answer a retry will not change (a missing tenant
+ * header, a wrong token, a bad query such as 400 `bad_data`): `prometheus-error`, 200.
  */
-export function statusError(status: number, detail: string): UpstreamError {
+export function statusError(status: number, detail: string, errorType?: string): UpstreamError {
   const said = detail ? `: ${detail}` : '';
-  if (status >= 500 || status === 429 || status === 408) {
+  if (
+    status >= 500 ||
+    status === 429 ||
+    status === 408 ||
+    failedExecution(status, detail, errorType)
+  ) {
     return new UpstreamError('prometheus', 'server', true, `Prometheus answered ${status}${said}`);
   }
   const kind = status === 401 || status === 403 ? 'forbidden' : 'client';
@@ -212,7 +230,7 @@ function innermost(reason: unknown): PromError {
 function fromInterceptor(cause: unknown): UpstreamError | undefined {
   const large = tooLarge(cause);
   if (large) return large;
-  if (cause instanceof HttpAnswer) return statusError(cause.status, cause.detail);
+  if (cause instanceof HttpAnswer) return statusError(cause.status, cause.detail, cause.errorType);
   if (cause instanceof IncompleteAnswer) {
     return new UpstreamError('prometheus', 'partial', true, `incomplete answer: ${cause.message}`);
   }

@@ -17,6 +17,11 @@ export class WatchedFile {
     /** Path of the file; only the path may ever be shown. */
     readonly path: string,
     private readonly recheckMs = 1000,
+    /**
+     * The content while the file does not exist (deleted, not a failed read); undefined keeps
+     * the last good content then too.
+     */
+    private readonly whenMissing?: string,
   ) {}
 
   /** The current content, re-read when the file changed. Rejects only if it was never readable. */
@@ -38,8 +43,14 @@ export class WatchedFile {
       if (next === this.signature && this.content !== undefined) return;
       this.content = await readFile(this.path, 'utf8');
       this.signature = next;
-    } catch {
-      // Missing for a moment (a Secret volume mid-update) or unreadable: keep what we had.
+    } catch (error) {
+      // Missing for a moment (a Secret volume mid-update) or unreadable: keep what we had,
+      // unless the owner says what a deleted file means.
+      const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
+      if (missing && this.whenMissing !== undefined) {
+        this.content = this.whenMissing;
+        this.signature = 'missing';
+      }
     }
   }
 }

@@ -4,13 +4,26 @@ import { isInsideWindow } from './window.js';
 
 /** What the cooldown gate needs of the stored record. */
 export interface CooldownFacts {
+  /** When the writer started it, by the writer's clock. */
   startedAt: Date;
   durationMs: number;
+  /** When this replica first saw this version of the record, by its own clock. */
+  observedAt?: Date;
 }
 
-/** When the cooldown ends; the cooldown starts when an action starts. */
+/**
+ * When the cooldown ends, by this replica's clock; the cooldown starts when an action starts.
+ * The writer's start is another replica's clock: with that clock behind ours, its cooldown
+ * would end early here. So, as client-go's leader election does, the cooldown also lasts its
+ * whole duration from when this replica saw the record change, whichever ends later. A change
+ * seen late (no notification for hours) would start it over: the time observed counts only up
+ * to one more duration past the writer's end, which is also the clock skew this tolerates.
+ */
 export function cooldownEnds(record: CooldownFacts): Date {
-  return new Date(record.startedAt.getTime() + record.durationMs);
+  const writerEnd = record.startedAt.getTime() + record.durationMs;
+  if (!record.observedAt) return new Date(writerEnd);
+  const observedEnd = record.observedAt.getTime() + record.durationMs;
+  return new Date(Math.max(writerEnd, Math.min(observedEnd, writerEnd + record.durationMs)));
 }
 
 /** Stops a target whose Deployment was acted on less than one cooldown ago. */

@@ -1,3 +1,4 @@
+import { isNamespaceName, isObjectName } from './names.js';
 import type { SkipReason, Target } from './types.js';
 
 /** The fields of an Alertmanager alert that pod-rebalancer reads (webhook payload version 4). */
@@ -38,9 +39,6 @@ export interface Targets {
   duplicates: TargetAlert[];
   dismissed: DismissedAlert[];
 }
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** The key that makes "one Deployment" one: namespace and name. */
 export function targetKey(target: Target): string {
@@ -100,7 +98,7 @@ function dismissalOf(
     };
   }
   // The names go into a PromQL selector and an API path: accept only what Kubernetes accepts.
-  if (!DNS_LABEL.test(namespace) || !DNS_SUBDOMAIN.test(deployment) || deployment.length > 253) {
+  if (!isNamespaceName(namespace) || !isObjectName(deployment)) {
     return {
       reason: 'missing-labels',
       detail: 'labels namespace and deployment must be Kubernetes names',

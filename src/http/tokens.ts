@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { WatchedFile } from '../adapters/secret-file.js';
 
 /** Decides whether a presented bearer token is one we accept. */
 export interface TokenSource {
@@ -29,39 +29,21 @@ export function staticTokens(token: string): TokenSource {
 
 /**
  * Tokens from a file, one a line (blank lines and `#` comments ignored), re-read when the file
- * changes so that tokens rotate without a restart: during a rotation the file holds the old
- * and the new token. A Secret volume swaps a symlink, so the file is checked by stat (which
- * follows it), at most once per `recheckMs`.
+ * changes (WatchedFile) so that tokens rotate without a restart: during a rotation the file
+ * holds the old and the new token. A deleted file revokes every token; a failed read keeps the
+ * tokens we had.
  */
 export function fileTokens(path: string, recheckMs = 1000): TokenSource {
+  const file = new WatchedFile(path, recheckMs, '');
+  let parsedFrom: string | undefined;
   let known: Buffer[] = [];
-  let signature = '';
-  let checkedAt = -Infinity;
-  let loading: Promise<void> | undefined;
-
-  const reload = async () => {
-    const info = await stat(path).catch(() => undefined);
-    const next = info ? `${info.ino}:${info.size}:${info.mtimeMs}` : 'missing';
-    if (next === signature) return;
-    let text = '';
-    try {
-      if (info) text = await readFile(path, 'utf8');
-    } catch {
-      // A failed read (EMFILE, EACCES) keeps the tokens we had and tries again next time.
-      return;
-    }
-    known = parseTokenFile(text).map(digest);
-    signature = next;
-  };
-
   return {
     async accepts(presented) {
-      const now = performance.now();
-      if (now - checkedAt >= recheckMs) {
-        checkedAt = now;
-        loading ??= reload().finally(() => (loading = undefined));
+      const text = await file.read().catch(() => '');
+      if (text !== parsedFrom) {
+        known = parseTokenFile(text).map(digest);
+        parsedFrom = text;
       }
-      if (loading) await loading;
       return matchesAny(presented, known);
     },
   };

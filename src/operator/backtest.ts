@@ -1,3 +1,4 @@
+import { isNamespaceName, isObjectName } from '../core/names.js';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { prometheusConnection } from '../adapters/prometheus.js';
@@ -44,7 +45,6 @@ export type { BacktestRequest, BacktestResult, DeploymentResult } from './backte
 /** Range queries can be heavier than the service's instant query. */
 const MIN_RANGE_TIMEOUT_MS = 60_000;
 const DEFAULT_REPEAT_INTERVAL = '20m';
-const K8S_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 const FLAGS = {
   namespace: { type: 'string' },
@@ -150,7 +150,8 @@ export function parseThresholds(
 const DEFAULT_RELATIVE_THRESHOLD = 0.5;
 
 function checkName(value: string | undefined, flag: string): string | undefined {
-  if (value !== undefined && !K8S_NAME.test(value))
+  const valid = flag === 'namespace' ? isNamespaceName : isObjectName;
+  if (value !== undefined && !valid(value))
     throw new BadInput(`--${flag}: expected a Kubernetes name (got "${value}")`);
   return value;
 }

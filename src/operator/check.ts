@@ -4,7 +4,9 @@ import { createKubeApis, toUpstreamError, type KubeApis } from '../adapters/kube
 import { prometheusConnection, type PrometheusConnection } from '../adapters/prometheus.js';
 import { ConfigError, loadConfig, readSecretFile, SETTINGS } from '../config.js';
 import { PrometheusMetricsSource } from '../adapters/prometheus.js';
+import { WATCH_TIMING } from '../adapters/watch-cache.js';
 import { cpuSeriesSelector } from '../core/cpu-series.js';
+import { formatDuration } from '../core/duration.js';
 import { redactCredentials } from '../errors.js';
 import { realAdapters } from '../main.js';
 import {
@@ -125,7 +127,15 @@ interface Review {
   fix: string;
   /** The line passes when the answer is "denied" (a grant the service must not hold). */
   mustBeDenied?: boolean;
+  /** Denied, the service still works this way: the line passes and says so. */
+  withoutIt?: string;
 }
+
+/**
+ * Without watch, the watch caches fall back to periodic paged lists (src/adapters/watch-cache.ts):
+ * the service stays ready, and hears of changes a poll later instead of at once.
+ */
+const WITHOUT_WATCH = `the service lists every ${formatDuration(WATCH_TIMING.pollIntervalMs)} instead of watching (pod_rebalancer_watch_polling is 1); grant watch to hear of changes at once`;
 
 /** The state namespace and action the configuration names (defaults when unset or invalid). */
 function deploymentOf(env: NodeJS.ProcessEnv): { stateNamespace: string; action: string } {
@@ -156,12 +166,14 @@ function reviews(env: NodeJS.ProcessEnv, namespace: string | undefined): Review[
       namespace,
       where,
       fix: permission === DELETE_PERMISSION ? DELETE_FIX : RBAC_FIX,
+      withoutIt: permission.verb === 'watch' ? WITHOUT_WATCH : undefined,
     })),
     ...STATE_PERMISSIONS.map((permission) => ({
       permission,
       namespace: stateNamespace,
       where: `in namespace ${stateNamespace} (STATE_NAMESPACE)`,
       fix: STATE_FIX,
+      withoutIt: permission.verb === 'watch' ? WITHOUT_WATCH : undefined,
     })),
     {
       permission: FORBIDDEN,
@@ -404,9 +416,11 @@ function reviewResult(review: Review, granted: boolean): CheckResult {
       : { check, ok: true, detail: review.where };
   }
   const check = `kubernetes may ${what}`;
-  return granted
-    ? { check, ok: true, detail: review.where }
-    : { check, ok: false, detail: `denied ${review.where}`, fix: review.fix };
+  if (granted) return { check, ok: true, detail: review.where };
+  if (review.withoutIt) {
+    return { check, ok: true, detail: `denied ${review.where}: ${review.withoutIt}` };
+  }
+  return { check, ok: false, detail: `denied ${review.where}`, fix: review.fix };
 }
 
 /** Each permission through a SelfSubjectAccessReview; the first one also proves the API answers. */

@@ -1,3 +1,4 @@
+import { isNamespaceName, isObjectName } from '../core/names.js';
 import { LeaseActionBudgetStore } from '../adapters/budget-lease.js';
 import { LeaseCooldownStore } from '../adapters/cooldown-lease.js';
 import { createKubeApis, KubernetesCluster, toUpstreamError } from '../adapters/kubernetes.js';
@@ -222,14 +223,12 @@ export async function statusCommand(argv: string[], io: OperatorIo): Promise<Exi
 }
 
 function parseTarget(text: string | undefined): { namespace: string; deployment: string } {
-  const match = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([a-z0-9]([-a-z0-9.]*[a-z0-9])?)$/.exec(
-    text ?? '',
-  );
-  if (!match)
+  const [namespace = '', deployment = '', ...rest] = (text ?? '').split('/');
+  if (rest.length > 0 || !isNamespaceName(namespace) || !isObjectName(deployment))
     throw new BadInput(
       `expected NAMESPACE/DEPLOYMENT, e.g. payments/api (got "${text ?? ''}"); see pod-rebalancer resume --help`,
     );
-  return { namespace: match[1]!, deployment: match[3]! };
+  return { namespace, deployment };
 }
 
 /** `pod-rebalancer resume NAMESPACE/DEPLOYMENT`: clears the stop mark (compare-and-swap). */

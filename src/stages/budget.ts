@@ -3,6 +3,7 @@ import type { Logger } from '../adapters/logger.js';
 import { claimSlot, liveEntries, releaseSlot, type ActionBudget } from '../core/budget.js';
 import { formatDuration } from '../core/duration.js';
 import type { DeploymentFacts } from '../core/types.js';
+import { keyedSerializer } from '../concurrency.js';
 import { UpstreamError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ActionBudgetStore, Clock, Cluster } from '../ports.js';
@@ -22,10 +23,17 @@ export type Slot =
   | { taken: true; release(): Promise<void> }
   | { taken: false; gate: { reason: 'budget-exhausted'; detail: string } };
 
+/** The action a slot is for; `beforeWrite` may still refuse it (the deadline) once its turn came. */
+export interface SlotAction {
+  now: Date;
+  dryRun: boolean;
+  beforeWrite?: () => void;
+}
+
 /** Compare-and-swap attempts before giving up with a retryable error (503). */
 const MAX_ATTEMPTS = 8;
 
-const queues = new WeakMap<ActionBudgetStore, Promise<unknown>>();
+const queues = new WeakMap<ActionBudgetStore, ReturnType<typeof keyedSerializer>>();
 
 /**
  * Runs budget updates of one store (one process) one after another. Targets of one payload are
@@ -33,13 +41,9 @@ const queues = new WeakMap<ActionBudgetStore, Promise<unknown>>();
  * lose the compare-and-swap, again and again. Across replicas the Lease's CAS still decides.
  */
 function oneAtATime<T>(store: ActionBudgetStore, task: () => Promise<T>): Promise<T> {
-  const previous = queues.get(store) ?? Promise.resolve();
-  const run = previous.then(task, task);
-  queues.set(
-    store,
-    run.catch(() => undefined),
-  );
-  return run;
+  let serialize = queues.get(store);
+  if (!serialize) queues.set(store, (serialize = keyedSerializer()));
+  return serialize('budget', task);
 }
 /**
  * Keeps `pod_rebalancer_action_budget_remaining` right before this replica acts: the whole budget
@@ -86,7 +90,7 @@ const NO_BUDGET: Slot = { taken: true, release: async () => undefined };
 export async function takeActionSlot(
   deployment: DeploymentFacts,
   budget: ActionBudget | undefined,
-  action: { now: Date; dryRun: boolean },
+  action: SlotAction,
   deps: BudgetDeps,
 ): Promise<Slot> {
   if (!budget) return NO_BUDGET;
@@ -96,7 +100,7 @@ export async function takeActionSlot(
 async function claimOne(
   deployment: DeploymentFacts,
   budget: ActionBudget,
-  action: { now: Date; dryRun: boolean },
+  action: SlotAction,
   deps: BudgetDeps,
 ): Promise<Slot> {
   const claim = {
@@ -112,6 +116,7 @@ async function claimOne(
       deps.telemetry.actionBudgetRemaining.set(0);
       return refuse(deployment, budget, { now: action.now, freesAt: answer.freesAt }, deps);
     }
+    action.beforeWrite?.();
     if (await deps.actionBudget.write(record, answer.entries, deps.identity)) {
       deps.telemetry.actionBudgetRemaining.set(answer.remaining);
       const release = () => oneAtATime(deps.actionBudget, () => releaseClaim(claim.id, deps));

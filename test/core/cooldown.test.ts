@@ -36,6 +36,40 @@ describe('gateCooldown', () => {
   });
 });
 
+describe('cooldownEnds with the time this replica observed the record (clock skew)', () => {
+  const MINUTE = 60_000;
+  const at = (ms: number) => new Date(NOW.getTime() + ms);
+
+  it.each([
+    [
+      'seen when written, the writer 10 min behind: the whole duration from when it was seen',
+      at(-10 * MINUTE),
+      at(0),
+      at(15 * MINUTE),
+    ],
+    [
+      "the writer 10 min ahead: the writer's end, which is later",
+      at(10 * MINUTE),
+      at(0),
+      at(25 * MINUTE),
+    ],
+    [
+      'first seen long after it was written (a restart): at most one more duration',
+      at(-2 * 60 * MINUTE),
+      at(0),
+      at(-2 * 60 * MINUTE + 30 * MINUTE),
+    ],
+    [
+      "never observed (no store that tracks it): the writer's end",
+      at(0),
+      undefined,
+      at(15 * MINUTE),
+    ],
+  ])('%s', (_case, startedAt, observedAt, ends) => {
+    expect(cooldownEnds({ startedAt, durationMs: FIFTEEN_MINUTES, observedAt })).toEqual(ends);
+  });
+});
+
 describe('gateWindow', () => {
   // 2026-11-30 is a Monday; Berlin is UTC+1 in November.
   const window = parseActiveWindow('Mon-Fri 09:00-17:00 Europe/Berlin');

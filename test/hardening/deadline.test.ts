@@ -193,4 +193,33 @@ describe('one request deadline, through the real app', () => {
     const budget = h.kube.leases.get('pod-rebalancer/pod-rebalancer-action-budget');
     expect(JSON.parse(budget?.metadata.annotations['pod-rebalancer.io/actions'])).toHaveLength(16);
   });
+
+  it('when a Deployment waits in the budget queue until too close to the deadline, then it never starts: no budget slot, no Lease, no removal', async () => {
+    h = await startHarness({ WEBHOOK_DEADLINE: '5s' });
+    const alerts = seedImbalancedMany(h, 2);
+    // The first budget write takes 4.3 s: the second Deployment, queued behind it for the
+    // budget, gets its turn with about 0.7 s left, less than the 1.25 s kept for acting.
+    h.kube.fail({
+      method: 'POST',
+      path: /\/namespaces\/pod-rebalancer\/leases$/,
+      name: /^pod-rebalancer-action-budget$/,
+      delayMs: 4300,
+    });
+
+    const res = await request(h.service.app)
+      .post('/webhook')
+      .set('Authorization', `Bearer ${TOKEN}`)
+      .send(payload(alerts));
+
+    const late = res.body.results.find((r: { reason: string }) => r.reason === 'deadline-exceeded');
+    expect(late).toMatchObject({ outcome: 'failed' });
+    expect(
+      res.body.results.filter((r: { reason: string }) => r.reason === 'imbalanced'),
+    ).toHaveLength(1);
+    expect(h.kube.removals).toHaveLength(2);
+    expect(h.kube.removals.some((r) => r.name.startsWith(`${late.deployment}-`))).toBe(false);
+    expect(h.kube.leases.has(`pod-rebalancer/payments.${late.deployment}`)).toBe(false);
+    const budget = h.kube.leases.get('pod-rebalancer/pod-rebalancer-action-budget');
+    expect(JSON.parse(budget?.metadata.annotations['pod-rebalancer.io/actions'])).toHaveLength(1);
+  });
 });

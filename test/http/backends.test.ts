@@ -99,7 +99,7 @@ describe('Thanos Querier', () => {
     expect(leaseWrites(h)).toEqual([]);
   });
 
-  it('when a store is down and Thanos honours partial_response=false (it answers 500), then nothing is removed and Alertmanager retries', async () => {
+  it('when a store is down and Thanos honours partial_response=false (it answers 422 execution), then nothing is removed and Alertmanager retries', async () => {
     h = await startHarness();
     seedImbalanced(h);
     h.prom.behaviour = { degraded: { style: 'thanos', missing: /^api-hot$/ } };

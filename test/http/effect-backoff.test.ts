@@ -186,4 +186,44 @@ describe('judging each action and backing off when it does not help', () => {
     expect(lease().spec.leaseDurationSeconds).toBe(15 * 60);
     expect(lease().metadata.annotations['pod-rebalancer.io/consecutive-ineffective']).toBe('0');
   });
+
+  it('when every attempt is refused by a PodDisruptionBudget, then nothing is judged: no ineffective streak, no longer cooldown, no stop; the Lease records the attempt apart and the budget slot goes back', async () => {
+    const { clock, alert, lease } = await setup({ ACTION_BUDGET: '5/1h' });
+    h.kube.pdbBlocked.add('payments/api-hot');
+    h.kube.pdbBlocked.add('payments/api-cold');
+
+    for (let attempt = 0; attempt < 4; attempt++) {
+      expect(await alert()).toMatchObject({ outcome: 'skipped', reason: 'pdb-blocked' });
+      clock.advance(16 * MINUTE);
+    }
+
+    expect(h.kube.removals).toEqual([]);
+    const annotations = lease().metadata.annotations;
+    expect(annotations['pod-rebalancer.io/consecutive-ineffective']).toBe('0');
+    expect(annotations['pod-rebalancer.io/ineffective']).toBeUndefined();
+    expect(annotations['pod-rebalancer.io/last-action']).toBeUndefined();
+    expect(JSON.parse(annotations['pod-rebalancer.io/last-attempt'])).toMatchObject({
+      pods: ['api-hot: pdb-blocked', 'api-cold: pdb-blocked'],
+    });
+    expect(lease().spec.leaseDurationSeconds).toBe(15 * 60);
+    expect(h.kube.events.filter((e) => e.reason === 'RebalanceIneffective')).toEqual([]);
+    const budget = h.kube.leases.get('pod-rebalancer/pod-rebalancer-action-budget');
+    expect(JSON.parse(budget!.metadata.annotations['pod-rebalancer.io/actions'])).toEqual([]);
+    const metrics = (await request(h.service.app).get('/metrics')).text;
+    expect(metrics).toContain('pod_rebalancer_actions_judged_total{effect="ineffective"} 0');
+  });
+
+  it('when an earlier real action is followed by a refused attempt, then the attempt keeps that action to judge and its count', async () => {
+    const { clock, alert, lease } = await setup();
+    expect(await alert()).toMatchObject({ outcome: 'rebalanced' });
+    const action = lease().metadata.annotations['pod-rebalancer.io/last-action'];
+    clock.advance(16 * MINUTE);
+    for (const pod of h.kube.pods.keys()) h.kube.pdbBlocked.add(pod);
+
+    expect(await alert()).toMatchObject({ outcome: 'skipped', reason: 'pdb-blocked' });
+
+    expect(lease().metadata.annotations['pod-rebalancer.io/last-action']).toBe(action);
+    expect(lease().metadata.annotations['pod-rebalancer.io/consecutive-ineffective']).toBe('0');
+    expect(lease().spec.leaseDurationSeconds).toBe(15 * 60);
+  });
 });

@@ -91,7 +91,7 @@ describe('Deployments and Leases are read from watch caches', () => {
     expect(h.kube.removals).toHaveLength(2);
   });
 
-  it('when the Deployment watch keeps failing (403: RBAC without watch), then the cache stops answering: not ready, and a change made meanwhile is read fresh', async () => {
+  it('when listing and watching Deployments are both refused (403), then the cache stops answering: not ready, and a change made meanwhile is read fresh', async () => {
     h = await startHarness({}, { watchCaches: true });
     seedImbalanced(h, 'payments', 'api');
     await until(() => ready(h.service), 'synced');

@@ -109,6 +109,20 @@ describe('pod-rebalancer check', () => {
     ]);
   });
 
+  it('when RBAC grants list but not watch, then the watch lines pass and say the service lists periodically instead', async () => {
+    kube.allow = (a) => a.verb !== 'watch' && a.namespace !== 'kube-node-lease';
+
+    const { code, lines } = await check();
+
+    expect(code).toBe(EXIT.done);
+    expect(lines).toContain(
+      'ok    kubernetes may watch deployments.apps: denied in all namespaces: the service lists every 30s instead of watching (pod_rebalancer_watch_polling is 1); grant watch to hear of changes at once',
+    );
+    expect(lines.filter((l) => l.includes('may watch leases'))).toEqual([
+      expect.stringMatching(/^ok {4}kubernetes may watch leases.*: denied .*lists every 30s/),
+    ]);
+  });
+
   it('when ACTION=delete, then pod delete is checked too, and its fix names the delete-pods component', async () => {
     kube.allow = (a) => a.verb !== 'delete' || a.resource !== 'pods';
 

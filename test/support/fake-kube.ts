@@ -69,6 +69,8 @@ interface Watcher {
   selector: string;
   bookmarks: boolean;
   res: ServerResponse;
+  /** Open but sends nothing, ever: a half-open connection to a control-plane node that died. */
+  silent?: boolean;
 }
 
 const MICRO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
@@ -133,6 +135,13 @@ export class FakeKubeApiServer extends LoopbackServer {
   readonly faults: Fault[] = [];
   /** Called after each answer, to change the world between two calls (e.g. a pod replaced). */
   afterRequest: (method: string, path: string) => void = () => undefined;
+  /**
+   * Every watch request is answered with this status: 403 is RBAC that grants list but not
+   * watch; 500 or 429 a watch that keeps failing. Undefined: watches are served.
+   */
+  refuseWatches: number | undefined;
+  /** List calls (of Deployments or Leases) and the `limit` each asked for; 0 when unpaged. */
+  readonly collectionLists: { path: string; limit: number; continued: boolean }[] = [];
   /** Answers SelfSubjectAccessReviews: allowed unless this returns false. */
   allow: (attributes: Json) => boolean = () => true;
   /**
@@ -154,6 +163,8 @@ export class FakeKubeApiServer extends LoopbackServer {
   private readonly watchers = new Set<Watcher>();
   /** While true, watch events are held back (a watch that lags behind); release with flush. */
   private holding = false;
+  /** While true, new watches are silent too (see silenceWatches). */
+  private silencing = false;
   private held: { watcher: Watcher; line: string }[] = [];
 
   /** A kubeconfig for this server, as a user's would be (plain http needs skipTLSVerify). */
@@ -204,6 +215,20 @@ export class FakeKubeApiServer extends LoopbackServer {
   /** Holds watch events back until releaseWatches(): a watch cache that lags behind. */
   holdWatches(): void {
     this.holding = true;
+  }
+
+  /**
+   * Every open watch goes silent (the stream stays open, nothing is sent on it again), and so
+   * does every watch opened until hearWatches(): a control-plane node gone without a RST.
+   */
+  silenceWatches(): void {
+    this.silencing = true;
+    for (const watcher of this.watchers) watcher.silent = true;
+  }
+
+  /** Watches opened from now on are heard again (the silent ones stay silent until closed). */
+  hearWatches(): void {
+    this.silencing = false;
   }
 
   releaseWatches(): void {
@@ -263,6 +288,7 @@ export class FakeKubeApiServer extends LoopbackServer {
   }
 
   private write(watcher: Watcher, event: Json): void {
+    if (watcher.silent) return;
     const line = `${JSON.stringify(event)}\n`;
     if (this.holding) this.held.push({ watcher, line });
     else watcher.res.write(line);
@@ -275,7 +301,17 @@ export class FakeKubeApiServer extends LoopbackServer {
     params: URLSearchParams,
     res: ServerResponse,
   ): void {
+    const refusal = this.refuseWatches;
+    if (refusal !== undefined) {
+      const what = kind === 'leases' ? 'leases.coordination.k8s.io' : 'deployments.apps';
+      const message =
+        refusal === 403
+          ? `${what} is forbidden: User "system:serviceaccount:pod-rebalancer:pod-rebalancer" cannot watch resource "${kind}"`
+          : 'injected watch failure';
+      return send(res, refusal, status(refusal, REASONS[refusal] ?? 'Unknown', message));
+    }
     res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
     const from = Number(params.get('resourceVersion') || this.version);
     const watcher: Watcher = {
       kind,
@@ -283,6 +319,7 @@ export class FakeKubeApiServer extends LoopbackServer {
       selector: params.get('labelSelector') ?? '',
       bookmarks: params.get('allowWatchBookmarks') === 'true',
       res,
+      silent: this.silencing,
     };
     if (from < this.compactedBelow) {
       const gone = status(410, 'Expired', `too old resource version: ${from} (${this.version})`);
@@ -316,15 +353,41 @@ export class FakeKubeApiServer extends LoopbackServer {
         matchesSelector(o.metadata.labels ?? {}, selector),
     );
     const { apiVersion, kind: itemKind } = TYPES[kind];
-    return [
-      200,
-      {
-        kind: `${itemKind}List`,
-        apiVersion,
-        metadata: { resourceVersion: String(this.version) },
-        items,
-      },
-    ];
+    this.collectionLists.push({
+      path: kind,
+      limit: Number(params.get('limit') ?? 0),
+      continued: params.has('continue'),
+    });
+    const [code, page] = this.page(items, params);
+    return code === 200 ? [code, { kind: `${itemKind}List`, apiVersion, ...page }] : [code, page];
+  }
+
+  /**
+   * One page of a list, as the API server pages: `limit` items from the `continue` token on,
+   * with the next token while more remain; a token gets 410 Expired while expireContinues lasts.
+   */
+  private page(items: Json[], params: URLSearchParams): [number, Json] {
+    const token = params.get('continue');
+    if (token && this.expireContinues > 0) {
+      this.expireContinues--;
+      return [
+        410,
+        status(
+          410,
+          'Expired',
+          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
+        ),
+      ];
+    }
+    const offset = token ? Number(Buffer.from(token, 'base64').toString('utf8')) : 0;
+    const limit = Number(params.get('limit') ?? 0) || items.length;
+    const next = offset + limit < items.length ? offset + limit : undefined;
+    const metadata: Json = { resourceVersion: String(this.version) };
+    if (next !== undefined) {
+      metadata.continue = Buffer.from(String(next)).toString('base64');
+      metadata.remainingItemCount = items.length - next;
+    }
+    return [200, { metadata, items: items.slice(offset, offset + limit) }];
   }
 
   private storeOf(kind: Kind): Map<string, Json> {
@@ -480,28 +543,8 @@ export class FakeKubeApiServer extends LoopbackServer {
         pod.metadata.namespace === namespace &&
         matchesSelector(pod.metadata.labels ?? {}, selector),
     );
-    const token = params.get('continue');
-    if (token && this.expireContinues > 0) {
-      this.expireContinues--;
-      return [
-        410,
-        status(
-          410,
-          'Expired',
-          'The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.',
-        ),
-      ];
-    }
-    const offset = token ? Number(Buffer.from(token, 'base64').toString('utf8')) : 0;
-    const limit = Number(params.get('limit') ?? 0) || items.length;
-    const page = items.slice(offset, offset + limit);
-    const next = offset + limit < items.length ? offset + limit : undefined;
-    const metadata: Json = { resourceVersion: String(this.version) };
-    if (next !== undefined) {
-      metadata.continue = Buffer.from(String(next)).toString('base64');
-      metadata.remainingItemCount = items.length - next;
-    }
-    return [200, { kind: 'PodList', apiVersion: 'v1', metadata, items: page }];
+    const [code, page] = this.page(items, params);
+    return code === 200 ? [code, { kind: 'PodList', apiVersion: 'v1', ...page }] : [code, page];
   }
 
   private evict(namespace: string, name: string, body: Json | undefined): [number, Json] {
@@ -768,4 +811,53 @@ function send(res: ServerResponse, code: number, body: Json | string): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.writeHead(code, { 'content-type': 'application/json' });
   res.end(text);
+}
+
+/**
+ * Stores `count` Deployments of about `bytes` each in the fake, as a big cluster holds them:
+ * most of the size is what kubectl and the field manager leave (last-applied-configuration,
+ * managedFields), which the service never reads. They share one filler string, so the fake
+ * itself stays small; each list page serializes it once per Deployment. No watch event.
+ */
+export function seedFatDeployments(kube: FakeKubeApiServer, count: number, bytes = 10_240): void {
+  const filler = 'x'.repeat(Math.max(0, bytes - 1500));
+  for (let i = 0; i < count; i++) {
+    const namespace = `team-${i % 50}`;
+    const name = `service-${i}`;
+    kube.deployments.set(`${namespace}/${name}`, {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: {
+        namespace,
+        name,
+        uid: `uid-fat-${i}`,
+        resourceVersion: '1000',
+        generation: 3,
+        labels: { app: name, team: `team-${i % 50}` },
+        annotations: {
+          'deployment.kubernetes.io/revision': '3',
+          'kubectl.kubernetes.io/last-applied-configuration': filler,
+        },
+        managedFields: [{ manager: 'kubectl-client-side-apply', operation: 'Update' }],
+      },
+      spec: {
+        replicas: 3,
+        selector: { matchLabels: { app: name } },
+        template: {
+          metadata: { labels: { app: name } },
+          spec: {
+            containers: [
+              {
+                name: 'app',
+                image: `registry.example.com/${name}:1.2.3`,
+                env: [{ name: 'LOG_LEVEL', value: 'info' }],
+                resources: { requests: { cpu: '100m', memory: '128Mi' } },
+              },
+            ],
+          },
+        },
+      },
+      status: { observedGeneration: 3, replicas: 3, updatedReplicas: 3, readyReplicas: 3 },
+    });
+  }
 }

@@ -256,7 +256,8 @@ export class FakePrometheus extends LoopbackServer {
     const data = { resultType: 'vector', result: kept };
     if (degraded.style === 'thanos') {
       if (params.get('partial_response') === 'false' && !degraded.ignoresDenyParam) {
-        return [500, { status: 'error', errorType: 'internal', error: STORE_DOWN }];
+        // What Thanos Querier answers with partial_response=false while a store is down.
+        return [422, { status: 'error', errorType: 'execution', error: STORE_DOWN }];
       }
       return [200, { status: 'success', data, warnings: [STORE_DOWN] }];
     }

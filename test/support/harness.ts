@@ -2,6 +2,7 @@ import request from 'supertest';
 import { Writable } from 'node:stream';
 import winston from 'winston';
 import { createLogger } from '../../src/adapters/logger.js';
+import type { WatchTiming } from '../../src/adapters/watch-cache.js';
 import { loadConfig } from '../../src/config.js';
 import { realAdapters } from '../../src/main.js';
 import type { Clock } from '../../src/ports.js';
@@ -34,8 +35,11 @@ export interface Harness {
   prom: FakePrometheus;
   logs: CapturedLogs;
   service: Service;
-  /** Another replica of the service against the same fakes (a second process in a cluster). */
-  replica(name: string): Service;
+  /**
+   * Another replica of the service against the same fakes (a second process in a cluster),
+   * with its own clock when given one (a node whose clock is off).
+   */
+  replica(name: string, clock?: Clock): Service;
   stop(): Promise<void>;
 }
 
@@ -92,6 +96,8 @@ export async function startHarness(
     watchCaches?: boolean;
     /** How often each replica's rotation driver looks at rotations (its timer starts on start()). */
     rotationCheckMs?: number;
+    /** Shortens the watch caches' timing (liveness, backoff, polling). */
+    watchTiming?: Partial<WatchTiming>;
   } = {},
 ): Promise<Harness> {
   const kube = await new FakeKubeApiServer().start();
@@ -106,8 +112,12 @@ export async function startHarness(
   const config = loadConfig(fullEnv);
   const started: WatchCaches[] = [];
   const services: Service[] = [];
-  const build = (identity: string) => {
-    const adapters = realAdapters(config, { ...fullEnv, POD_NAME: identity }, kube.kubeConfig());
+  const build = (identity: string, ownClock?: Clock) => {
+    const clock = ownClock ?? options.clock;
+    const adapters = realAdapters(config, { ...fullEnv, POD_NAME: identity }, kube.kubeConfig(), {
+      watchTiming: options.watchTiming,
+      clock,
+    });
     const { caches } = adapters;
     if (options.watchCaches && caches) {
       caches.start();
@@ -120,7 +130,7 @@ export async function startHarness(
         // Without watch caches every read goes to the fake API server, as the tests arrange it.
         caches: options.watchCaches ? caches : undefined,
         logger: createLogger(config.logLevel, logs.transport()),
-        ...(options.clock ? { clock: options.clock } : {}),
+        ...(clock ? { clock } : {}),
       },
       { rotationCheckMs: options.rotationCheckMs },
     );
