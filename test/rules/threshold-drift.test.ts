@@ -36,8 +36,10 @@ describe.each(alerts)('the %s rule', (_name, rule) => {
   const annotations = rule.annotations ?? {};
   const written = expressionPolicy(rule.expr);
 
-  it('carries its whole policy in annotations the service can parse', () => {
-    for (const name of Object.values(POLICY_ANNOTATIONS)) expect(annotations[name]).toBeDefined();
+  it('carries the policy its expression is bound to in annotations the service can parse', () => {
+    // The rest (min_improvement, rotation) is the service's configuration unless a rule differs.
+    const { threshold, measure, minPods } = POLICY_ANNOTATIONS;
+    for (const name of [threshold, measure, minPods]) expect(annotations[name]).toBeDefined();
     expect(policyFromAnnotations(annotations, { threshold: 1, minPods: 2 })).toMatchObject({
       ok: true,
     });
