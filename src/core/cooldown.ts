@@ -20,17 +20,22 @@ export interface CooldownFacts {
  * to one more duration past the writer's end, which is also the clock skew this tolerates.
  */
 export function cooldownEnds(record: CooldownFacts): Date {
-  const writerEnd = record.startedAt.getTime() + record.durationMs;
-  if (!record.observedAt) return new Date(writerEnd);
-  const observedEnd = record.observedAt.getTime() + record.durationMs;
-  return new Date(Math.max(writerEnd, Math.min(observedEnd, writerEnd + record.durationMs)));
+  return new Date(cooldownEndMs(record));
 }
 
-/** Stops a target whose Deployment was acted on less than one cooldown ago. */
+/** cooldownEnds in epoch milliseconds. */
+function cooldownEndMs(record: CooldownFacts): number {
+  const writerEnd = record.startedAt.getTime() + record.durationMs;
+  if (!record.observedAt) return writerEnd;
+  const observedEnd = record.observedAt.getTime() + record.durationMs;
+  return Math.max(writerEnd, Math.min(observedEnd, writerEnd + record.durationMs));
+}
+
+/** Stops a target whose Deployment was acted on less than one cooldown ago (by this clock). */
 export function gateCooldown(record: CooldownFacts | undefined, now: Date): GateResult {
   // In epoch milliseconds: on the storm path (every repeat inside the cooldown) no Date is built
   // until the detail needs one.
-  if (!record || now.getTime() >= record.startedAt.getTime() + record.durationMs) return undefined;
+  if (!record || now.getTime() >= cooldownEndMs(record)) return undefined;
   return { reason: 'cooldown', detail: `in cooldown until ${cooldownEnds(record).toISOString()}` };
 }
 

@@ -68,6 +68,15 @@ describe('cooldownEnds with the time this replica observed the record (clock ske
   ])('%s', (_case, startedAt, observedAt, ends) => {
     expect(cooldownEnds({ startedAt, durationMs: FIFTEEN_MINUTES, observedAt })).toEqual(ends);
   });
+
+  it('when the writer is 10 min behind and this replica saw the change, then the gate still holds past the writer’s end', () => {
+    const record = { startedAt: at(-10 * MINUTE), durationMs: FIFTEEN_MINUTES, observedAt: at(0) };
+
+    // By the writer's clock the cooldown ended a minute ago (at +5 min); observed, it lasts to +15.
+    expect(gateCooldown(record, at(6 * MINUTE))).toMatchObject({ reason: 'cooldown' });
+    expect(gateCooldown(record, at(14 * MINUTE))).toMatchObject({ reason: 'cooldown' });
+    expect(gateCooldown(record, at(15 * MINUTE))).toBeUndefined();
+  });
 });
 
 describe('gateWindow', () => {
