@@ -186,6 +186,21 @@ export function statusError(status: number, detail: string, errorType?: string):
   );
 }
 
+/**
+ * A guard's failure without the backend's own words: an execution error quotes series (e.g.
+ * "found duplicate series for the match group {...}"), and a guard is any PromQL a rule's author
+ * wrote, run with the service's credentials. What failed and whether to retry stay.
+ */
+function withoutBackendWords(error: UpstreamError): UpstreamError {
+  const how = error.retryable ? 'a retry may succeed' : 'a retry will not change it';
+  return new UpstreamError(
+    error.upstream,
+    error.kind,
+    error.retryable,
+    `Prometheus could not evaluate the guard (${error.kind}; ${how}); its message is not repeated, it may quote series`,
+  );
+}
+
 interface PromError {
   errorType?: string;
   error?: string;
@@ -439,7 +454,7 @@ export class PrometheusMetricsSource implements MetricsSource, GuardSource {
     } catch (reason) {
       const rejected = rejectedExpression(reason);
       if (rejected !== undefined) return { rejected };
-      throw toPrometheusError(reason);
+      throw withoutBackendWords(toPrometheusError(reason));
     }
     return toGuardAnswer(answer.resultType, answer.result as Sample[]);
   }

@@ -161,6 +161,36 @@ describe('guards give nothing away', () => {
   });
 });
 
+describe('a failing guard gives nothing away either', () => {
+  it('when Prometheus fails a guard with an error that quotes series, then the report and the logs say it failed, never the series', async () => {
+    const SECRET = 'hunter2-db-password-7f3a';
+    const GUARD = 'kube_secret_info * on(namespace) up';
+    h = await startHarness({ GUARD_QUERY: GUARD });
+    seedImbalanced(h);
+    h.prom.fail({
+      match: /kube_secret_info/,
+      status: 422,
+      rawBody: JSON.stringify({
+        status: 'error',
+        errorType: 'execution',
+        error: `found duplicate series for the match group {namespace="billing"} on the left hand-side of the operation: [{password="${SECRET}"}]`,
+      }),
+    });
+
+    const res = await postWebhook(h.service.app, payload());
+
+    expect(res.status).toBe(503);
+    expect(res.body.results[0]).toMatchObject({
+      outcome: 'failed',
+      reason: 'prometheus-unavailable',
+      detail: expect.stringContaining('could not evaluate the guard'),
+    });
+    expect(JSON.stringify(res.body)).not.toContain(SECRET);
+    expect(h.logs.lines.join('\n')).not.toContain(SECRET);
+    expect(h.kube.removals).toHaveLength(0);
+  });
+});
+
 describe('bounded answers from Prometheus and the rule engine', () => {
   const big = (field: string) =>
     JSON.stringify({ status: 'success', data: { [field]: [], padding: 'x'.repeat(4096) } });
