@@ -46,13 +46,27 @@ export function parseActionBudget(text: string): ActionBudget | undefined {
   return { limit, windowMs, text: `${limit}/${formatDuration(windowMs)}` };
 }
 
-/** The entries still inside the rolling window at `now`. */
+/** How far apart replicas' clocks may be without the budget freeing a slot early. */
+export const BUDGET_CLOCK_SKEW_MS = 10 * 60_000;
+
+/**
+ * How long an entry counts, by the reader's clock. Each entry's time is its writer's clock: with
+ * that clock behind the reader's, the entry would leave the window early and free a slot too
+ * soon. So it counts for the window plus the skew tolerated (the window itself when shorter):
+ * never a looser cap, at worst a slot freed that much later.
+ */
+function countedForMs(budget: ActionBudget): number {
+  return budget.windowMs + Math.min(BUDGET_CLOCK_SKEW_MS, budget.windowMs);
+}
+
+/** The entries that still count at `now`: inside the rolling window, skew tolerated. */
 export function liveEntries(
   entries: readonly BudgetEntry[],
   budget: ActionBudget,
   now: Date,
 ): BudgetEntry[] {
-  return entries.filter((entry) => now.getTime() - entry.at.getTime() < budget.windowMs);
+  const countedFor = countedForMs(budget);
+  return entries.filter((entry) => now.getTime() - entry.at.getTime() < countedFor);
 }
 
 /**
@@ -70,7 +84,7 @@ export function claimSlot(
     return {
       granted: false,
       remaining: 0,
-      freesAt: new Date(oldest + budget.windowMs),
+      freesAt: new Date(oldest + countedForMs(budget)),
       used: live.length,
     };
   }

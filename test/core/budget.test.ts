@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import {
+  BUDGET_CLOCK_SKEW_MS,
   claimSlot,
   parseActionBudget,
   releaseSlot,
@@ -46,14 +47,14 @@ describe('claimSlot', () => {
     expect(claimSlot(entries, budget, claim)).toMatchObject({ granted: true, remaining: 0 });
   });
 
-  it('when the window is full, then refused, saying when the oldest action leaves it', () => {
+  it('when the window is full, then refused, saying when the oldest action stops counting', () => {
     const entries = [entry('a', 10 * 60_000), entry('b', 20 * 60_000), entry('c', 30 * 60_000)];
 
     expect(claimSlot(entries, budget, claim)).toEqual({
       granted: false,
       remaining: 0,
       used: 3,
-      freesAt: new Date(NOW.getTime() - 30 * 60_000 + HOUR),
+      freesAt: new Date(NOW.getTime() - 30 * 60_000 + HOUR + BUDGET_CLOCK_SKEW_MS),
     });
   });
 
@@ -63,14 +64,30 @@ describe('claimSlot', () => {
     expect(claimSlot(entries, budget, claim).granted).toBe(false);
   });
 
-  it('when actions are older than the window, then they no longer count and are dropped', () => {
-    const entries = [entry('old1', HOUR), entry('old2', 2 * HOUR), entry('a', 59 * 60_000)];
+  it('when actions are older than the window and the skew tolerated, then they no longer count and are dropped', () => {
+    const past = HOUR + BUDGET_CLOCK_SKEW_MS;
+    const entries = [entry('old1', past), entry('old2', 2 * HOUR), entry('a', past - 1)];
 
     expect(claimSlot(entries, budget, claim)).toEqual({
       granted: true,
-      entries: [entry('a', 59 * 60_000), claim],
+      entries: [entry('a', past - 1), claim],
       remaining: 1,
     });
+  });
+
+  it('when the writer’s clock is 10 min behind ours, then its action still counts until a whole window has passed by its clock too', () => {
+    const full = { limit: 1, windowMs: HOUR, text: '1/1h' };
+    // Written 55 minutes ago in truth, stamped by a clock 10 minutes behind: 65 minutes old here.
+    const written = entry('a', 65 * 60_000);
+
+    expect(claimSlot([written], full, claim)).toMatchObject({ granted: false, used: 1 });
+  });
+
+  it('when the window is shorter than the skew tolerated, then an action counts for at most two windows', () => {
+    const short = { limit: 1, windowMs: 90_000, text: '1/90s' };
+
+    expect(claimSlot([entry('a', 179_000)], short, claim).granted).toBe(false);
+    expect(claimSlot([entry('a', 180_000)], short, claim).granted).toBe(true);
   });
 });
 
