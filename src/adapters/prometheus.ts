@@ -53,7 +53,7 @@ export interface PrometheusConnection {
 }
 
 /** PROMETHEUS_MAX_RESPONSE's default: far above any answer the service asks for. */
-export const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
+const DEFAULT_MAX_RESPONSE_BYTES = 8 * 1024 * 1024;
 
 /**
  * Queries in flight at once per client (so per replica): a payload of a thousand alerts over
@@ -167,7 +167,7 @@ function failedExecution(status: number, detail: string, errorType: string | und
  * failedExecution); any other 4xx is an answer a retry will not change (a missing tenant
  * header, a wrong token, a bad query such as 400 `bad_data`): `prometheus-error`, 200.
  */
-export function statusError(status: number, detail: string, errorType?: string): UpstreamError {
+function statusError(status: number, detail: string, errorType?: string): UpstreamError {
   const said = detail ? `: ${detail}` : '';
   if (
     status >= 500 ||

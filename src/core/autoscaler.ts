@@ -24,7 +24,7 @@ export interface AutoscalerFacts {
  * Whether the HPA scales this Deployment. The target's API group is not compared: a
  * `Deployment` of another group with the same name can only make us skip, never act.
  */
-export function scalesDeployment(hpa: AutoscalerFacts, deployment: DeploymentFacts): boolean {
+function scalesDeployment(hpa: AutoscalerFacts, deployment: DeploymentFacts): boolean {
   return (
     hpa.namespace === deployment.namespace &&
     hpa.target.kind === 'Deployment' &&

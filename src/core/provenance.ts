@@ -13,7 +13,7 @@ export const PROVENANCE_MODES = ['rules', 'off'] as const;
 export type ProvenanceMode = (typeof PROVENANCE_MODES)[number];
 
 /** Every annotation that carries policy starts so; all of them must match, whatever their name. */
-export const POLICY_ANNOTATION_PREFIX = 'pod_rebalancer_';
+const POLICY_ANNOTATION_PREFIX = 'pod_rebalancer_';
 
 /** One alert a rule has active (pending or firing), as the rule engine reports it. */
 export interface RuleAlert {
@@ -51,7 +51,7 @@ function samePolicy(
  * (Alertmanager's copy may carry more, such as external labels), and it names the Deployment
  * itself, so that no label added on the way can point a rule's alert at another Deployment.
  */
-export function sameLabels(active: RuleAlert, labels: Readonly<Record<string, string>>): boolean {
+function sameLabels(active: RuleAlert, labels: Readonly<Record<string, string>>): boolean {
   return (
     TARGET_LABELS.every((k) => active.labels[k] !== undefined) &&
     Object.entries(active.labels).every(([k, v]) => labels[k] === v)

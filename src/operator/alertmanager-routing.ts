@@ -100,7 +100,7 @@ function describeLabels(labels: Labels): string {
  * Where Alertmanager's running configuration sends each alert the service acts on: `ok` when a
  * receiver posting to the webhook gets it, else what gets it instead and how to fix the route.
  */
-export function judgeRouting(configText: string, alerts: readonly Labels[]): CheckResult[] {
+function judgeRouting(configText: string, alerts: readonly Labels[]): CheckResult[] {
   const config = parse(configText) as AlertmanagerConfigFile | null;
   if (!config?.route) {
     return [
@@ -125,7 +125,7 @@ export function judgeRouting(configText: string, alerts: readonly Labels[]): Che
 }
 
 /** Alertmanager's running configuration, from `GET /api/v2/status` (`config.original`). */
-export async function fetchRunningConfig(baseUrl: string, timeoutMs: number): Promise<string> {
+async function fetchRunningConfig(baseUrl: string, timeoutMs: number): Promise<string> {
   const url = `${baseUrl.replace(/\/+$/, '')}/api/v2/status`;
   const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   if (!response.ok) throw new Error(`GET ${url} answered ${response.status}`);

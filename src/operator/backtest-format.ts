@@ -21,7 +21,7 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * How a rule's actions would go: its `pod_rebalancer_rotation` (checked when the rule file was
  * read), else ROTATION. The backtest predicts actions, not the wait between two steps.
  */
-export function ruleRotation(
+function ruleRotation(
   rule: DeploymentResult['rule'],
   service: ServiceModel,
 ): { rotation: string; source: string } {

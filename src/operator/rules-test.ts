@@ -18,7 +18,7 @@ is added, so an override is tested next to the rule it overrides. Needs promtool
   --no-default-rule do not add the shipped default rule`;
 
 /** The default rule this package ships, beside dist/ (`files` in package.json). */
-export const SHIPPED_DEFAULT_RULE = fileURLToPath(
+const SHIPPED_DEFAULT_RULE = fileURLToPath(
   new URL('../../rules/pod-rebalancer.rules.yml', import.meta.url),
 );
 
