@@ -39,6 +39,9 @@ async function seed(world: World): Promise<{ kubeUrl: string; promUrl: string }>
   return { kubeUrl: kube.url, promUrl: prom.url };
 }
 
+/** A collection's path (a list or a watch), not one object's. */
+const COLLECTION = /\/(pods|deployments|leases|horizontalpodautoscalers)$/;
+
 async function handle(message: FakesCommand): Promise<unknown> {
   switch (message.cmd) {
     case 'seed':
@@ -46,6 +49,8 @@ async function handle(message: FakesCommand): Promise<unknown> {
     case 'counts':
       return {
         kubernetesCalls: kube?.requests.length ?? 0,
+        kubernetesLists:
+          kube?.requests.filter((r) => r.method === 'GET' && COLLECTION.test(r.path)).length ?? 0,
         evictions: kube?.requests.filter((r) => r.path.endsWith('/eviction')).length ?? 0,
         prometheusQueries: prom?.queries.length ?? 0,
         rulesRequests: prom?.rulesRequests.length ?? 0,

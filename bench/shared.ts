@@ -23,6 +23,8 @@ export type FakesCommand =
 
 export interface Counts {
   kubernetesCalls: number;
+  /** Of those, lists and watches of a collection (per namespace or cache, not per action). */
+  kubernetesLists?: number;
   evictions: number;
   prometheusQueries: number;
   /** Requests to the rule engine's /api/v1/rules (provenance: at most one per payload). */
