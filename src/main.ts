@@ -92,7 +92,10 @@ export function realAdapters(
     logger,
     timing: watchTiming,
   });
-  const autoscalers = new AutoscalerCache(kubeConfig, apis, namespaces, logger);
+  const autoscalers = new AutoscalerCache(kubeConfig, apis, namespaces, {
+    logger,
+    timing: watchTiming,
+  });
   const connection = prometheusConnection(config);
   const prometheus = new PrometheusMetricsSource(connection, config.cpuSeries);
   return {
@@ -116,7 +119,11 @@ export function realAdapters(
         autoscalers.start();
       },
       isSynced: () => deployments.isSynced() && leases.isSynced() && autoscalers.isSynced(),
-      modes: () => ({ deployments: deployments.mode(), leases: leases.mode() }),
+      modes: () => ({
+        deployments: deployments.mode(),
+        leases: leases.mode(),
+        autoscalers: autoscalers.mode(),
+      }),
       stop: async () => {
         await Promise.all([deployments.stop(), leases.stop(), autoscalers.stop()]);
       },

@@ -2,8 +2,9 @@ import type { KubeConfig, V2HorizontalPodAutoscaler } from '@kubernetes/client-n
 import type { AutoscalerFacts } from '../core/autoscaler.js';
 import type { AutoscalerSource } from '../ports.js';
 import { toUpstreamError, type KubeApis } from './kubernetes.js';
-import type { Logger } from './logger.js';
-import { WatchCache } from './watch-cache.js';
+import { NamespacedCaches, type CacheOptions } from './caches.js';
+import { listPaged } from './paging.js';
+import type { WatchMode } from './watch-cache.js';
 
 /** What the scaling gate reads of an HPA: its target and its replica counts. */
 export function slimAutoscaler(hpa: V2HorizontalPodAutoscaler): V2HorizontalPodAutoscaler {
@@ -47,59 +48,73 @@ function timeOf(value: Date | string | undefined): Date | undefined {
 
 /**
  * HorizontalPodAutoscalers (autoscaling/v2) from watch caches: one per namespace in scope
- * (NAMESPACES, which a per-namespace RoleBinding allows), or one cluster-wide. Until a cache has
- * synced, the namespace's HPAs are listed from the API server.
+ * (NAMESPACES, which a per-namespace RoleBinding allows), or one cluster-wide, listed page by
+ * page like the Deployments'. Until a cache has synced, the namespace's HPAs are listed from the
+ * API server.
  */
 export class AutoscalerCache implements AutoscalerSource {
-  private readonly caches: Map<string, WatchCache<V2HorizontalPodAutoscaler>>;
+  private readonly caches: NamespacedCaches<V2HorizontalPodAutoscaler>;
 
   constructor(
     kubeConfig: KubeConfig,
     private readonly apis: KubeApis,
     /** Only these namespaces (NAMESPACES); all when undefined. */
-    private readonly namespaces: readonly string[] | undefined,
-    logger: Logger,
+    namespaces: readonly string[] | undefined,
+    options: CacheOptions,
   ) {
-    const onError = (error: unknown) =>
-      logger.warn('HorizontalPodAutoscaler watch failed; restarting', { error: String(error) });
-    const cacheOf = (namespace: string | undefined) =>
-      new WatchCache<V2HorizontalPodAutoscaler>(kubeConfig, {
-        path: namespace
-          ? `/apis/autoscaling/v2/namespaces/${namespace}/horizontalpodautoscalers`
-          : '/apis/autoscaling/v2/horizontalpodautoscalers',
-        list: () =>
+    this.caches = new NamespacedCaches(
+      kubeConfig,
+      namespaces,
+      {
+        kind: 'HorizontalPodAutoscaler',
+        path: (namespace) =>
           namespace
-            ? apis.autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace })
-            : apis.autoscaling.listHorizontalPodAutoscalerForAllNamespaces(),
+            ? `/apis/autoscaling/v2/namespaces/${namespace}/horizontalpodautoscalers`
+            : '/apis/autoscaling/v2/horizontalpodautoscalers',
+        list: (namespace, page) =>
+          namespace
+            ? apis.autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace, ...page })
+            : apis.autoscaling.listHorizontalPodAutoscalerForAllNamespaces(page),
         slim: slimAutoscaler,
-        onError,
-      });
-    this.caches = new Map(
-      namespaces ? namespaces.map((ns) => [ns, cacheOf(ns)]) : [['', cacheOf(undefined)]],
+      },
+      options,
     );
   }
 
   start(): this {
-    for (const cache of this.caches.values()) cache.start();
+    this.caches.start();
     return this;
   }
 
   isSynced(): boolean {
-    return [...this.caches.values()].every((cache) => cache.isSynced());
+    return this.caches.isSynced();
+  }
+
+  /** Polling when any of its watches fell back to periodic lists. */
+  mode(): WatchMode {
+    return this.caches.mode();
   }
 
   async autoscalers(namespace: string): Promise<AutoscalerFacts[]> {
-    const cache = this.caches.get(this.namespaces ? namespace : '');
-    if (cache?.isSynced()) return cache.list(namespace).map(toAutoscalerFacts);
+    if (this.caches.covers(namespace)) return this.caches.list(namespace).map(toAutoscalerFacts);
     try {
-      const list = await this.apis.autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace });
-      return list.items.map(toAutoscalerFacts);
+      return await listPaged(
+        (page) =>
+          this.apis.autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace, ...page }),
+        () => {
+          const facts: AutoscalerFacts[] = [];
+          return {
+            add: (hpa: V2HorizontalPodAutoscaler) => facts.push(toAutoscalerFacts(hpa)),
+            done: () => facts,
+          };
+        },
+      );
     } catch (error) {
       throw toUpstreamError(error, `listing HorizontalPodAutoscalers of ${namespace}`);
     }
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.caches.values()].map((cache) => cache.stop()));
+    await this.caches.stop();
   }
 }

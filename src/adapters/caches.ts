@@ -1,8 +1,9 @@
-import type { KubeConfig, V1Deployment, V1Lease } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject, V1Deployment, V1Lease } from '@kubernetes/client-node';
 import type { Clock } from '../ports.js';
 import type { Logger } from './logger.js';
 import { COOLDOWN_SELECTOR, type LeaseReader } from './cooldown-lease.js';
 import type { KubeApis } from './kube-api.js';
+import type { Page, PageRequest } from './paging.js';
 import { WatchCache, type WatchMode, type WatchTiming } from './watch-cache.js';
 
 /** The only annotations the service reads (opt-in/opt-out and its own). */
@@ -53,69 +54,159 @@ export interface CacheOptions {
   timing?: Partial<WatchTiming>;
 }
 
-/** Deployments from watch caches: one per namespace in scope, or one cluster-wide. */
-export class DeploymentCache {
-  private readonly caches: Map<string, WatchCache<V1Deployment>>;
+/** What a set of per-namespace watch caches watches, and how it says so in the log. */
+export interface NamespacedCacheSpec<T extends KubernetesObject> {
+  /** The kind, for log lines (e.g. `Deployment`). */
+  kind: string;
+  /** The collection's API path in one namespace, or cluster-wide when `namespace` is undefined. */
+  path: (namespace: string | undefined) => string;
+  /** Lists one page of that same collection. */
+  list: (namespace: string | undefined, page: PageRequest) => Promise<Page<T>>;
+  slim: (object: T) => T;
+}
+
+/**
+ * The names a watch cache holds, by namespace, so that one namespace's objects are read without
+ * copying the whole cache. It follows the cache: a complete paged list replaces it (a list that
+ * fails midway changes nothing, like the cache's), and each watch event updates it.
+ */
+class NamespaceIndex {
+  private names = new Map<string, Set<string>>();
+  private pending = new Map<string, Set<string>>();
+
+  /** One page of a list, as the cache receives it; the last page of a pass replaces the index. */
+  listed(page: PageRequest, answer: Page<KubernetesObject>): void {
+    if (!page._continue) this.pending = new Map();
+    for (const object of answer.items) add(this.pending, object);
+    if (!answer.metadata?._continue) this.names = this.pending;
+  }
+
+  changed(phase: 'ADDED' | 'MODIFIED' | 'DELETED', object: KubernetesObject): void {
+    if (phase !== 'DELETED') return add(this.names, object);
+    const { namespace = '', name = '' } = object.metadata ?? {};
+    this.names.get(namespace)?.delete(name);
+  }
+
+  of(namespace: string): readonly string[] {
+    return [...(this.names.get(namespace) ?? [])];
+  }
+}
+
+function add(names: Map<string, Set<string>>, object: KubernetesObject): void {
+  const { namespace = '', name = '' } = object.metadata ?? {};
+  const set = names.get(namespace) ?? new Set<string>();
+  names.set(namespace, set.add(name));
+}
+
+/**
+ * Watch caches of one collection: one per namespace in scope (NAMESPACES, which a per-namespace
+ * RoleBinding allows), or one cluster-wide. Each lists page by page, falls back to periodic lists
+ * when its watch is refused, and is read one namespace at a time.
+ */
+export class NamespacedCaches<T extends KubernetesObject> {
+  private readonly caches = new Map<string, { cache: WatchCache<T>; index: NamespaceIndex }>();
 
   constructor(
     kubeConfig: KubeConfig,
-    apis: KubeApis,
     /** Only these namespaces (NAMESPACES); all when undefined. */
     private readonly namespaces: readonly string[] | undefined,
+    spec: NamespacedCacheSpec<T>,
     { logger, timing }: CacheOptions,
   ) {
     const onError = (error: unknown) =>
-      logger.warn('Deployment watch failed; restarting', { error: String(error) });
-    const onModeChange = (mode: WatchMode) => logModeChange(logger, 'Deployment', mode);
-    const cacheOf = (namespace: string | undefined) =>
-      new WatchCache<V1Deployment>(kubeConfig, {
-        path: namespace
-          ? `/apis/apps/v1/namespaces/${namespace}/deployments`
-          : '/apis/apps/v1/deployments',
-        list: (page) =>
-          namespace
-            ? apis.apps.listNamespacedDeployment({ namespace, ...page })
-            : apis.apps.listDeploymentForAllNamespaces(page),
-        slim: slimDeployment,
+      logger.warn(`${spec.kind} watch failed; restarting`, { error: String(error) });
+    const onModeChange = (mode: WatchMode) => logModeChange(logger, spec.kind, mode);
+    const cacheOf = (namespace: string | undefined) => {
+      const index = new NamespaceIndex();
+      const cache = new WatchCache<T>(kubeConfig, {
+        path: spec.path(namespace),
+        list: async (page) => {
+          const answer = await spec.list(namespace, page);
+          index.listed(page, answer);
+          return answer;
+        },
+        slim: spec.slim,
         onError,
         onModeChange,
+        onChange: (phase, object) => index.changed(phase, object),
         timing,
       });
-    this.caches = new Map(
-      namespaces ? namespaces.map((ns) => [ns, cacheOf(ns)]) : [['', cacheOf(undefined)]],
-    );
+      return { cache, index };
+    };
+    for (const namespace of namespaces ?? [undefined]) {
+      this.caches.set(namespace ?? '', cacheOf(namespace));
+    }
   }
 
   start(): this {
-    for (const cache of this.caches.values()) cache.start();
+    for (const { cache } of this.caches.values()) cache.start();
     return this;
   }
 
   isSynced(): boolean {
-    return [...this.caches.values()].every((cache) => cache.isSynced());
+    return [...this.caches.values()].every(({ cache }) => cache.isSynced());
   }
 
   /** Polling when any of its watches fell back to periodic lists. */
   mode(): WatchMode {
-    const polling = [...this.caches.values()].some((cache) => cache.mode() === 'polling');
+    const polling = [...this.caches.values()].some(({ cache }) => cache.mode() === 'polling');
     return polling ? 'polling' : 'watching';
   }
 
   /**
-   * Whether the cache can answer for this namespace: it watches it and has synced. When it
+   * Whether the caches can answer for this namespace: one watches it and has synced. When they
    * cannot (out of scope, or still listing), the caller asks the API server.
    */
   covers(namespace: string): boolean {
-    const cache = this.caches.get(this.namespaces ? namespace : '');
-    return cache?.isSynced() ?? false;
+    return this.entryOf(namespace)?.cache.isSynced() ?? false;
   }
 
-  get(namespace: string, name: string): V1Deployment | undefined {
-    return this.caches.get(this.namespaces ? namespace : '')?.get(name, namespace);
+  get(namespace: string, name: string): T | undefined {
+    return this.entryOf(namespace)?.cache.get(name, namespace);
+  }
+
+  /** The namespace's objects, found through the index: never a copy of the whole cache. */
+  list(namespace: string): T[] {
+    const entry = this.entryOf(namespace);
+    if (!entry) return [];
+    return entry.index.of(namespace).flatMap((name) => entry.cache.get(name, namespace) ?? []);
   }
 
   async stop(): Promise<void> {
-    await Promise.all([...this.caches.values()].map((cache) => cache.stop()));
+    await Promise.all([...this.caches.values()].map(({ cache }) => cache.stop()));
+  }
+
+  private entryOf(namespace: string) {
+    return this.caches.get(this.namespaces ? namespace : '');
+  }
+}
+
+/** Deployments from watch caches: one per namespace in scope, or one cluster-wide. */
+export class DeploymentCache extends NamespacedCaches<V1Deployment> {
+  constructor(
+    kubeConfig: KubeConfig,
+    apis: KubeApis,
+    /** Only these namespaces (NAMESPACES); all when undefined. */
+    namespaces: readonly string[] | undefined,
+    options: CacheOptions,
+  ) {
+    super(
+      kubeConfig,
+      namespaces,
+      {
+        kind: 'Deployment',
+        path: (namespace) =>
+          namespace
+            ? `/apis/apps/v1/namespaces/${namespace}/deployments`
+            : '/apis/apps/v1/deployments',
+        list: (namespace, page) =>
+          namespace
+            ? apis.apps.listNamespacedDeployment({ namespace, ...page })
+            : apis.apps.listDeploymentForAllNamespaces(page),
+        slim: slimDeployment,
+      },
+      options,
+    );
   }
 }
 

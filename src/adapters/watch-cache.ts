@@ -1,6 +1,6 @@
 import { Watch, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { statusOf } from './kube-api.js';
-import { listPaged, type Page, type PageRequest } from './paging.js';
+import { listPaged, PAGE_SIZE, type Page, type PageRequest } from './paging.js';
 
 export interface WatchCacheOptions<T extends KubernetesObject> {
   /** The collection's API path, e.g. /apis/apps/v1/deployments. */
@@ -53,7 +53,7 @@ export interface WatchTiming {
 const MIN_WATCH_TIMEOUT_S = 300;
 
 export const WATCH_TIMING: Readonly<WatchTiming> = Object.freeze({
-  pageSize: 500,
+  pageSize: PAGE_SIZE,
   // The API server sends a bookmark about once a minute to a watch that asked for them.
   livenessMs: 3 * 60_000,
   firstRetryMs: 500,

@@ -115,6 +115,26 @@ describe('a HorizontalPodAutoscaler that moves the Deployment holds the action b
     expect(lists.map((r) => r.path)).toEqual(['/apis/autoscaling/v2/horizontalpodautoscalers']);
     expect(h.kube.removals).toEqual([]);
   });
+
+  it('when the HPAs are read through the watch cache, then a scaling namesake in another namespace does not hold the action back, and a deleted HPA no longer does', async () => {
+    h = await startHarness({}, { watchCaches: true });
+    seedImbalanced(h);
+    seedApiAutoscaler({ namespace: 'shop', name: 'api', desiredReplicas: 9, currentReplicas: 3 });
+    seedApiAutoscaler({ desiredReplicas: 7 });
+    await until(
+      async () => (await request(h.service.app).get('/readyz')).status === 200,
+      'the caches synced',
+    );
+    expect(await postFiring()).toMatchObject({ outcome: 'skipped', reason: 'scaling' });
+
+    h.kube.deleteAutoscaler('payments', 'api-hpa');
+
+    await until(
+      async () => (await postFiring()).outcome === 'rebalanced',
+      'the watch brought the deletion',
+    );
+    expect(h.kube.removals).toHaveLength(2);
+  });
 });
 
 /** Waits, a bounded number of times, for a condition that depends on a watch catching up. */

@@ -1,7 +1,13 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { WatchTiming } from '../../src/adapters/watch-cache.js';
-import { type Harness, postWebhook, seedImbalanced, startHarness } from '../support/harness.js';
+import {
+  type Harness,
+  postWebhook,
+  seedAutoscaler,
+  seedImbalanced,
+  startHarness,
+} from '../support/harness.js';
 import { payload } from './payload.js';
 
 // The watch caches behave like client-go informers: a silent stream is dropped and resumed, a
@@ -100,6 +106,41 @@ describe('watches like informers', () => {
     expect(deploymentWatches()).toHaveLength(1);
   });
 
+  it('when RBAC grants list but not watch of HorizontalPodAutoscalers (403), then their cache lists periodically too: ready, the metric says polling for autoscalers, and an HPA that starts scaling is seen at the next list', async () => {
+    h = await startHarness(
+      {},
+      { watchCaches: true, watchTiming: { firstRetryMs: 20, pollIntervalMs: 100 } },
+    );
+    h.kube.refuseWatches = 403;
+    seedImbalanced(h, 'payments', 'api');
+
+    await until(ready, 'ready without a watch');
+    await until(
+      async () => (await metrics()).includes('pod_rebalancer_watch_polling{cache="autoscalers"} 1'),
+      'the HPA cache says polling',
+    );
+    expect(await ready()).toBe(true);
+    const hpaLists = () =>
+      h.kube.collectionLists.filter((l) => l.path === 'horizontalpodautoscalers').length;
+    const before = hpaLists();
+    seedAutoscaler(h, {
+      namespace: 'payments',
+      name: 'api-hpa',
+      target: 'api',
+      desiredReplicas: 7,
+      currentReplicas: 5,
+    });
+
+    // A list that began before the HPA was created may not hold it: the one after does.
+    await until(() => hpaLists() >= before + 2, 'listed again');
+    expect(await outcomeFor('api')).toMatchObject({ outcome: 'skipped', reason: 'scaling' });
+    const hpaWatches = h.kube.requests.filter(
+      (r) => r.path.includes('horizontalpodautoscalers') && r.query.includes('watch=true'),
+    );
+    expect(hpaWatches).toHaveLength(1);
+    expect(h.kube.removals).toEqual([]);
+  });
+
   it('when the watch keeps failing (500), then it backs off and, after a few failures in a row, falls back to periodic lists and stays ready', async () => {
     h = await startHarness(
       {},
@@ -159,6 +200,28 @@ describe('big clusters: every list is paged', () => {
     expect(lists.every((l) => l.limit === 2)).toBe(true);
     // First pass: page 1, page 2 (410); second pass: pages 1, 2.
     expect(lists.map((l) => l.continued)).toEqual([false, true, false, true]);
+  });
+
+  it('when the HorizontalPodAutoscalers are listed, then page by page too, and one on the last page holds the action back', async () => {
+    await start({ pageSize: 2 });
+    for (const name of ['web', 'worker', 'api']) {
+      seedAutoscaler(h, {
+        namespace: 'payments',
+        name: `${name}-hpa`,
+        target: name,
+        desiredReplicas: name === 'api' ? 7 : 3,
+        currentReplicas: name === 'api' ? 5 : 3,
+      });
+    }
+
+    await until(ready, 'synced');
+
+    expect(await outcomeFor('api')).toMatchObject({ outcome: 'skipped', reason: 'scaling' });
+    const lists = h.kube.collectionLists.filter((l) => l.path === 'horizontalpodautoscalers');
+    expect(lists.map((l) => [l.limit, l.continued])).toEqual([
+      [2, false],
+      [2, true],
+    ]);
   });
 
   it('when the watch history is compacted (410 Gone), then the relist is paged too', async () => {

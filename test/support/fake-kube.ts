@@ -212,6 +212,15 @@ export class FakeKubeApiServer extends LoopbackServer {
     this.emit('horizontalpodautoscalers', type, hpa);
   }
 
+  /** Deletes a HorizontalPodAutoscaler (watchers see DELETED). */
+  deleteAutoscaler(namespace: string, name: string): void {
+    const hpa = this.autoscalers.get(`${namespace}/${name}`);
+    if (!hpa) return;
+    this.autoscalers.delete(`${namespace}/${name}`);
+    hpa.metadata.resourceVersion = this.nextVersion();
+    this.emit('horizontalpodautoscalers', 'DELETED', hpa);
+  }
+
   /** Holds watch events back until releaseWatches(): a watch cache that lags behind. */
   holdWatches(): void {
     this.holding = true;
