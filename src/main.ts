@@ -100,7 +100,6 @@ export function realAdapters(
   const prometheus = new PrometheusMetricsSource(connection, config.cpuSeries);
   return {
     cluster: new KubernetesCluster(apis, identity, deployments),
-    freshCluster: new KubernetesCluster(apis, identity),
     cooldown: new LeaseCooldownStore(apis, config.stateNamespace, leases),
     actionBudget: new LeaseActionBudgetStore(apis, config.stateNamespace),
     autoscalers,

@@ -143,8 +143,11 @@ export interface CooldownStore {
   ): Promise<boolean>;
   /** What a person does to let pod-rebalancer act again on a Deployment it stopped on. */
   howToResume(deployment: DeploymentFacts): string;
-  /** Every stored cooldown. */
-  list(): Promise<CooldownEntry[]>;
+  /**
+   * Every stored cooldown; with `rotating`, only those that carry a rotation (skipped before
+   * being parsed). A store may return more: callers still check `inProgress`.
+   */
+  list(filter?: { rotating?: boolean }): Promise<CooldownEntry[]>;
   /** Deletes a stored cooldown if it is still at the version listed; false when it changed. */
   remove(entry: CooldownEntry): Promise<boolean>;
 }

@@ -44,8 +44,6 @@ export interface Adapters {
   identity: string;
   /** Watch caches, when the adapters read through them: not ready until they have synced. */
   caches?: WatchCaches;
-  /** The cluster read from the API server only (no cache), for step 2 of a rotation; `cluster` when absent. */
-  freshCluster?: Cluster;
 }
 
 /** The watch caches behind the adapters, started and stopped by whoever serves. */
@@ -191,7 +189,7 @@ export function createService(
     telemetry,
   });
   const rotations = new RotationDriver(
-    { ...adapters, cluster: adapters.freshCluster ?? adapters.cluster, settings, telemetry },
+    { ...adapters, settings, telemetry },
     options.rotationCheckMs,
   );
   let ready = true;

@@ -222,14 +222,17 @@ export class LeaseCooldownStore implements CooldownStore {
     return `pod-rebalancer resume ${deployment.namespace}/${deployment.name}`;
   }
 
-  async list(): Promise<CooldownEntry[]> {
+  async list(filter: { rotating?: boolean } = {}): Promise<CooldownEntry[]> {
+    // The rotation driver looks every few seconds: Leases without a rotation are not parsed.
+    const wanted = (lease: V1Lease) =>
+      !filter.rotating || lease.metadata?.annotations?.[ROTATION_ANNOTATION] !== undefined;
     const cached = this.reader.list?.();
-    if (cached) return cached.flatMap((lease) => entryOf(lease) ?? []);
+    if (cached) return cached.flatMap((lease) => (wanted(lease) && entryOf(lease)) || []);
     const fold = () => {
       const entries: CooldownEntry[] = [];
       return {
         add: (lease: V1Lease) => {
-          const entry = entryOf(lease);
+          const entry = wanted(lease) && entryOf(lease);
           if (entry) entries.push(entry);
         },
         done: () => entries,

@@ -6,7 +6,9 @@
  * cooldown Lease, so any replica can finish it. Pure: the state, the facts and `now` come in,
  * the next step and its reason go out.
  */
-import type { PodFacts, Stats } from './types.js';
+import { gateDeployment } from './decide.js';
+import { gateNamespace, gateScope, UNSCOPED, type Scope } from './scope.js';
+import type { DeploymentFacts, PodFacts, Stats } from './types.js';
 
 export const ROTATIONS = ['together', 'one-by-one'] as const;
 export type Rotation = (typeof ROTATIONS)[number];
@@ -25,9 +27,23 @@ export interface RotationPod {
  */
 export type RotationStep = 'waiting' | 'removing' | 'ended';
 
-/** How a rotation ended. Only `stalled` counts as an ineffective action. */
+/**
+ * How a rotation ended. Only `stalled` counts as an ineffective action. `opted-out`,
+ * `out-of-scope` and `rollout-in-progress` are the checks step 1 made on the API server's copy
+ * of the Deployment (core/fresh.ts), made again for step 2; `dry-run`: DRY_RUN was turned on
+ * between the steps, so nothing more is removed.
+ */
 export type RotationEnd =
-  'done' | 'stalled' | 'next-gone' | 'first-kept' | 'deployment-gone' | 'opted-out' | 'timed-out';
+  | 'done'
+  | 'stalled'
+  | 'next-gone'
+  | 'first-kept'
+  | 'deployment-gone'
+  | 'opted-out'
+  | 'out-of-scope'
+  | 'rollout-in-progress'
+  | 'dry-run'
+  | 'timed-out';
 
 /** What step 2 waits for, as `status` and the logs say it. */
 export type WaitingFor = 'replacement' | 'replicas' | 'guard' | 'another-replica';
@@ -69,16 +85,19 @@ export const CLAIM_TIMEOUT_MS = 30_000;
  */
 export const FIRST_REMOVAL_GRACE_MS = 60_000;
 
-/** The Deployment as step 2 needs it, read from the API server; undefined if gone or recreated. */
-export interface RotationDeployment {
-  optedOut: boolean;
-  desiredReplicas?: number;
-  availableReplicas?: number;
+/** The settings step 2 is decided with: DRY_RUN and the scope (NAMESPACES, REQUIRE_OPT_IN...). */
+export interface StepSettings {
+  dryRun: boolean;
+  scope: Scope;
 }
+
+/** What `status` decides with: it only shows, it never removes. */
+const SHOWING: StepSettings = { dryRun: false, scope: UNSCOPED };
 
 /** Facts read just now. `guard` is `unchecked` until the cluster says step 2 may go ahead. */
 export interface RotationFacts {
-  deployment: RotationDeployment | undefined;
+  /** Read from the API server (`readDeployment`); undefined if gone or recreated. */
+  deployment: DeploymentFacts | undefined;
   pods: readonly PodFacts[];
   guard: 'unchecked' | 'clear' | { held: string };
 }
@@ -101,8 +120,17 @@ function isUp(pod: PodFacts): boolean {
 /** What step 2 still waits for in the cluster (guards aside), or undefined when nothing. */
 function clusterWait(
   progress: RotationProgress,
-  facts: RotationFacts & { deployment: RotationDeployment },
+  facts: RotationFacts & { deployment: DeploymentFacts },
 ): { waitingFor: WaitingFor; detail: string } | undefined {
+  // While the first pod is there and not terminating, step 1 removed nothing (yet): a newcomer
+  // is not its replacement.
+  const first = facts.pods.find((pod) => pod.uid === progress.first.uid);
+  if (first && !first.terminating) {
+    return {
+      waitingFor: 'replacement',
+      detail: `${progress.first.name} is still there and not terminating`,
+    };
+  }
   const known = new Set(progress.known);
   if (!facts.pods.some((pod) => !known.has(pod.uid) && isUp(pod))) {
     return {
@@ -120,22 +148,45 @@ function clusterWait(
   return undefined;
 }
 
-/** Ends that need no waiting: the Deployment, or one of the two pods, is not what step 1 left. */
+/**
+ * The checks step 1 made on the API server's copy of the Deployment (core/fresh.ts: out of
+ * scope, opted out, mid-rollout) and on its namespace, made again on the copy read for step 2,
+ * with the scope this replica runs with now. The uid was compared when it was read. A rollout counts only once the cluster has `recovered` from step 1: until
+ * then the missing replacement alone keeps `rolloutInProgress` true (ready below desired).
+ */
+function refusedByDeployment(
+  deployment: DeploymentFacts,
+  scope: Scope,
+  recovered: boolean,
+): RotationNext | undefined {
+  const gate =
+    gateNamespace(scope, deployment.namespace) ??
+    gateScope(scope, deployment) ??
+    gateDeployment(deployment);
+  if (!gate || (gate.reason === 'rollout-in-progress' && !recovered)) return undefined;
+  // With a Deployment at hand these gates say out-of-scope, opted-out or rollout-in-progress.
+  return { next: 'end', end: gate.reason as RotationEnd, detail: gate.detail };
+}
+
+/** Ends that need no waiting: DRY_RUN, or the Deployment or one of the two pods is not what step 1 left. */
 function endedByCluster(
   progress: RotationProgress,
   facts: RotationFacts,
   now: Date,
+  settings: StepSettings,
 ): RotationNext | undefined {
+  if (settings.dryRun) {
+    return {
+      next: 'end',
+      end: 'dry-run',
+      detail: `DRY_RUN is true: nothing more is removed; ${progress.next.name} is kept`,
+    };
+  }
   if (!facts.deployment) {
     return { next: 'end', end: 'deployment-gone', detail: 'the Deployment is gone or recreated' };
   }
-  if (facts.deployment.optedOut) {
-    return {
-      next: 'end',
-      end: 'opted-out',
-      detail: 'annotation pod-rebalancer.io/enabled is "false"',
-    };
-  }
+  const refused = refusedByDeployment(facts.deployment, settings.scope, false);
+  if (refused) return refused;
   const first = facts.pods.find((pod) => pod.uid === progress.first.uid);
   const grace = progress.startedAt.getTime() + FIRST_REMOVAL_GRACE_MS;
   if (first && !first.terminating && now.getTime() >= grace) {
@@ -179,12 +230,14 @@ function expired(
 /**
  * The next move of a rotation between its steps: wait (saying for what), evaluate the guards
  * (only once the cluster allows step 2, so a waiting rotation costs no query), remove the
- * coldest pod, or end (saying why). Step 2 never happens after the deadline.
+ * coldest pod, or end (saying why). Step 2 never happens after the deadline. The driver passes
+ * its settings; `status`, which only shows, passes none.
  */
 export function nextRotationStep(
   progress: RotationProgress,
   facts: RotationFacts,
   now: Date,
+  settings: StepSettings = SHOWING,
 ): RotationNext {
   const claimed = progress.step === 'removing' && progress.claim;
   if (claimed && now.getTime() - claimed.at.getTime() < CLAIM_TIMEOUT_MS) {
@@ -194,15 +247,27 @@ export function nextRotationStep(
       detail: `${claimed.holder} is removing ${progress.next.name}`,
     };
   }
-  const ended = endedByCluster(progress, facts, now);
+  const ended = endedByCluster(progress, facts, now, settings);
   if (ended) return ended;
-  let waiting = clusterWait(progress, facts as RotationFacts & { deployment: RotationDeployment });
-  if (!waiting && typeof facts.guard === 'object') {
-    waiting = { waitingFor: 'guard', detail: facts.guard.held };
-  }
+  const deployment = facts.deployment!;
+  const waiting = clusterWait(progress, { ...facts, deployment });
+  // Recovered from step 1: a rollout still reported now is a real one.
+  const rollout = !waiting && refusedByDeployment(deployment, settings.scope, true);
+  return rollout || afterRecovery(progress, facts.guard, waiting, now);
+}
+
+/** Once nothing ends the rotation: the guards, then the deadline, then step 2. */
+function afterRecovery(
+  progress: RotationProgress,
+  guard: RotationFacts['guard'],
+  clusterWaiting: { waitingFor: WaitingFor; detail: string } | undefined,
+  now: Date,
+): RotationNext {
+  let waiting = clusterWaiting;
+  if (!waiting && typeof guard === 'object') waiting = { waitingFor: 'guard', detail: guard.held };
   if (now > progress.deadline) return expired(progress, waiting);
   if (waiting) return { next: 'wait', ...waiting };
-  if (facts.guard === 'unchecked') return { next: 'check-guards' };
+  if (guard === 'unchecked') return { next: 'check-guards' };
   return { next: 'remove', pod: progress.next };
 }
 

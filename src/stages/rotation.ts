@@ -12,6 +12,7 @@ import {
   type RotationNext,
   type RotationProgress,
 } from '../core/rotation.js';
+import type { Scope } from '../core/scope.js';
 import type { TargetAlert } from '../core/targets.js';
 import type { ChosenPod, DeploymentFacts, PodFacts, Stats } from '../core/types.js';
 import type { Metrics } from '../metrics.js';
@@ -126,7 +127,10 @@ export async function afterFirstStep(
   return undefined;
 }
 
-/** What the driver of step 2 needs. Its cluster reads the API server, never a cache. */
+/**
+ * What the driver of step 2 needs. It reads the Deployment with `readDeployment` and lists the
+ * pods (never from a cache): step 2 is decided on the API server's facts.
+ */
 export interface RotationDeps {
   cluster: Cluster;
   cooldown: CooldownStore;
@@ -139,6 +143,9 @@ export interface RotationDeps {
     action: 'evict' | 'delete';
     guardQuery: string | undefined;
     effect: EffectPolicy;
+    /** DRY_RUN on between the steps: the rotation ends, nothing more is removed. */
+    dryRun: boolean;
+    scope: Scope;
   };
 }
 
@@ -183,7 +190,7 @@ export class RotationDriver {
   private async pass(): Promise<void> {
     let entries: CooldownEntry[];
     try {
-      entries = await this.deps.cooldown.list();
+      entries = await this.deps.cooldown.list({ rotating: true });
     } catch (error) {
       this.deps.logger.warn('rotation: cannot list the Leases', { error: String(error) });
       return;
@@ -205,17 +212,18 @@ export class RotationDriver {
     const { deps } = this;
     const now = deps.clock.now();
     // The cache may say skip; only the API server may say act: the facts are read fresh.
-    const found = await deps.cluster.getDeployment(entry.target);
+    const found = await deps.cluster.readDeployment(entry.target);
     const deployment = found?.uid === entry.deploymentUid ? found : undefined;
     const pods = deployment ? await deps.cluster.listPods(deployment) : [];
     const facts: RotationFacts = { deployment, pods, guard: 'unchecked' };
-    let step = nextRotationStep(progress, facts, now);
+    let step = nextRotationStep(progress, facts, now, deps.settings);
     if (step.next === 'check-guards') {
       const held = await checkGuards(guardTarget(entry, progress), deps.settings.guardQuery, deps);
       step = nextRotationStep(
         progress,
         { ...facts, guard: held ? { held: held.detail } : 'clear' },
         now,
+        deps.settings,
       );
     }
     const owner = deployment ?? ownerOf(entry);
@@ -244,7 +252,9 @@ export class RotationDriver {
     const [result] = await removePods(
       deployment,
       { stats: progress.stats, pods: [{ ...progress.next, role: 'lowest' }] },
-      { action: deps.settings.action, dryRun: false, now },
+      // nextRotationStep ends the rotation under DRY_RUN, so this is false here; passed all the
+      // same, so the one removal choke point sees the setting as it is.
+      { action: deps.settings.action, dryRun: deps.settings.dryRun, now },
       deps,
     );
     if (mine?.rotation?.claim?.holder === deps.identity) {

@@ -6,8 +6,11 @@ import {
   nextRotationStep,
   type RotationFacts,
   type RotationProgress,
+  type StepSettings,
 } from '../../src/core/rotation.js';
-import { buildPod } from '../support/builders.js';
+import { UNSCOPED } from '../../src/core/scope.js';
+import type { DeploymentFacts } from '../../src/core/types.js';
+import { buildDeploymentFacts, buildPod } from '../support/builders.js';
 
 const STARTED = new Date('2026-12-01T10:00:00.000Z');
 const MINUTE = 60_000;
@@ -28,10 +31,15 @@ const cold = buildPod({ name: 'api-cold' });
 const other = buildPod({ name: 'api-a' });
 const replacement = buildPod({ name: 'api-new' });
 const notReady = buildPod({ name: 'api-new', ready: false });
+const hot = buildPod({ name: 'api-hot' });
+
+/** The API server's copy of payments/api: 3 replicas desired, `available` of them available. */
+const api = (available = 3, overrides: Partial<DeploymentFacts> = {}) =>
+  buildDeploymentFacts({ desiredReplicas: 3, availableReplicas: available, ...overrides });
 
 /** After step 1: the first pod gone, its replacement Ready, every replica available. */
 const RECOVERED: RotationFacts = {
-  deployment: { optedOut: false, desiredReplicas: 3, availableReplicas: 3 },
+  deployment: api(),
   pods: [other, cold, replacement],
   guard: 'unchecked',
 };
@@ -53,7 +61,7 @@ describe('nextRotationStep', () => {
     [
       'the replacement is Ready but a replica is still unavailable',
       { next: 'wait', waitingFor: 'replicas', detail: '2 of 3 replicas available' },
-      { deployment: { optedOut: false, desiredReplicas: 3, availableReplicas: 2 } },
+      { deployment: api(2) },
       MINUTE,
     ],
     [
@@ -101,7 +109,7 @@ describe('nextRotationStep', () => {
     [
       'the Deployment opted out',
       { next: 'end', end: 'opted-out' },
-      { deployment: { optedOut: true, desiredReplicas: 3, availableReplicas: 3 } },
+      { deployment: api(3, { optedOut: true }) },
       MINUTE,
     ],
     [
@@ -109,6 +117,40 @@ describe('nextRotationStep', () => {
       { next: 'end', end: 'first-kept' },
       { pods: [other, cold, buildPod({ name: 'api-hot' })] },
       FIRST_REMOVAL_GRACE_MS,
+    ],
+    [
+      'the first pod is still there, not terminating, within the grace, and a newcomer is Ready',
+      {
+        next: 'wait',
+        waitingFor: 'replacement',
+        detail: 'api-hot is still there and not terminating',
+      },
+      { pods: [other, cold, replacement, hot] },
+      FIRST_REMOVAL_GRACE_MS / 2,
+    ],
+    [
+      'the first pod is terminating and its replacement is Ready',
+      { next: 'check-guards' },
+      { pods: [other, cold, replacement, { ...hot, terminating: true }] },
+      MINUTE,
+    ],
+    [
+      'a rollout is reported while the replacement is not Ready yet (step 1 alone makes it so)',
+      { next: 'wait', waitingFor: 'replacement' },
+      { deployment: api(2, { rolloutInProgress: true }), pods: [other, cold, notReady] },
+      MINUTE,
+    ],
+    [
+      'a rollout is still reported once the cluster has recovered',
+      { next: 'end', end: 'rollout-in-progress' },
+      { deployment: api(3, { rolloutInProgress: true }) },
+      MINUTE,
+    ],
+    [
+      'its pods became system-critical',
+      { next: 'end', end: 'out-of-scope', detail: expect.stringMatching(/system-critical/) },
+      { deployment: api(3, { priorityClassName: 'system-cluster-critical' }) },
+      MINUTE,
     ],
     [
       'the deadline passed while the replacement was not Ready',
@@ -119,7 +161,7 @@ describe('nextRotationStep', () => {
     [
       'the deadline passed while replicas were unavailable',
       { next: 'end', end: 'stalled' },
-      { deployment: { optedOut: false, desiredReplicas: 3, availableReplicas: 2 } },
+      { deployment: api(2) },
       10 * MINUTE + 1,
     ],
     [
@@ -165,6 +207,54 @@ describe('nextRotationStep', () => {
     expect(
       nextRotationStep(claimed, { ...RECOVERED, guard: 'clear' }, at(MINUTE + CLAIM_TIMEOUT_MS)),
     ).toEqual({ next: 'remove', pod: PROGRESS.next });
+  });
+});
+
+describe('nextRotationStep with the service settings', () => {
+  const settings = (overrides: Partial<StepSettings> = {}): StepSettings => ({
+    dryRun: false,
+    scope: UNSCOPED,
+    ...overrides,
+  });
+  const ready = { ...RECOVERED, guard: 'clear' as const };
+
+  it('when nothing is set, then step 2 goes ahead', () => {
+    expect(nextRotationStep(PROGRESS, ready, at(MINUTE), settings())).toEqual({
+      next: 'remove',
+      pod: PROGRESS.next,
+    });
+  });
+
+  it('when DRY_RUN was turned on between the steps, then the rotation ends and nothing more is removed', () => {
+    expect(nextRotationStep(PROGRESS, ready, at(MINUTE), settings({ dryRun: true }))).toMatchObject(
+      { next: 'end', end: 'dry-run', detail: expect.stringMatching(/api-cold is kept/) },
+    );
+  });
+
+  it.each<[string, Partial<StepSettings['scope']>, RegExp]>([
+    [
+      'REQUIRE_OPT_IN is true and the opt-in annotation is gone',
+      { requireOptIn: true },
+      /REQUIRE_OPT_IN/,
+    ],
+    [
+      'its namespace was excluded',
+      { excludeNamespaces: new Set(['payments']) },
+      /EXCLUDE_NAMESPACES/,
+    ],
+  ])('when %s, then the rotation ends out-of-scope', (_name, scope, detail) => {
+    const step = nextRotationStep(
+      PROGRESS,
+      { ...ready, deployment: api(3, { optedIn: false }) },
+      at(MINUTE),
+      settings({ scope: { ...UNSCOPED, ...scope } }),
+    );
+
+    expect(step).toMatchObject({
+      next: 'end',
+      end: 'out-of-scope',
+      detail: expect.stringMatching(detail),
+    });
   });
 });
 

@@ -1,7 +1,19 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { ROTATION_ANNOTATION } from '../../src/adapters/cooldown-lease.js';
+import type { V1Lease } from '@kubernetes/client-node';
+import { LeaseCooldownStore, ROTATION_ANNOTATION } from '../../src/adapters/cooldown-lease.js';
+import type { KubeApis } from '../../src/adapters/kube-api.js';
+import { createLogger } from '../../src/adapters/logger.js';
+import { loadConfig } from '../../src/config.js';
+import { realAdapters } from '../../src/main.js';
 import type { Clock } from '../../src/ports.js';
-import { type Harness, postWebhook, seedImbalanced, startHarness } from '../support/harness.js';
+import { createService, type Service } from '../../src/service.js';
+import {
+  type Harness,
+  postWebhook,
+  seedImbalanced,
+  startHarness,
+  TOKEN,
+} from '../support/harness.js';
 import { waitFor } from '../support/processes.js';
 import { payload } from './payload.js';
 
@@ -26,6 +38,27 @@ function handClock(): Clock & { advance(ms: number): void } {
   let now = Date.now();
   return { now: () => new Date(now), advance: (ms) => (now += ms) };
 }
+
+/** The env the harness runs with, for a replica built here with settings of its own. */
+function envOf(extra: Record<string, string>): Record<string, string> {
+  return {
+    PROMETHEUS_URL: h.prom.url,
+    WEBHOOK_TOKEN: TOKEN,
+    PROMETHEUS_TIMEOUT: '2s',
+    ROTATION: 'one-by-one',
+    ...extra,
+  };
+}
+
+/** Another replica against the same fakes, started with other settings (DRY_RUN=true, say). */
+function replicaWith(extra: Record<string, string>): Service {
+  const env = envOf(extra);
+  const config = loadConfig(env);
+  const adapters = realAdapters(config, { ...env, POD_NAME: 'replica-b' }, h.kube.kubeConfig());
+  return createService(config, { ...adapters, caches: undefined, logger: createLogger('error') });
+}
+
+const deployment = () => h.kube.deployments.get('payments/api')!;
 
 async function startOneByOne(
   env: Record<string, string> = {},
@@ -259,6 +292,89 @@ describe('one-by-one rotation: the hottest first, the coldest once its replaceme
     expect(whileUnavailable).toEqual(['api-hot']);
     expect(removed()).toEqual(['api-hot', 'api-cold']);
     h.kube.releaseWatches();
+  });
+
+  it('when DRY_RUN is turned on between the steps (a replica restarted with it), then step 2 removes nothing, the rotation ends as dry-run and is counted', async () => {
+    await startOneByOne();
+    await postWebhook(h.service.app, payload());
+    h.kube.readyReplacements();
+    const dryRun = replicaWith({ DRY_RUN: 'true' });
+
+    await dryRun.rotations.tick();
+
+    expect(removed()).toEqual(['api-hot']);
+    expect(storedRotation()).toMatchObject({ step: 'ended', end: 'dry-run' });
+    expect(await dryRun.registry.metrics()).toMatch(
+      /pod_rebalancer_rotations_total\{result="dry-run"\} 1/,
+    );
+  });
+
+  it('when REQUIRE_OPT_IN is on and the opt-in annotation is removed between the steps, then step 2 removes nothing and the rotation ends out-of-scope', async () => {
+    await startOneByOne({ REQUIRE_OPT_IN: 'true' });
+    deployment().metadata.annotations = { 'pod-rebalancer.io/enabled': 'true' };
+    await postWebhook(h.service.app, payload());
+    h.kube.readyReplacements();
+    deployment().metadata.annotations = {};
+
+    await h.service.rotations.tick();
+
+    expect(removed()).toEqual(['api-hot']);
+    expect(storedRotation()).toMatchObject({ step: 'ended', end: 'out-of-scope' });
+  });
+
+  it('when a rollout starts between the steps, then step 2 removes nothing and the rotation ends rollout-in-progress', async () => {
+    await startOneByOne();
+    await postWebhook(h.service.app, payload());
+    h.kube.readyReplacements();
+    // A new template: the controller has not observed the latest generation yet.
+    deployment().metadata.generation = 3;
+
+    await h.service.rotations.tick();
+
+    expect(removed()).toEqual(['api-hot']);
+    expect(storedRotation()).toMatchObject({ step: 'ended', end: 'rollout-in-progress' });
+  });
+
+  it('when the hottest pod is still there and not terminating (step 1 removed nothing), then a newcomer that is Ready is not taken for its replacement', async () => {
+    await startOneByOne();
+    const hot = structuredClone(h.kube.pods.get('payments/api-hot')!);
+    await postWebhook(h.service.app, payload());
+    h.kube.readyReplacements();
+    // The eviction did not take: the same pod (same uid) is still there, not terminating.
+    h.kube.pods.set('payments/api-hot', hot);
+
+    await h.service.rotations.tick();
+
+    expect(removed()).toEqual(['api-hot']);
+    expect(storedRotation()).toMatchObject({ step: 'waiting' });
+  });
+
+  it('when the Leases are listed for the rotations, then those without a rotation are left out before being parsed', async () => {
+    await startOneByOne();
+    seedImbalanced(h, 'payments', 'web');
+    await postWebhook(h.service.app, payload());
+    await postWebhook(
+      h.service.app,
+      payload([
+        {
+          labels: { alertname: 'DeploymentCPUImbalance', namespace: 'payments', deployment: 'web' },
+          annotations: { pod_rebalancer_rotation: 'together' },
+        },
+      ]),
+    );
+    const env = envOf({});
+    const { cooldown } = realAdapters(loadConfig(env), env, h.kube.kubeConfig());
+    const leases = [...h.kube.leases.values()] as V1Lease[];
+    const cached = new LeaseCooldownStore({} as KubeApis, 'pod-rebalancer', {
+      get: () => Promise.resolve(undefined),
+      list: () => leases,
+    });
+    const targets = async (store: Pick<LeaseCooldownStore, 'list'>, rotating: boolean) =>
+      (await store.list({ rotating })).map((e) => e.target.deployment).sort();
+
+    expect(await targets(cooldown as LeaseCooldownStore, false)).toEqual(['api', 'web']);
+    expect(await targets(cooldown as LeaseCooldownStore, true)).toEqual(['api']);
+    expect(await targets(cached, true)).toEqual(['api']);
   });
 
   it('when two replicas race for step 2, then exactly one evicts the coldest pod', async () => {
