@@ -1,19 +1,10 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { GuardKind } from './core/guard.js';
-import type { RotationEnd } from './core/rotation.js';
+import { ROTATION_ENDS } from './core/rotation.js';
 import { FAILURE_REASONS, SKIP_REASONS } from './core/types.js';
 import { currentBuild, type BuildInfo } from './version.js';
 
 const GUARD_KINDS: readonly GuardKind[] = ['global', 'rule'];
-const ROTATION_RESULTS: readonly RotationEnd[] = [
-  'done',
-  'stalled',
-  'next-gone',
-  'first-kept',
-  'deployment-gone',
-  'opted-out',
-  'timed-out',
-];
 
 /**
  * The service's own metrics, registered on the registry it is given (never the global one,
@@ -31,7 +22,7 @@ export function createMetrics(registry: Registry, build: BuildInfo = currentBuil
     metrics.alerts.inc({ outcome, reason: 'imbalanced' }, 0);
   for (const effect of ['effective', 'ineffective']) metrics.actionsJudged.inc({ effect }, 0);
   for (const guard of GUARD_KINDS) metrics.guarded.inc({ guard }, 0);
-  for (const result of ROTATION_RESULTS) metrics.rotations.inc({ result }, 0);
+  for (const result of ROTATION_ENDS) metrics.rotations.inc({ result }, 0);
   return metrics;
 }
 

@@ -33,17 +33,19 @@ export type RotationStep = 'waiting' | 'removing' | 'ended';
  * of the Deployment (core/fresh.ts), made again for step 2; `dry-run`: DRY_RUN was turned on
  * between the steps, so nothing more is removed.
  */
-export type RotationEnd =
-  | 'done'
-  | 'stalled'
-  | 'next-gone'
-  | 'first-kept'
-  | 'deployment-gone'
-  | 'opted-out'
-  | 'out-of-scope'
-  | 'rollout-in-progress'
-  | 'dry-run'
-  | 'timed-out';
+export const ROTATION_ENDS = [
+  'done',
+  'stalled',
+  'next-gone',
+  'first-kept',
+  'deployment-gone',
+  'opted-out',
+  'out-of-scope',
+  'rollout-in-progress',
+  'dry-run',
+  'timed-out',
+] as const;
+export type RotationEnd = (typeof ROTATION_ENDS)[number];
 
 /** What step 2 waits for, as `status` and the logs say it. */
 export type WaitingFor = 'replacement' | 'replicas' | 'guard' | 'another-replica';
