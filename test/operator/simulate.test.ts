@@ -308,7 +308,9 @@ describe('backtest flags and the rule file', () => {
   });
 
   it("reads the threshold, for:, guards and rate window from the repository's rule file", () => {
-    expect(readRuleFile(DEFAULT_RULE_FILE, new Set(['DeploymentCPUImbalance']))).toMatchObject({
+    const read = readRuleFile(DEFAULT_RULE_FILE, new Set(['DeploymentCPUImbalance']));
+
+    expect(read).toMatchObject({
       source: 'rules/pod-rebalancer.rules.yml',
       threshold: 0.3,
       measure: 'stddev',
@@ -316,8 +318,10 @@ describe('backtest flags and the rule file', () => {
       minPods: 3,
       minAverage: 0.05,
       rateWindowMs: 5 * MINUTE,
-      rules: [expect.objectContaining({ name: 'default', selector: {}, minImprovement: 0.1 })],
+      rules: [expect.objectContaining({ name: 'default', selector: {} })],
     });
+    // No pod_rebalancer_min_improvement in the shipped rule: the service's MIN_IMPROVEMENT decides.
+    expect(read.rules[0]!.minImprovement).toBeUndefined();
   });
 
   it('reads each override of the examples with its selector and the policy its annotations carry', () => {
