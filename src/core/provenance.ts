@@ -58,14 +58,48 @@ function sameLabels(active: RuleAlert, labels: Readonly<Record<string, string>>)
   );
 }
 
+/** A rules answer looked up by rule and target: built once per payload, not once per alert. */
+export interface IndexedAlerts {
+  /** How many alerts each rule has active. */
+  counts: ReadonlyMap<string, number>;
+  /** The active alerts that name a Deployment, by rule, namespace and Deployment. */
+  byTarget: ReadonlyMap<string, readonly RuleAlert[]>;
+}
+
+const indexKey = (alertname: string, namespace: string, deployment: string) =>
+  `${alertname}\n${namespace}\n${deployment}`;
+
+/**
+ * Indexes the rules answer by target: a payload of a thousand alerts against a thousand active
+ * ones would otherwise compare every pair. Only an alert that names both target labels can
+ * confirm one (sameLabels), so the others are counted and left out of the index.
+ */
+export function indexAlerts(active: ActiveAlerts): IndexedAlerts {
+  const counts = new Map<string, number>();
+  const byTarget = new Map<string, RuleAlert[]>();
+  for (const [alertname, alerts] of active) {
+    counts.set(alertname, alerts.length);
+    for (const alert of alerts) {
+      const { namespace, deployment } = alert.labels;
+      if (namespace === undefined || deployment === undefined) continue;
+      const key = indexKey(alertname, namespace, deployment);
+      byTarget.set(key, [...(byTarget.get(key) ?? []), alert]);
+    }
+  }
+  return { counts, byTarget };
+}
+
 /**
  * The gate: undefined when a rule of the alert's name has it active with exactly its policy
  * annotations, else `unconfirmed-alert` saying what was missing (no such rule or active alert,
  * none with these labels, or one with another policy).
  */
-export function gateProvenance(target: TargetAlert, active: ActiveAlerts): GateResult {
-  const alerts = active.get(target.alertname) ?? [];
-  if (alerts.length === 0) {
+export function gateProvenance(
+  target: TargetAlert,
+  active: ActiveAlerts | IndexedAlerts,
+): GateResult {
+  const indexed = 'byTarget' in active ? active : indexAlerts(active);
+  if (!indexed.counts.get(target.alertname)) {
     return unconfirmed(`no alerting rule ${target.alertname} has an active alert`);
   }
   const labels = target.labels ?? {
@@ -73,7 +107,9 @@ export function gateProvenance(target: TargetAlert, active: ActiveAlerts): GateR
     namespace: target.namespace,
     deployment: target.deployment,
   };
-  const same = alerts.filter((a) => sameLabels(a, labels));
+  const candidates =
+    indexed.byTarget.get(indexKey(target.alertname, target.namespace, target.deployment)) ?? [];
+  const same = candidates.filter((a) => sameLabels(a, labels));
   if (same.length === 0) {
     return unconfirmed(
       `no active alert of rule ${target.alertname} has these labels (${target.namespace}/${target.deployment})`,

@@ -1,5 +1,10 @@
 import type { GateResult } from '../core/decide.js';
-import { gateProvenance, type ActiveAlerts, type ProvenanceMode } from '../core/provenance.js';
+import {
+  gateProvenance,
+  indexAlerts,
+  type IndexedAlerts,
+  type ProvenanceMode,
+} from '../core/provenance.js';
 import { targetKey, type TargetAlert } from '../core/targets.js';
 import { UpstreamError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
@@ -34,9 +39,11 @@ export function payloadProvenance(
   deps: { rules: RuleSource; telemetry: Metrics },
 ): PayloadProvenance {
   if (settings.mode === 'off') return TRUSTING;
-  let answer: Promise<ActiveAlerts> | undefined;
+  let answer: Promise<IndexedAlerts> | undefined;
   const activeAlerts = () =>
-    (answer ??= deps.rules.activeAlerts([...new Set(targets.map((t) => t.alertname))]));
+    (answer ??= deps.rules
+      .activeAlerts([...new Set(targets.map((t) => t.alertname))])
+      .then(indexAlerts));
   if (settings.advisory) return advisoryProvenance(activeAlerts);
   return {
     async gate(target) {
@@ -48,7 +55,7 @@ export function payloadProvenance(
   };
 }
 
-function advisoryProvenance(activeAlerts: () => Promise<ActiveAlerts>): PayloadProvenance {
+function advisoryProvenance(activeAlerts: () => Promise<IndexedAlerts>): PayloadProvenance {
   const findings = new Map<string, string>();
   return {
     async gate(target) {
@@ -61,7 +68,7 @@ function advisoryProvenance(activeAlerts: () => Promise<ActiveAlerts>): PayloadP
 
 async function describe(
   target: TargetAlert,
-  activeAlerts: () => Promise<ActiveAlerts>,
+  activeAlerts: () => Promise<IndexedAlerts>,
 ): Promise<string> {
   try {
     const gate = gateProvenance(target, await activeAlerts());
