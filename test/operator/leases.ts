@@ -40,3 +40,20 @@ export function cooldownLeaseAt(
     },
   };
 }
+
+/** The action budget's Lease as the service writes it: one entry per action, at these times. */
+export function budgetLeaseAt(actions: readonly Date[]) {
+  return {
+    metadata: {
+      name: 'pod-rebalancer-action-budget',
+      namespace: 'pod-rebalancer',
+      resourceVersion: '11',
+      annotations: {
+        'pod-rebalancer.io/actions': JSON.stringify(
+          actions.map((at, i) => ({ id: `action-${i}`, at })),
+        ),
+      },
+    },
+    spec: {},
+  };
+}

@@ -8,7 +8,7 @@ import { resumeCommand, statusCommand } from '../../src/operator/status.js';
 import { FakeKubeApiServer } from '../support/fake-kube.js';
 import { ownedBy } from '../support/harness.js';
 import { buildDist, captureIo, runCli } from './cli.js';
-import { cooldownLeaseAt } from './leases.js';
+import { budgetLeaseAt, cooldownLeaseAt } from './leases.js';
 
 const MINUTE = 60_000;
 
@@ -40,22 +40,11 @@ beforeEach(async () => {
       stopped: '3 consecutive actions did not lower the CPU stddev',
     }),
   );
-  const recent = (msAgo: number) => ({ id: String(msAgo), at: new Date(Date.now() - msAgo) });
-  kube.leases.set('pod-rebalancer/pod-rebalancer-action-budget', {
-    metadata: {
-      name: 'pod-rebalancer-action-budget',
-      namespace: 'pod-rebalancer',
-      resourceVersion: '11',
-      annotations: {
-        'pod-rebalancer.io/actions': JSON.stringify([
-          recent(5 * MINUTE),
-          recent(30 * MINUTE),
-          recent(2 * 60 * MINUTE),
-        ]),
-      },
-    },
-    spec: {},
-  });
+  const ago = (ms: number) => new Date(Date.now() - ms);
+  kube.leases.set(
+    'pod-rebalancer/pod-rebalancer-action-budget',
+    budgetLeaseAt([ago(5 * MINUTE), ago(30 * MINUTE), ago(2 * 60 * MINUTE)]),
+  );
 });
 afterEach(() => kube.stop());
 

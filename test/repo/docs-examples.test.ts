@@ -11,7 +11,7 @@ import { FakeKubeApiServer } from '../support/fake-kube.js';
 import { seedImbalanced, startHarness } from '../support/harness.js';
 import { captureIo } from '../operator/cli.js';
 import { FakeSeriesPrometheus } from '../operator/fake-series-prometheus.js';
-import { cooldownLeaseAt } from '../operator/leases.js';
+import { budgetLeaseAt, cooldownLeaseAt } from '../operator/leases.js';
 import { repoRoot } from '../rules/tools.js';
 
 /**
@@ -132,22 +132,10 @@ async function statusExamples(): Promise<[string, string]> {
         stopped: '3 consecutive actions did not lower the CPU stddev',
       }),
     );
-    kube.leases.set('pod-rebalancer/pod-rebalancer-action-budget', {
-      metadata: {
-        name: 'pod-rebalancer-action-budget',
-        namespace: 'pod-rebalancer',
-        resourceVersion: '11',
-        annotations: {
-          'pod-rebalancer.io/actions': JSON.stringify(
-            [5, 30, 120].map((minutes) => ({
-              id: String(minutes),
-              at: new Date(now - minutes * MINUTE),
-            })),
-          ),
-        },
-      },
-      spec: {},
-    });
+    kube.leases.set(
+      'pod-rebalancer/pod-rebalancer-action-budget',
+      budgetLeaseAt([5, 30, 120].map((minutes) => new Date(now - minutes * MINUTE))),
+    );
     const text = await run(
       'pod-rebalancer status',
       statusCommand,
