@@ -99,13 +99,16 @@ export function createApp(deps: AppDeps): express.Express {
   app.use(requestId);
   // The handling slot is taken once the body has been read (within bodyTimeoutMs): a slow
   // sender holds a socket, never a slot.
-  const slot = boundedWork({
+  const bounded = boundedWork({
     ...deps.limits,
     onRefused: (refusal, _req, res) => refused(refusal, res, deps),
   });
   const bodyTimeoutMs = deps.limits?.bodyTimeoutMs ?? DEFAULT_WEBHOOK_LIMITS.bodyTimeoutMs;
   // The webhook first: in an alert storm it is nearly every request, so it tries no other route.
-  app.post('/webhook', ...webhookHandlers(deps, { slot, bodyWithin: bodyWithin(bodyTimeoutMs) }));
+  app.post(
+    '/webhook',
+    ...webhookHandlers(deps, { bounded, bodyWithin: bodyWithin(bodyTimeoutMs) }),
+  );
   app.get('/healthz', (_req, res) => {
     res.type('text/plain').send('ok\n');
   });

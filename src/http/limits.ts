@@ -84,16 +84,16 @@ class WorkSlots {
     private readonly maxQueued: number,
   ) {}
 
-  /** Starts `start` now or queues it; false when the queue is full too. */
-  request(start: () => void): boolean {
+  /** Starts `start` now, or queues it, or refuses it when the queue is full too. */
+  request(start: () => void): 'started' | 'queued' | 'full' {
     if (this.running < this.max) {
       this.running++;
       start();
-      return true;
+      return 'started';
     }
-    if (this.waiting.length >= this.maxQueued) return false;
+    if (this.waiting.length >= this.maxQueued) return 'full';
     this.waiting.push(start);
-    return true;
+    return 'queued';
   }
 
   /** Takes a queued start out before it ran; false when it already started. */
@@ -118,90 +118,68 @@ const MESSAGES: Record<Refusal, string> = {
     'handling took longer than the deadline; retry later (nothing was removed: past the deadline no Lease is written and no pod removed)',
 };
 
-interface Completion {
-  /** Sends our own answer now; whatever the handler writes afterwards is dropped. */
-  answerFirst(send: () => void): void;
-}
-
-/**
- * Calls `done` once the handler ends its response, the sign that its work is over. Once the
- * deadline answered, the handler still finishes and then tries to answer too: its late headers
- * and body are dropped, and only its `end` counts. So the slot is held until the work is over
- * and the work in flight stays bounded even when clients give up.
- */
-function watchCompletion(res: Response, done: () => void): Completion {
-  const originalEnd = res.end;
-  let mode: 'handler' | 'ours' | 'dropped' = 'handler';
-  let finished = false;
-  res.end = function (this: Response, ...args: unknown[]) {
-    if (mode !== 'ours' && !finished) {
-      finished = true;
-      done();
-    }
-    if (mode === 'dropped') return this;
-    return (originalEnd as (...a: unknown[]) => Response).apply(this, args);
-  } as Response['end'];
-  return {
-    answerFirst(send) {
-      mode = 'ours';
-      send();
-      mode = 'dropped';
-      // Only now can the handler's headers be late: until the deadline they pass untouched,
-      // so the usual answer pays for no wrapper around each header it sets.
-      res.setHeader = function (this: Response) {
-        return this;
-      } as Response['setHeader'];
-      res.removeHeader = () => undefined;
-    },
-  };
-}
-
 function refuse(res: Response, refusal: Refusal, retryAfterSeconds: number): void {
   res.setHeader('Retry-After', String(retryAfterSeconds));
   res.status(503).json({ error: MESSAGES[refusal], requestId: res.locals.requestId });
 }
 
 /**
+ * The webhook's work for one request, under its deadline. It answers through `res`, unless the
+ * deadline answered first (`res.headersSent`): then its late answer is dropped. A rejection goes
+ * to the app's error handler, which drops it the same way.
+ */
+export type BoundedHandler = (req: Request, res: Response, deadline: Deadline) => Promise<void>;
+
+/**
  * Bounds the webhook's work: at most `maxInFlight` requests are handled at once and
  * `maxQueued` wait; anything beyond is answered 503 with Retry-After at once, and so is a
  * request not done within `deadlineMs`. Alertmanager retries on 503; the cooldown Lease, taken
  * before any pod is removed, makes the retry of a request that went on to act a no-op.
+ *
+ * A slot is held until the handler's promise settles, not until an answer is sent: after a
+ * deadline 503 the work goes on until it ends, so the work in flight stays bounded even when
+ * clients give up. (The response is never wrapped: patching `res.end` on every request cost the
+ * alert storm a fifth of its throughput, issue 22.)
  */
 export function boundedWork(options: BoundedWorkOptions = {}) {
   const limits = { ...DEFAULT_WEBHOOK_LIMITS, ...options };
   const slots = new WorkSlots(limits.maxInFlight, limits.maxQueued);
-  return (req: Request, res: Response, next: NextFunction): void => {
-    let completion: Completion | undefined;
-    // The one deadline of this request: the pipeline and the adapters read it (src/deadline.ts).
-    const deadline = Deadline.in(limits.deadlineMs, limits.actReserveMs);
-    res.locals.deadline = deadline;
-    const answer = (refusal: Refusal) => {
-      refuse(res, refusal, limits.retryAfterSeconds);
-      options.onRefused?.(refusal, req, res);
-    };
-    const start = () => {
-      completion = watchCompletion(res, () => {
+  return (work: BoundedHandler) =>
+    (req: Request, res: Response, next: NextFunction): void => {
+      // The one deadline of this request: the pipeline and the adapters read it (src/deadline.ts).
+      const deadline = Deadline.in(limits.deadlineMs, limits.actReserveMs);
+      const answer = (refusal: Refusal) => {
+        refuse(res, refusal, limits.retryAfterSeconds);
+        options.onRefused?.(refusal, req, res);
+      };
+      const finish = () => {
         clearTimeout(timer);
         slots.release();
-      });
-      next();
+      };
+      const start = () => {
+        work(req, res, deadline).then(finish, (error: unknown) => {
+          finish();
+          next(error);
+        });
+      };
+      const timer = setTimeout(() => {
+        if (res.headersSent) return;
+        if (slots.withdraw(start)) answer('expired');
+        // Once the irreversible part started, the answer is its real outcome: its calls are
+        // bounded by the deadline, so it comes moments later. Before that, a 503 now, and the
+        // pipeline will not start it any more (Deadline.commit refuses).
+        else if (deadline.abandon()) answer('deadline');
+      }, limits.deadlineMs);
+      const admitted = slots.request(start);
+      if (admitted === 'full') {
+        clearTimeout(timer);
+        answer('busy');
+      } else if (admitted === 'queued') {
+        // A client that leaves while queued gives its place back; one that leaves while
+        // handled does not: its work goes on until the handler ends it.
+        res.once('close', () => {
+          if (slots.withdraw(start)) clearTimeout(timer);
+        });
+      }
     };
-    const timer = setTimeout(() => {
-      if (res.headersSent) return;
-      if (slots.withdraw(start)) answer('expired');
-      // Once the irreversible part started, the answer is its real outcome: its calls are
-      // bounded by the deadline, so it comes moments later. Before that, a 503 now, and the
-      // pipeline will not start it any more (Deadline.commit refuses).
-      else if (deadline.abandon()) completion?.answerFirst(() => answer('deadline'));
-    }, limits.deadlineMs);
-    // A client that leaves while queued gives its place back; one that leaves while handled
-    // does not: its work goes on until the handler ends it.
-    res.once('close', () => {
-      if (slots.withdraw(start)) clearTimeout(timer);
-    });
-    if (!slots.request(start)) {
-      clearTimeout(timer);
-      answer('busy');
-    }
-  };
 }

@@ -5,12 +5,13 @@ import express, {
   type RequestHandler,
   type Response,
 } from 'express';
-import { withDeadline, type Deadline } from '../deadline.js';
+import { withDeadline } from '../deadline.js';
 import { HttpError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline.js';
 import type { Report } from '../report.js';
 import { payloadProblem, type WebhookPayload } from './schema.js';
+import type { BoundedHandler } from './limits.js';
 import type { TokenSource } from './tokens.js';
 
 /** Alertmanager sends at most a few thousand alerts; anything bigger is not from it. */
@@ -87,10 +88,9 @@ function alertCap(req: Request, _res: Response, next: NextFunction): void {
   next();
 }
 
-const PASS: Middleware = (_req, _res, next) => next();
-
 /**
- * POST /webhook: auth and JSON → the body (within `bodyWithin`) → alert cap → a handling slot →
+ * POST /webhook: auth and JSON → the body (within `bodyWithin`) → alert cap → a handling slot
+ * (`bounded`, which also gives the request its deadline) →
  * schema → the pipeline → 200 with the report, or 503 when something could not be decided
  * because an upstream was unreachable (Alertmanager retries on 5xx only; the Lease makes the
  * retry safe). The handlers in order, for the app's one `/webhook` route: a router of its own
@@ -98,19 +98,20 @@ const PASS: Middleware = (_req, _res, next) => next();
  */
 export function webhookHandlers(
   deps: WebhookDeps,
-  stages: { slot?: Middleware; bodyWithin?: Middleware } = {},
+  stages: {
+    bounded: (work: BoundedHandler) => Middleware;
+    bodyWithin: Middleware;
+  },
 ): RequestHandler[] {
   return [
     admit(deps),
-    stages.bodyWithin ?? PASS,
+    stages.bodyWithin,
     express.json({ limit: BODY_LIMIT, strict: true }),
     alertCap,
-    stages.slot ?? PASS,
-    async (req, res) => {
+    stages.bounded(async (req, res, deadline) => {
       const problem = payloadProblem(req.body);
       if (problem) throw new HttpError(400, `invalid Alertmanager payload: ${problem}`);
       const payload = req.body as WebhookPayload;
-      const deadline = res.locals.deadline as Deadline | undefined;
       const report = await withDeadline(deadline, () =>
         deps.pipeline.handleAlerts(payload.alerts, {
           requestId: res.locals.requestId as string,
@@ -119,7 +120,8 @@ export function webhookHandlers(
         }),
       );
       if (report.results.some((r) => r.retryable)) throw new RetryLater(report);
-      res.status(200).json(report);
-    },
+      // Answered 503 at the deadline already: this late answer is dropped.
+      if (!res.headersSent) res.status(200).json(report);
+    }),
   ];
 }
