@@ -88,7 +88,20 @@ function parseRotation(text: string | undefined): RotationProgress | undefined {
   }
 }
 
+/**
+ * Records already read, by the Lease object they were read from. A watch cache hands out the
+ * same object until the Lease changes, and an alert storm reads it on every repeat: its JSON
+ * annotations are parsed once per version, not once per request. Nothing mutates a record.
+ */
+const readRecords = new WeakMap<V1Lease, CooldownRecord>();
+
 function toRecord(lease: V1Lease): CooldownRecord {
+  let record = readRecords.get(lease);
+  if (!record) readRecords.set(lease, (record = parseRecord(lease)));
+  return record;
+}
+
+function parseRecord(lease: V1Lease): CooldownRecord {
   const { holderIdentity = '', acquireTime, leaseDurationSeconds = 0 } = lease.spec ?? {};
   const { resourceVersion = '', annotations = {} } = lease.metadata ?? {};
   return {

@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { WatchedFile } from '../adapters/secret-file.js';
 
 /** Decides whether a presented bearer token is one we accept. */
@@ -7,7 +7,7 @@ export interface TokenSource {
 }
 
 function digest(token: string): Buffer {
-  return createHash('sha256').update(token).digest();
+  return hash('sha256', token, 'buffer');
 }
 
 /**
