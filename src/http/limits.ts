@@ -157,7 +157,14 @@ export function boundedWork(options: BoundedWorkOptions = {}) {
         slots.release();
       };
       const start = () => {
-        work(req, res, deadline).then(finish, (error: unknown) => {
+        let working: Promise<void>;
+        try {
+          working = work(req, res, deadline);
+        } catch (error) {
+          // A handler that throws before returning its promise still gives its slot back.
+          working = Promise.reject(error);
+        }
+        working.then(finish, (error: unknown) => {
           finish();
           next(error);
         });

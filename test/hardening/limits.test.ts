@@ -6,7 +6,8 @@ import { createLogger } from '../../src/adapters/logger.js';
 import { loadConfig } from '../../src/config.js';
 import type { Alert } from '../../src/core/targets.js';
 import { createApp } from '../../src/http/app.js';
-import type { WebhookLimits } from '../../src/http/limits.js';
+import type { NextFunction, Request, Response } from 'express';
+import { boundedWork, type WebhookLimits } from '../../src/http/limits.js';
 import { staticTokens } from '../../src/http/tokens.js';
 import { realAdapters } from '../../src/main.js';
 import { createMetrics } from '../../src/metrics.js';
@@ -24,6 +25,8 @@ import {
 
 /** A pipeline whose every call waits until the test lets it finish. */
 class GatedPipeline implements Pipeline {
+  /** What each call ends in once let through: a report, one an upstream failed (503), a bug. */
+  ending: 'report' | 'retryable' | 'throws' = 'report';
   running = 0;
   maxRunning = 0;
   started = 0;
@@ -37,7 +40,23 @@ class GatedPipeline implements Pipeline {
     await new Promise<void>((resolve) => this.gates.push(resolve));
     this.running--;
     this.finished++;
-    return { requestId: context.requestId, results: [] };
+    if (this.ending === 'throws') throw new Error('a bug in the pipeline');
+    const retryable = this.ending === 'retryable';
+    return {
+      requestId: context.requestId,
+      results: retryable
+        ? [
+            {
+              fingerprint: 'f',
+              alertname: 'a',
+              outcome: 'failed',
+              reason: 'cooldown',
+              detail: '',
+              retryable,
+            },
+          ]
+        : [],
+    };
   }
 
   /** Lets the oldest `n` waiting calls finish. */
@@ -145,6 +164,53 @@ describe('bounded webhook work', () => {
     expect(whileStillWorking.status).toBe(503);
     expect((await afterwards).status).toBe(200);
     expect(logs.entries.filter((e) => e.message === 'unhandled error')).toEqual([]);
+  });
+
+  it.each(['retryable', 'throws'] as const)(
+    'when the work ends in an error after the deadline answered (%s), then its late error is dropped and its slot is given back',
+    async (ending) => {
+      const { pipeline } = await startGated({ maxInFlight: 1, maxQueued: 0, deadlineMs: 200 });
+      pipeline.ending = ending;
+
+      const slow = await post();
+      pipeline.release();
+      await until('the slow work to finish', () => pipeline.finished === 1);
+      pipeline.ending = 'report';
+      const next = post();
+      await until(
+        'the next request to run',
+        () => pipeline.started === 2 && pipeline.waiting === 1,
+      );
+      pipeline.release();
+
+      expect(slow.status).toBe(503);
+      // Its slot was held until its work ended, then given back: the next request is handled.
+      expect((await next).status).toBe(200);
+    },
+  );
+
+  it('when a handler throws before returning its promise, then the error is answered and its slot is given back', async () => {
+    const express = (await import('express')).default;
+    const app = express();
+    const bounded = boundedWork({ maxInFlight: 1, maxQueued: 0, deadlineMs: 1000 });
+    let calls = 0;
+    app.post(
+      '/webhook',
+      bounded(() => {
+        calls++;
+        throw new Error('thrown before any promise');
+      }),
+    );
+    app.use((_error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+      res.status(500).json({ error: 'internal error' });
+    });
+    await listen(app);
+
+    const statuses = [(await post()).status, (await post()).status];
+
+    // Both reached the handler: the first one's slot was not kept by its throw.
+    expect(statuses).toEqual([500, 500]);
+    expect(calls).toBe(2);
   });
 
   it('when a request waits in the queue until the deadline, then it gets 503 and the pipeline never sees it', async () => {
