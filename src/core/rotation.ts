@@ -48,7 +48,7 @@ export const ROTATION_ENDS = [
 export type RotationEnd = (typeof ROTATION_ENDS)[number];
 
 /** What step 2 waits for, as `status` and the logs say it. */
-export type WaitingFor = 'replacement' | 'replicas' | 'guard' | 'another-replica';
+export type WaitingFor = 'replacement' | 'replicas' | 'autoscaler' | 'guard' | 'another-replica';
 
 /** A one-by-one rotation as stored in the cooldown Lease. */
 export interface RotationProgress {
@@ -102,6 +102,8 @@ export interface RotationFacts {
   deployment: DeploymentFacts | undefined;
   pods: readonly PodFacts[];
   guard: 'unchecked' | 'clear' | { held: string };
+  /** Why an autoscaler is moving the Deployment now (the `scaling` gate's detail), if it is. */
+  scaling?: string;
 }
 
 export type RotationNext =
@@ -255,17 +257,20 @@ export function nextRotationStep(
   const waiting = clusterWait(progress, { ...facts, deployment });
   // Recovered from step 1: a rollout still reported now is a real one.
   const rollout = !waiting && refusedByDeployment(deployment, settings.scope, true);
-  return rollout || afterRecovery(progress, facts.guard, waiting, now);
+  return rollout || afterRecovery(progress, facts, waiting, now);
 }
 
-/** Once nothing ends the rotation: the guards, then the deadline, then step 2. */
+/** Once nothing ends the rotation: an autoscaler, the guards, then the deadline, then step 2. */
 function afterRecovery(
   progress: RotationProgress,
-  guard: RotationFacts['guard'],
+  { guard, scaling }: RotationFacts,
   clusterWaiting: { waitingFor: WaitingFor; detail: string } | undefined,
   now: Date,
 ): RotationNext {
   let waiting = clusterWaiting;
+  // An autoscaler moving the Deployment holds step 2 as it holds step 1 (`scaling`): removing a
+  // pod while it scales would fight it.
+  if (!waiting && scaling) waiting = { waitingFor: 'autoscaler', detail: scaling };
   if (!waiting && typeof guard === 'object') waiting = { waitingFor: 'guard', detail: guard.held };
   if (now > progress.deadline) return expired(progress, waiting);
   if (waiting) return { next: 'wait', ...waiting };

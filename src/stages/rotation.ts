@@ -17,6 +17,7 @@ import type { TargetAlert } from '../core/targets.js';
 import type { ChosenPod, DeploymentFacts, PodFacts, Stats } from '../core/types.js';
 import type { Metrics } from '../metrics.js';
 import type {
+  AutoscalerSource,
   Clock,
   Cluster,
   CooldownEntry,
@@ -28,6 +29,7 @@ import type {
 import type { PodResult, TargetReport } from '../report.js';
 import { anyRemoved, recordActionEvent, removePods } from './act.js';
 import { stopMessage } from './backoff.js';
+import { checkScaling } from './autoscaler.js';
 import { checkGuards } from './guard.js';
 
 /** ROTATION / ROTATION_TIMEOUT. */
@@ -135,6 +137,8 @@ export interface RotationDeps {
   cluster: Cluster;
   cooldown: CooldownStore;
   guards: GuardSource;
+  /** HorizontalPodAutoscalers; none are considered when absent (the demo). */
+  autoscalers?: AutoscalerSource;
   telemetry: Metrics;
   logger: Logger;
   clock: Clock;
@@ -211,11 +215,8 @@ export class RotationDriver {
   private async advance(entry: CooldownEntry, progress: RotationProgress): Promise<void> {
     const { deps } = this;
     const now = deps.clock.now();
-    // The cache may say skip; only the API server may say act: the facts are read fresh.
-    const found = await deps.cluster.readDeployment(entry.target);
-    const deployment = found?.uid === entry.deploymentUid ? found : undefined;
-    const pods = deployment ? await deps.cluster.listPods(deployment) : [];
-    const facts: RotationFacts = { deployment, pods, guard: 'unchecked' };
+    const facts = await this.factsOf(entry, now);
+    const { deployment } = facts;
     let step = nextRotationStep(progress, facts, now, deps.settings);
     if (step.next === 'check-guards') {
       const held = await checkGuards(guardTarget(entry, progress), deps.settings.guardQuery, deps);
@@ -232,6 +233,21 @@ export class RotationDriver {
     else if (step.next === 'wait') {
       deps.logger.debug('rotation: step 2 waits', { ...entry.target, waitingFor: step.waitingFor });
     }
+  }
+
+  /**
+   * The facts step 2 is decided on. The cache may say skip; only the API server may say act:
+   * the Deployment and its pods are read fresh. The autoscalers come from their watch cache,
+   * where they can only hold step 2 back.
+   */
+  private async factsOf(entry: CooldownEntry, now: Date): Promise<RotationFacts> {
+    const { deps } = this;
+    const found = await deps.cluster.readDeployment(entry.target);
+    const deployment = found?.uid === entry.deploymentUid ? found : undefined;
+    if (!deployment) return { deployment, pods: [], guard: 'unchecked' };
+    const pods = await deps.cluster.listPods(deployment);
+    const scaling = (await checkScaling(deployment, now, deps))?.detail;
+    return { deployment, pods, guard: 'unchecked', scaling };
   }
 
   /** Claims step 2 on the Lease, removes the coldest pod, and records how it went. */

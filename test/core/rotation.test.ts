@@ -83,6 +83,16 @@ describe('nextRotationStep', () => {
       MINUTE,
     ],
     [
+      'the cluster has recovered but an autoscaler is scaling the Deployment (the guards clear)',
+      {
+        next: 'wait',
+        waitingFor: 'autoscaler',
+        detail: 'HorizontalPodAutoscaler api-hpa is scaling',
+      },
+      { guard: 'clear', scaling: 'HorizontalPodAutoscaler api-hpa is scaling' },
+      MINUTE,
+    ],
+    [
       'the coldest pod is gone',
       { next: 'end', end: 'next-gone' },
       { pods: [other, replacement] },
@@ -162,6 +172,12 @@ describe('nextRotationStep', () => {
       'the deadline passed while replicas were unavailable',
       { next: 'end', end: 'stalled' },
       { deployment: api(2) },
+      10 * MINUTE + 1,
+    ],
+    [
+      'the deadline passed while an autoscaler was scaling the Deployment',
+      { next: 'end', end: 'timed-out' },
+      { guard: 'clear', scaling: 'HorizontalPodAutoscaler api-hpa is scaling' },
       10 * MINUTE + 1,
     ],
     [

@@ -10,6 +10,7 @@ import { createService, type Service } from '../../src/service.js';
 import {
   type Harness,
   postWebhook,
+  seedAutoscaler,
   seedImbalanced,
   startHarness,
   TOKEN,
@@ -211,6 +212,26 @@ describe('one-by-one rotation: the hottest first, the coldest once its replaceme
 
     expect(whileGuarded).toEqual(['api-hot']);
     expect(removed()).toEqual(['api-hot', 'api-cold']);
+  });
+
+  it('when a HorizontalPodAutoscaler starts scaling the Deployment between the steps, then step 2 waits until it is steady again', async () => {
+    await startOneByOne();
+    await postWebhook(h.service.app, payload());
+    const hpa = { namespace: 'payments', name: 'api-hpa', target: 'api', currentReplicas: 3 };
+    seedAutoscaler(h, { ...hpa, desiredReplicas: 5, lastScaledAgoMs: 0 });
+    h.kube.readyReplacements();
+
+    await h.service.rotations.tick();
+    const whileScaling = removed();
+    const waiting = storedRotation();
+    h.kube.deleteAutoscaler('payments', 'api-hpa');
+    seedAutoscaler(h, { ...hpa, desiredReplicas: 3, lastScaledAgoMs: 24 * 3_600_000 });
+    await h.service.rotations.tick();
+
+    expect(whileScaling).toEqual(['api-hot']);
+    expect(waiting).toMatchObject({ step: 'waiting' });
+    expect(removed()).toEqual(['api-hot', 'api-cold']);
+    expect(storedRotation()).toMatchObject({ step: 'ended', end: 'done' });
   });
 
   it("when the rule's own guard holds between the steps, then step 2 waits for it too", async () => {
