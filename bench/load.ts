@@ -26,8 +26,13 @@ export interface SectionLoad {
   after: LoadAverage;
   /** Cores the bench's own processes kept busy during the section, on average (Linux only). */
   bench_cores?: number;
-  /** The 1-minute load exceeded the core count before or after: nothing measured counts. */
+  /**
+   * The 1-minute load exceeded the core count before or after, or a target was starved of CPU
+   * (`starved` says which): nothing measured counts.
+   */
   busy: boolean;
+  /** A loaded target that got far less than a core, which the load average did not show. */
+  starved?: string;
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;

@@ -223,14 +223,33 @@ interface Round {
   perSecond: number;
   /** CPU the target itself spent per request: what the load of the machine stretches least. */
   cpuMicrosPerRequest: number;
+  /** Cores the target got while loaded: about 1 when it, not the load generator, set the pace. */
+  serverCores: number;
 }
 
 async function loadFor(target: Target, seconds: number): Promise<Round> {
   const before = await cpuMicros(target);
+  const started = performance.now();
   const run = await cannon(target.port, { duration: seconds });
   const spent = (await cpuMicros(target)) - before;
-  return { perSecond: run.perSecond, cpuMicrosPerRequest: spent / Math.max(1, run.total) };
+  const wallMicros = (performance.now() - started) * 1000;
+  return {
+    perSecond: run.perSecond,
+    cpuMicrosPerRequest: spent / Math.max(1, run.total),
+    serverCores: spent / wallMicros,
+  };
 }
+
+/**
+ * A target loaded to saturation keeps a core busy (quiet runs: 0.99–1.05). One that got much
+ * less was starved by something the load average may not show (a VM's host: bare express once
+ * got 0.42 of a core at a load average of 1.7), and a starved baseline squeezes every ratio
+ * toward 1: the section is void.
+ */
+const SATURATED_CORES = 0.9;
+
+/** Why a section measured nothing trustworthy, when the load average could not tell (by name). */
+const starved: Record<string, string> = {};
 
 const ROUNDS = 5;
 const ROUND_SECONDS = 5;
@@ -267,6 +286,16 @@ async function throughput(): Promise<void> {
   details.cpu_us_per_request = Object.fromEntries(
     Object.entries(cpu).map(([name, us]) => [name, Math.round(us)]),
   );
+  const cores = Object.fromEntries(
+    [...rounds].map(([name, of]) => [name, median(of.map((r) => r.serverCores))]),
+  );
+  details.server_cores = Object.fromEntries(
+    Object.entries(cores).map(([name, c]) => [name, Math.round(c * 100) / 100]),
+  );
+  const short = Object.entries(cores).filter(([, c]) => c < SATURATED_CORES);
+  if (short.length > 0) {
+    starved.throughput = `${short.map(([name, c]) => `${name} got ${fmt(c, 2)} of a core`).join(', ')} while loaded (under ${SATURATED_CORES})`;
+  }
   for (const [name, key, what] of [
     ['memory', 'storm_memory_ratio', 'in-memory adapters'],
     ['http', 'storm_http_ratio', 'real Kubernetes client (watch caches) → fake API server'],
@@ -705,9 +734,12 @@ async function runSections(only: ReadonlySet<string>) {
     loads[section.name] = await withLoadReadings(section.run, () => running);
     for (const key of Object.keys(results)) if (!known.has(key)) sectionOf[key] = section.name;
     const load = loads[section.name]!;
+    const why = starved[section.name];
+    if (why) Object.assign(load, { busy: true, starved: why });
     console.error(
       `  ${section.name}: load ${load.before['1m']} → ${load.after['1m']} on ${load.cores} cores` +
         (load.bench_cores === undefined ? '' : ` (the bench itself ${load.bench_cores})`) +
+        (why ? `; ${why}` : '') +
         (load.busy ? ': machine busy, its goals are void' : ''),
     );
   }
