@@ -139,7 +139,7 @@ export type BoundedHandler = (req: Request, res: Response, deadline: Deadline) =
  * A slot is held until the handler's promise settles, not until an answer is sent: after a
  * deadline 503 the work goes on until it ends, so the work in flight stays bounded even when
  * clients give up. (The response is never wrapped: patching `res.end` on every request cost the
- * alert storm a fifth of its throughput, issue 22.)
+ * alert storm about 15 % of its CPU per request, issue 22.)
  */
 export function boundedWork(options: BoundedWorkOptions = {}) {
   const limits = { ...DEFAULT_WEBHOOK_LIMITS, ...options };
