@@ -8,27 +8,14 @@ import { sweepStaleCooldowns } from '../../src/stages/sweep.js';
 import { FakeKubeApiServer } from '../support/fake-kube.js';
 import { CapturedLogs, seedDeployment } from '../support/harness.js';
 import { FakePrometheus } from '../support/fake-prometheus.js';
+import { cooldownLeaseAt } from '../operator/leases.js';
 
 let kube: FakeKubeApiServer;
 afterEach(() => kube?.stop());
 
-function lease(namespace: string, deployment: string, uid: string) {
-  return {
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: {
-      name: `${namespace}.${deployment}`,
-      namespace: 'pod-rebalancer',
-      resourceVersion: '5',
-      labels: {
-        'pod-rebalancer.io/namespace': namespace,
-        'pod-rebalancer.io/deployment': deployment,
-      },
-      annotations: { 'pod-rebalancer.io/deployment-uid': uid },
-    },
-    spec: { holderIdentity: 'replica-a' },
-  };
-}
+/** The cooldown Lease of `namespace/deployment`, written for the Deployment of uid `uid`. */
+const lease = (namespace: string, deployment: string, uid: string) =>
+  cooldownLeaseAt(namespace, deployment, new Date(), { uid });
 
 async function setup(dryRun: boolean) {
   kube = await new FakeKubeApiServer().start();

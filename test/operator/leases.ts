@@ -1,14 +1,17 @@
-/** A cooldown Lease as the service writes it: its last action at `at`, its stop mark if any. */
+/**
+ * A cooldown Lease as the service writes it: its last action at `at`, its stop mark if any,
+ * written for the Deployment of uid `uid-<deployment>` unless `uid` says otherwise.
+ */
 export function cooldownLeaseAt(
   namespace: string,
   deployment: string,
   at: Date,
-  options: { seconds?: number; ineffective?: number; stopped?: string } = {},
+  options: { seconds?: number; ineffective?: number; stopped?: string; uid?: string } = {},
 ) {
   const micro = at.toISOString().replace('Z', '000Z');
   const annotations: Record<string, string> = {
     'pod-rebalancer.io/deployment': deployment,
-    'pod-rebalancer.io/deployment-uid': `uid-${deployment}`,
+    'pod-rebalancer.io/deployment-uid': options.uid ?? `uid-${deployment}`,
     'pod-rebalancer.io/consecutive-ineffective': String(options.ineffective ?? 0),
     'pod-rebalancer.io/last-action': JSON.stringify({
       at: at.toISOString(),
