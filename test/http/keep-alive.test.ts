@@ -1,3 +1,6 @@
+import http from 'node:http';
+import https from 'node:https';
+import { KubeConfig } from '@kubernetes/client-node';
 import request from 'supertest';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import {
@@ -8,6 +11,7 @@ import {
   startHarness,
   TOKEN,
 } from '../support/harness.js';
+import { KeepAliveAuthentication } from '../../src/adapters/connection-pool.js';
 import { payload } from './payload.js';
 
 let h: Harness;
@@ -54,5 +58,41 @@ describe('one keep-alive connection pool towards the Kubernetes API', () => {
     expect(reasons.filter((r: string) => r !== 'imbalanced')).toEqual([]);
     expect(h.kube.removals).toHaveLength(200);
     expect(h.kube.connections).toBeLessThan(h.kube.requests.length / 4);
+  });
+});
+
+describe('the pooled agent and the kubeconfig TLS settings', () => {
+  // The kubeconfig reads its certificate files anew for every request: equal bytes, new buffers.
+  const agentWith = (cert: string, Agent: typeof http.Agent = https.Agent) =>
+    new Agent({
+      ca: [Buffer.from('ca')],
+      cert: Buffer.from(cert),
+      key: Buffer.from(`key of ${cert}`),
+      rejectUnauthorized: true,
+    } as https.AgentOptions);
+
+  it('when every request brings equal TLS settings in new buffers, then every request gets the one pooled agent', () => {
+    const auth = new KeepAliveAuthentication(new KubeConfig());
+
+    const agents = [1, 2, 3].map(() => auth.agentLike(agentWith('client-cert')));
+
+    expect(new Set(agents).size).toBe(1);
+    expect(agents[0]).toBeInstanceOf(https.Agent);
+    auth.close();
+  });
+
+  it('when the client certificate is rotated, or the scheme changes, then a new pool is started', () => {
+    const auth = new KeepAliveAuthentication(new KubeConfig());
+    const before = auth.agentLike(agentWith('client-cert'));
+
+    const rotated = auth.agentLike(agentWith('rotated-cert'));
+    const plain = auth.agentLike(agentWith('rotated-cert', http.Agent));
+
+    expect(rotated).not.toBe(before);
+    expect(rotated).toBeInstanceOf(https.Agent);
+    expect(plain).not.toBe(rotated);
+    expect(plain).not.toBeInstanceOf(https.Agent);
+    expect(auth.agentLike(agentWith('rotated-cert', http.Agent))).toBe(plain);
+    auth.close();
   });
 });
