@@ -1,4 +1,4 @@
-import type { Logger } from './adapters/logger.js';
+import { childLogger, type Logger } from './adapters/logger.js';
 import { splitByCluster, type ClusterScope } from './core/cluster.js';
 import { gateCooldown, gateWindow } from './core/cooldown.js';
 import type { ActionBudget } from './core/budget.js';
@@ -192,7 +192,7 @@ function withLog(
   context: RequestContext,
   alert: { fingerprint: string; namespace?: string; deployment?: string },
 ): PipelineDeps {
-  const logger = deps.logger.child({
+  const logger = childLogger(deps.logger, {
     requestId: context.requestId,
     groupKey: context.groupKey,
     fingerprint: alert.fingerprint,

@@ -33,10 +33,21 @@ function cooldownEndMs(record: CooldownFacts): number {
 
 /** Stops a target whose Deployment was acted on less than one cooldown ago (by this clock). */
 export function gateCooldown(record: CooldownFacts | undefined, now: Date): GateResult {
-  // In epoch milliseconds: on the storm path (every repeat inside the cooldown) no Date is built
-  // until the detail needs one.
-  if (!record || now.getTime() >= cooldownEndMs(record)) return undefined;
-  return { reason: 'cooldown', detail: `in cooldown until ${cooldownEnds(record).toISOString()}` };
+  // In epoch milliseconds: on the storm path (every repeat inside the cooldown) no Date is built.
+  if (!record) return undefined;
+  const endMs = cooldownEndMs(record);
+  if (now.getTime() >= endMs) return undefined;
+  return { reason: 'cooldown', detail: cooldownDetail(endMs) };
+}
+
+/** The last cooldown skip's detail: an alert storm asks for the same one again and again. */
+let lastDetail = { endMs: Number.NaN, text: '' };
+
+function cooldownDetail(endMs: number): string {
+  if (lastDetail.endMs !== endMs) {
+    lastDetail = { endMs, text: `in cooldown until ${new Date(endMs).toISOString()}` };
+  }
+  return lastDetail.text;
 }
 
 /** Stops a target outside ACTIVE_WINDOW, when one is configured. */

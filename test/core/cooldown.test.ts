@@ -34,6 +34,19 @@ describe('gateCooldown', () => {
   ])('lets a target through when %s', (_case, record) => {
     expect(gateCooldown(record, NOW)).toBeUndefined();
   });
+
+  it('when the skips of two Deployments alternate, then each names its own cooldown end (the repeated detail is remembered, not reused)', () => {
+    const [a, b] = [startedAgo(60_000), startedAgo(120_000)];
+
+    const details = [a, b, a, b].map((record) => gateCooldown(record, NOW)?.detail);
+
+    expect(details).toEqual([
+      'in cooldown until 2026-11-30T12:14:00.000Z',
+      'in cooldown until 2026-11-30T12:13:00.000Z',
+      'in cooldown until 2026-11-30T12:14:00.000Z',
+      'in cooldown until 2026-11-30T12:13:00.000Z',
+    ]);
+  });
 });
 
 describe('cooldownEnds with the time this replica observed the record (clock skew)', () => {
