@@ -36,7 +36,15 @@ const WOULD: Record<ActPolicy['action'], PodResult> = {
 export async function removePods(
   deployment: DeploymentFacts,
   chosen: { stats: Stats; pods: readonly ChosenPod[] },
-  policy: ActPolicy & { now: Date },
+  policy: ActPolicy & {
+    now: Date;
+    /**
+     * Set for a removal that is tried again and again (rotation step 2 while a
+     * PodDisruptionBudget refuses, every ROTATION_CHECK_MS): its Event is said once per kind
+     * for this key (the rotation's start), not once per try.
+     */
+    sayOnceFor?: Date;
+  },
   deps: ActDeps,
 ): Promise<PodReport[]> {
   const reports: PodReport[] = [];
@@ -51,7 +59,10 @@ export async function removePods(
     stopped = result === 'failed';
     reports.push({ ...base, result });
   }
-  await recordActionEvent(actionEvent(deployment, chosen.stats, reports, policy), deps);
+  const event = actionEvent(deployment, chosen.stats, reports, policy);
+  const once = policy.sayOnceFor?.getTime();
+  const name = once === undefined ? undefined : eventNameFor(deployment, event.reason, once);
+  await recordActionEvent({ ...event, name }, deps);
   return reports;
 }
 
@@ -151,6 +162,30 @@ function actionEvent(
     reason: 'RebalanceFailed',
     message: `${why}: ${describe(pods)}`,
   };
+}
+
+/**
+ * A name for an Event said at most once per window, the same in every replica: derived from the
+ * Deployment's uid, the reason and the window bucket. Creating it twice is a 409 (already said),
+ * so no state is needed to say it once. Kept a valid DNS subdomain of at most 253 characters.
+ */
+export function onceEventName(
+  deployment: Pick<DeploymentFacts, 'name' | 'uid'>,
+  reason: string,
+  windowMs: number,
+  now: Date,
+): string {
+  return eventNameFor(deployment, reason, Math.floor(now.getTime() / windowMs));
+}
+
+/** onceEventName for any key: each (Deployment, reason, key) is said once. */
+function eventNameFor(
+  deployment: Pick<DeploymentFacts, 'name' | 'uid'>,
+  reason: string,
+  key: number,
+): string {
+  const name = deployment.name.slice(0, 180).replace(/[.-]+$/, '');
+  return `${name}.${reason.toLowerCase()}.${key}.${deployment.uid.toLowerCase()}`;
 }
 
 /** Records an Event on the Deployment. A failure to record does not undo or fail the action. */

@@ -7,8 +7,7 @@ import { keyedSerializer } from '../concurrency.js';
 import { UpstreamError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ActionBudgetStore, Clock, Cluster } from '../ports.js';
-import { recordActionEvent } from './act.js';
-import { onceEventName } from './guard.js';
+import { onceEventName, recordActionEvent } from './act.js';
 
 export interface BudgetDeps {
   actionBudget: ActionBudgetStore;

@@ -5,7 +5,7 @@ import type { TargetAlert } from '../core/targets.js';
 import type { DeploymentFacts } from '../core/types.js';
 import type { Metrics } from '../metrics.js';
 import type { Cluster, GuardSource } from '../ports.js';
-import { recordActionEvent } from './act.js';
+import { onceEventName, recordActionEvent } from './act.js';
 
 export interface GuardDeps {
   guards: GuardSource;
@@ -38,22 +38,6 @@ export async function checkGuards(
     return gate;
   }
   return undefined;
-}
-
-/**
- * A name for an Event said at most once per window, the same in every replica: derived from the
- * Deployment's uid, the reason and the window bucket. Creating it twice is a 409 (already said),
- * so no state is needed to say it once. Kept a valid DNS subdomain of at most 253 characters.
- */
-export function onceEventName(
-  deployment: Pick<DeploymentFacts, 'name' | 'uid'>,
-  reason: string,
-  windowMs: number,
-  now: Date,
-): string {
-  const bucket = Math.floor(now.getTime() / windowMs);
-  const name = deployment.name.slice(0, 180).replace(/[.-]+$/, '');
-  return `${name}.${reason.toLowerCase()}.${bucket}.${deployment.uid.toLowerCase()}`;
 }
 
 /** Event messages beyond 1 KiB are cut by kubectl and refused by events.k8s.io. */

@@ -270,7 +270,12 @@ export class RotationDriver {
       { stats: progress.stats, pods: [{ ...progress.next, role: 'lowest' }] },
       // nextRotationStep ends the rotation under DRY_RUN, so this is false here; passed all the
       // same, so the one removal choke point sees the setting as it is.
-      { action: deps.settings.action, dryRun: deps.settings.dryRun, now },
+      {
+        action: deps.settings.action,
+        dryRun: deps.settings.dryRun,
+        now,
+        sayOnceFor: progress.startedAt,
+      },
       deps,
     );
     if (mine?.rotation?.claim?.holder === deps.identity) {

@@ -264,19 +264,25 @@ describe('one-by-one rotation: the hottest first, the coldest once its replaceme
     ]);
   });
 
-  it('when a PodDisruptionBudget refuses step 2, then it is retried and done once the budget allows', async () => {
+  it('when a PodDisruptionBudget refuses step 2, then it is retried and done once the budget allows, with one Warning for all the refusals', async () => {
     await startOneByOne();
     await postWebhook(h.service.app, payload());
     h.kube.readyReplacements();
     h.kube.pdbBlocked.add('payments/api-cold');
 
-    await h.service.rotations.tick();
+    for (let pass = 0; pass < 3; pass++) await h.service.rotations.tick();
     const whileBlocked = removed();
+    const evictionsTried = h.kube.requests.filter((r) => r.path.endsWith('/api-cold/eviction'));
     h.kube.pdbBlocked.clear();
     await h.service.rotations.tick();
 
     expect(whileBlocked).toEqual(['api-hot']);
+    expect(evictionsTried).toHaveLength(3);
+    expect(eventsOf('RebalanceBlocked')).toEqual([
+      expect.objectContaining({ type: 'Warning', message: expect.stringContaining('api-cold') }),
+    ]);
     expect(removed()).toEqual(['api-hot', 'api-cold']);
+    expect(eventsOf('Rebalanced')).toHaveLength(2);
   });
 
   it('when the Lease changes between the claim of step 2 and its record, then the rotation is still recorded as done', async () => {
