@@ -254,33 +254,41 @@ const starved: Record<string, string> = {};
 
 const ROUNDS = 5;
 const ROUND_SECONDS = 5;
+const WARM_UP_SECONDS = 2;
 
 /**
  * The alert storm against bare express, in rounds: every round loads each target for
  * ROUND_SECONDS, one after the other, so that a disturbance of the machine hits baseline and
  * subjects alike. Each round gives a ratio; the median of the rounds is the figure, the spread
  * (largest minus smallest) says how far to trust it.
+ *
+ * Every round starts its own processes: a process can run the same code 10–20 % slower than
+ * another for its whole life (identical storm targets side by side took 98–110 µs of CPU per
+ * request in one run, 113 and 136 in another), and five rounds of one process each would carry
+ * its luck into every ratio; fresh ones spread it over the rounds, where the median sees it.
  */
 async function throughput(): Promise<void> {
   console.error(
-    `webhook throughput: bare express, the storm in memory, the storm through the real client; ${ROUNDS} interleaved rounds of ${ROUND_SECONDS} s …`,
+    `webhook throughput: bare express, the storm in memory, the storm through the real client; ${ROUNDS} interleaved rounds of ${ROUND_SECONDS} s, fresh processes each round …`,
   );
   const { fakes, args } = await oneDeploymentFakes();
-  const targets = await Promise.all([
-    startTarget('bare', ['bare']),
-    startTarget('memory', ['app']),
-    startTarget('http', ['app-http', ...args]),
-  ]);
-  for (const target of targets) await cannon(target.port, { duration: 2 }); // warm-up
-  const rounds = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
+  const kinds: [name: string, args: string[]][] = [
+    ['bare', ['bare']],
+    ['memory', ['app']],
+    ['http', ['app-http', ...args]],
+  ];
+  const rounds = new Map<string, Round[]>(kinds.map(([name]) => [name, []]));
   for (let round = 0; round < ROUNDS; round++) {
+    const targets = await Promise.all(kinds.map(([name, of]) => startTarget(name, of)));
+    for (const target of targets) await cannon(target.port, { duration: WARM_UP_SECONDS });
     // Each round starts with another target, so none always follows the same neighbour.
     for (let k = 0; k < targets.length; k++) {
       const target = targets[(round + k) % targets.length]!;
       rounds.get(target.name)!.push(await loadFor(target, ROUND_SECONDS));
     }
+    await Promise.all(targets.map((t) => t.child.stop()));
   }
-  await Promise.all([...targets.map((t) => t.child.stop()), fakes.stop()]);
+  await fakes.stop();
   const bare = rounds.get('bare')!;
   const cpu: Record<string, number> = {};
   for (const [name, of] of rounds) cpu[name] = median(of.map((r) => r.cpuMicrosPerRequest));
