@@ -42,23 +42,28 @@ async function requireToken(req: Request, tokens: TokenSource): Promise<void> {
   }
 }
 
-function requireJson(req: Request): void {
-  if (!req.is('application/json'))
-    throw new HttpError(415, 'Content-Type must be application/json');
-}
-
 /**
- * Counts the answer (by code, once sent), then refuses a request without a valid token (401)
- * or with a body that is not JSON (415). One middleware, not three: in an alert storm every
- * step through the router is paid on every request.
+ * Counts the answer (by code, once sent), then refuses a request without a valid token (401).
+ * One middleware, not two: in an alert storm every step through the router is paid on every
+ * request.
  */
 function admit(deps: WebhookDeps) {
   return async (req: Request, res: Response, next: NextFunction) => {
     res.on('finish', () => deps.telemetry.webhookRequests.inc({ code: String(res.statusCode) }));
     await requireToken(req, deps.tokens);
-    requireJson(req);
     next();
   };
+}
+
+/**
+ * Answers 200 with a JSON body through Node.js directly: express's `res.json` would parse and
+ * format our own Content-Type again to add its charset, and check freshness and HEAD, none of
+ * which a POST answer needs (measured in the alert storm, issue 22).
+ */
+function answerJson(res: Response, body: unknown): void {
+  res.statusCode = 200;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.end(JSON.stringify(body));
 }
 
 /** A 503 that carries the report, so the operator sees what could and could not be decided. */
@@ -76,8 +81,14 @@ export interface WebhookDeps {
 
 type Middleware = (req: Request, res: Response, next: NextFunction) => void;
 
-/** Refuses a payload of more than MAX_ALERTS alerts before its schema is even checked. */
-function alertCap(req: Request, _res: Response, next: NextFunction): void {
+/**
+ * After the JSON parser: refuses a body that is not JSON (415; the parser left it unread, and
+ * checked its Content-Type already, so a parsed body costs no second look at it), then a
+ * payload of more than MAX_ALERTS alerts (413) before its schema is even checked.
+ */
+function acceptBody(req: Request, _res: Response, next: NextFunction): void {
+  if (req.body === undefined && !req.is('application/json'))
+    throw new HttpError(415, 'Content-Type must be application/json');
   const alerts = (req.body as { alerts?: unknown } | undefined)?.alerts;
   if (Array.isArray(alerts) && alerts.length > MAX_ALERTS) {
     throw new HttpError(
@@ -89,7 +100,7 @@ function alertCap(req: Request, _res: Response, next: NextFunction): void {
 }
 
 /**
- * POST /webhook: auth and JSON → the body (within `bodyWithin`) → alert cap → a handling slot
+ * POST /webhook: auth → the body (within `bodyWithin`) → JSON only, alert cap → a handling slot
  * (`bounded`, which also gives the request its deadline) →
  * schema → the pipeline → 200 with the report, or 503 when something could not be decided
  * because an upstream was unreachable (Alertmanager retries on 5xx only; the Lease makes the
@@ -107,7 +118,7 @@ export function webhookHandlers(
     admit(deps),
     stages.bodyWithin,
     express.json({ limit: BODY_LIMIT, strict: true }),
-    alertCap,
+    acceptBody,
     stages.bounded(async (req, res, deadline) => {
       const problem = payloadProblem(req.body);
       if (problem) throw new HttpError(400, `invalid Alertmanager payload: ${problem}`);
@@ -121,7 +132,7 @@ export function webhookHandlers(
       );
       if (report.results.some((r) => r.retryable)) throw new RetryLater(report);
       // Answered 503 at the deadline already: this late answer is dropped.
-      if (!res.headersSent) res.status(200).json(report);
+      if (!res.headersSent) answerJson(res, report);
     }),
   ];
 }
