@@ -39,27 +39,34 @@ export const DEFAULT_WEBHOOK_LIMITS: Readonly<WebhookLimits> = Object.freeze({
   bodyTimeoutMs: 5000,
 });
 
+/** An express handler that ends by calling `next` (with an error, or nothing). */
+export type Middleware = (req: Request, res: Response, next: NextFunction) => void;
+
 /**
- * Bounds the time a request's body may take to arrive (see bodyTimeoutMs): past it, 408 and the
- * connection closed, whatever the body parser is still waiting for.
+ * Bounds the time a request's body may take to arrive (see bodyTimeoutMs) while `read` reads
+ * it: past it, 408 and the connection closed, whatever the body parser is still waiting for.
+ * The reader's own callback ends the wait (done, refused or aborted, it always calls back):
+ * no listener on the request or the response, one step less through the router.
  */
 export function bodyWithin(timeoutMs: number) {
-  return (req: Request, res: Response, next: NextFunction): void => {
-    const timer = setTimeout(() => {
-      if (!res.headersSent) {
-        res.setHeader('Connection', 'close');
-        res.status(408).json({
-          error: `the request body did not arrive within ${timeoutMs / 1000}s of its headers`,
-          requestId: res.locals.requestId,
-        });
-      }
-      // The parser's own error that follows (an aborted body) finds the answer already sent.
-      res.once('finish', () => req.socket.destroy());
-    }, timeoutMs);
-    req.once('end', () => clearTimeout(timer));
-    res.once('close', () => clearTimeout(timer));
-    next();
-  };
+  return (read: Middleware): Middleware =>
+    (req, res, next) => {
+      const timer = setTimeout(() => {
+        if (!res.headersSent) {
+          res.setHeader('Connection', 'close');
+          res.status(408).json({
+            error: `the request body did not arrive within ${timeoutMs / 1000}s of its headers`,
+            requestId: res.locals.requestId,
+          });
+        }
+        // The parser's own error that follows (an aborted body) finds the answer already sent.
+        res.once('finish', () => req.socket.destroy());
+      }, timeoutMs);
+      read(req, res, (error?: unknown) => {
+        clearTimeout(timer);
+        next(error);
+      });
+    };
 }
 
 /**

@@ -11,7 +11,7 @@ import type { Metrics } from '../metrics.js';
 import type { Pipeline } from '../pipeline.js';
 import type { Report } from '../report.js';
 import { payloadProblem, type WebhookPayload } from './schema.js';
-import type { BoundedHandler } from './limits.js';
+import type { BoundedHandler, Middleware } from './limits.js';
 import type { TokenSource } from './tokens.js';
 
 /** Alertmanager sends at most a few thousand alerts; anything bigger is not from it. */
@@ -79,8 +79,6 @@ export interface WebhookDeps {
   telemetry: Metrics;
 }
 
-type Middleware = (req: Request, res: Response, next: NextFunction) => void;
-
 /**
  * After the JSON parser: refuses a body that is not JSON (415; the parser left it unread, and
  * checked its Content-Type already, so a parsed body costs no second look at it), then a
@@ -111,13 +109,12 @@ export function webhookHandlers(
   deps: WebhookDeps,
   stages: {
     bounded: (work: BoundedHandler) => Middleware;
-    bodyWithin: Middleware;
+    bodyWithin: (read: Middleware) => Middleware;
   },
 ): RequestHandler[] {
   return [
     admit(deps),
-    stages.bodyWithin,
-    express.json({ limit: BODY_LIMIT, strict: true }),
+    stages.bodyWithin(express.json({ limit: BODY_LIMIT, strict: true })),
     acceptBody,
     stages.bounded(async (req, res, deadline) => {
       const problem = payloadProblem(req.body);
