@@ -13,6 +13,7 @@ import type {
 import { statusOf, toUpstreamError, type KubeApis } from './kube-api.js';
 import { LeaseRegister } from './lease-cas.js';
 import { listPaged } from './paging.js';
+import { oncePerVersion } from './watch-cache.js';
 
 export const LAST_ACTION_ANNOTATION = 'pod-rebalancer.io/last-action';
 /** The last attempt that removed no pod, kept apart from the last action (never judged). */
@@ -88,18 +89,8 @@ function parseRotation(text: string | undefined): RotationProgress | undefined {
   }
 }
 
-/**
- * Records already read, by the Lease object they were read from. A watch cache hands out the
- * same object until the Lease changes, and an alert storm reads it on every repeat: its JSON
- * annotations are parsed once per version, not once per request. Nothing mutates a record.
- */
-const readRecords = new WeakMap<V1Lease, CooldownRecord>();
-
-function toRecord(lease: V1Lease): CooldownRecord {
-  let record = readRecords.get(lease);
-  if (!record) readRecords.set(lease, (record = parseRecord(lease)));
-  return record;
-}
+/** A Lease's record, its JSON annotations parsed once per version of the cached Lease. */
+const toRecord = oncePerVersion(parseRecord);
 
 function parseRecord(lease: V1Lease): CooldownRecord {
   const { holderIdentity = '', acquireTime, leaseDurationSeconds = 0 } = lease.spec ?? {};

@@ -3,6 +3,7 @@ import type { DeploymentFacts, LabelSelector, PodFacts, Target } from '../core/t
 import type { Cluster, DeploymentEvent, PodRef, RemovalResult } from '../ports.js';
 import { statusOf, toUpstreamError, type KubeApis } from './kube-api.js';
 import { listPaged } from './paging.js';
+import { oncePerVersion } from './watch-cache.js';
 
 // Kept importable from here, where they lived first.
 export { createKubeApis, statusOf, toUpstreamError, type KubeApis } from './kube-api.js';
@@ -138,10 +139,13 @@ export class KubernetesCluster implements Cluster {
     private readonly deployments?: CachedDeployments,
   ) {}
 
+  /** The facts of a cached Deployment, once per version of it (an alert storm reads it often). */
+  private readonly cachedFacts = oncePerVersion(toDeploymentFacts);
+
   async getDeployment(target: Target): Promise<DeploymentFacts | undefined> {
     if (this.deployments?.covers(target.namespace)) {
       const cached = this.deployments.get(target.namespace, target.deployment);
-      return cached && toDeploymentFacts(cached);
+      return cached && this.cachedFacts(cached);
     }
     return this.readDeployment(target);
   }

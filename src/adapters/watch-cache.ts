@@ -23,6 +23,23 @@ export interface WatchCacheOptions<T extends KubernetesObject> {
   timing?: Partial<WatchTiming>;
 }
 
+/**
+ * `read` of a cached object, computed once per version of it. A watch cache hands out the same
+ * object until the object changes, and then replaces it (it never mutates one), so an alert
+ * storm that reads it on every repeat pays for `read` once. What `read` returns is shared
+ * between readers: nothing may mutate it either.
+ */
+export function oncePerVersion<T extends object, R extends object>(
+  read: (object: T) => R,
+): (object: T) => R {
+  const results = new WeakMap<T, R>();
+  return (object) => {
+    let result = results.get(object);
+    if (!result) results.set(object, (result = read(object)));
+    return result;
+  };
+}
+
 /** Watching (events as they happen) or polling (periodic paged lists, the watch being refused). */
 export type WatchMode = 'watching' | 'polling';
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import type { V1Deployment } from '@kubernetes/client-node';
 import { slimDeployment } from '../../src/adapters/caches.js';
-import { toDeploymentFacts } from '../../src/adapters/kubernetes.js';
+import type { KubeApis } from '../../src/adapters/kube-api.js';
+import { KubernetesCluster, toDeploymentFacts } from '../../src/adapters/kubernetes.js';
 
 function fullDeployment(
   overrides: {
@@ -81,5 +82,35 @@ describe('the Deployment cache keeps only what the service reads', () => {
       spec: { containers: [], priorityClassName: undefined, priority: undefined },
     });
     expect(JSON.stringify(slim).length).toBeLessThan(JSON.stringify(deployment).length / 20);
+  });
+});
+
+describe('the facts of a cached Deployment are computed once per version of it', () => {
+  const target = { namespace: 'payments', deployment: 'api' };
+  // A watch cache replaces an object when it changes, never mutates it.
+  const cacheHolding = (holds: { current: V1Deployment }) => ({
+    covers: () => true,
+    get: () => holds.current,
+  });
+  // Never called: the cache answers for every namespace.
+  const noApiServer = {} as KubeApis;
+
+  it('when the cache hands out the same object again, then the same facts come back (an alert storm reads them on every repeat)', async () => {
+    const holds = { current: slimDeployment(fullDeployment()) };
+    const cluster = new KubernetesCluster(noApiServer, 'test', cacheHolding(holds));
+
+    const first = await cluster.getDeployment(target);
+    expect(await cluster.getDeployment(target)).toBe(first);
+  });
+
+  it('when the cache replaced the object (an opt-out arrived), then its new facts are read at once', async () => {
+    const enabled = { 'pod-rebalancer.io/enabled': 'true' };
+    const holds = { current: slimDeployment(fullDeployment({ annotations: enabled })) };
+    const cluster = new KubernetesCluster(noApiServer, 'test', cacheHolding(holds));
+    expect((await cluster.getDeployment(target))?.optedOut).toBe(false);
+
+    holds.current = slimDeployment(fullDeployment());
+
+    expect((await cluster.getDeployment(target))?.optedOut).toBe(true);
   });
 });
