@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { GuardKind } from './core/guard.js';
 import { ROTATION_ENDS } from './core/rotation.js';
 import { FAILURE_REASONS, SKIP_REASONS } from './core/types.js';
+import { UpstreamError } from './errors.js';
 import { currentBuild, type BuildInfo } from './version.js';
 
 const GUARD_KINDS: readonly GuardKind[] = ['global', 'rule'];
@@ -156,3 +157,9 @@ function defineMetrics(registry: Registry) {
 }
 
 export type Metrics = ReturnType<typeof defineMetrics>;
+
+/** Counts a failed upstream call in `pod_rebalancer_upstream_errors_total`; other errors are not. */
+export function countUpstreamError(telemetry: Metrics, error: unknown): void {
+  if (error instanceof UpstreamError)
+    telemetry.upstreamErrors.inc({ upstream: error.upstream, kind: error.kind });
+}

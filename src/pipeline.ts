@@ -19,7 +19,7 @@ import {
   type Deadline,
 } from './deadline.js';
 import { UpstreamError } from './errors.js';
-import type { Metrics } from './metrics.js';
+import { countUpstreamError, type Metrics } from './metrics.js';
 import type {
   ActionBudgetStore,
   AutoscalerSource,
@@ -32,7 +32,8 @@ import type {
   RuleSource,
 } from './ports.js';
 import type { AlertReport, PodReport, Report, TargetReport } from './report.js';
-import { anyRemoved, plannedRemovals, recordActionEvent, removePods } from './stages/act.js';
+import { anyRemoved, plannedRemovals, removePods } from './stages/act.js';
+import { recordEvent } from './stages/events.js';
 import { assess, recordAssessment, stopMessage, type Assessment } from './stages/backoff.js';
 import { takeActionSlot } from './stages/budget.js';
 import { checkScaling } from './stages/autoscaler.js';
@@ -471,7 +472,7 @@ async function stopActing(
   });
   if (!written) return skipped(target, LOST_RACE);
   recordAssessment(deployment, assessment, deps.telemetry);
-  await recordActionEvent(
+  await recordEvent(
     {
       deployment,
       type: 'Warning',
@@ -569,7 +570,7 @@ function failure(target: TargetAlert, error: unknown, deps: PipelineDeps): Targe
     });
     return { ...base, reason: 'internal-error', detail: 'unexpected error, see the logs' };
   }
-  deps.telemetry.upstreamErrors.inc({ upstream: error.upstream, kind: error.kind });
+  countUpstreamError(deps.telemetry, error);
   const reason = `${error.upstream}-${error.retryable ? 'unavailable' : 'error'}` as const;
   return { ...base, reason, detail: error.message, retryable: error.retryable || undefined };
 }

@@ -1,9 +1,8 @@
 import type { ChosenPod, DeploymentFacts, Stats } from '../core/types.js';
-import { UpstreamError } from '../errors.js';
-import type { Logger } from '../adapters/logger.js';
-import type { Metrics } from '../metrics.js';
-import type { Cluster, DeploymentEvent, RemovalResult } from '../ports.js';
+import { countUpstreamError } from '../metrics.js';
+import type { DeploymentEvent, RemovalResult } from '../ports.js';
 import type { PodReport, PodResult } from '../report.js';
+import { eventNameFor, recordEvent, type EventDeps } from './events.js';
 
 /** How pods are removed: the Eviction API or a direct delete, or (dry run) not at all. */
 export interface ActPolicy {
@@ -13,11 +12,7 @@ export interface ActPolicy {
 
 export const MAX_PODS_PER_ACTION = 2;
 
-export interface ActDeps {
-  cluster: Cluster;
-  telemetry: Metrics;
-  logger: Logger;
-}
+export type ActDeps = EventDeps;
 
 const DONE: Record<ActPolicy['action'], PodResult> = { evict: 'evicted', delete: 'deleted' };
 const WOULD: Record<ActPolicy['action'], PodResult> = {
@@ -62,7 +57,7 @@ export async function removePods(
   const event = actionEvent(deployment, chosen.stats, reports, policy);
   const once = policy.sayOnceFor?.getTime();
   const name = once === undefined ? undefined : eventNameFor(deployment, event.reason, once);
-  await recordActionEvent({ ...event, name }, deps);
+  await recordEvent({ ...event, name }, deps);
   return reports;
 }
 
@@ -91,7 +86,7 @@ async function removeOne(
         ? await deps.cluster.evictPod(ref)
         : await deps.cluster.deletePod(ref);
   } catch (error) {
-    countUpstreamError(error, deps);
+    countUpstreamError(deps.telemetry, error);
     deps.logger.warn('pod removal failed', { pod: pod.name, error: (error as Error).message });
     return 'failed';
   }
@@ -102,11 +97,6 @@ async function removeOne(
     action: policy.action,
   });
   return DONE[policy.action];
-}
-
-function countUpstreamError(error: unknown, deps: ActDeps): void {
-  if (error instanceof UpstreamError)
-    deps.telemetry.upstreamErrors.inc({ upstream: error.upstream, kind: error.kind });
 }
 
 const REMOVED: ReadonlySet<PodResult> = new Set([
@@ -162,41 +152,4 @@ function actionEvent(
     reason: 'RebalanceFailed',
     message: `${why}: ${describe(pods)}`,
   };
-}
-
-/**
- * A name for an Event said at most once per window, the same in every replica: derived from the
- * Deployment's uid, the reason and the window bucket. Creating it twice is a 409 (already said),
- * so no state is needed to say it once. Kept a valid DNS subdomain of at most 253 characters.
- */
-export function onceEventName(
-  deployment: Pick<DeploymentFacts, 'name' | 'uid'>,
-  reason: string,
-  windowMs: number,
-  now: Date,
-): string {
-  return eventNameFor(deployment, reason, Math.floor(now.getTime() / windowMs));
-}
-
-/** onceEventName for any key: each (Deployment, reason, key) is said once. */
-function eventNameFor(
-  deployment: Pick<DeploymentFacts, 'name' | 'uid'>,
-  reason: string,
-  key: number,
-): string {
-  const name = deployment.name.slice(0, 180).replace(/[.-]+$/, '');
-  return `${name}.${reason.toLowerCase()}.${key}.${deployment.uid.toLowerCase()}`;
-}
-
-/** Records an Event on the Deployment. A failure to record does not undo or fail the action. */
-export async function recordActionEvent(event: DeploymentEvent, deps: ActDeps): Promise<void> {
-  try {
-    await deps.cluster.recordEvent(event);
-  } catch (error) {
-    countUpstreamError(error, deps);
-    deps.logger.warn('could not record the Event', {
-      reason: event.reason,
-      error: (error as Error).message,
-    });
-  }
 }

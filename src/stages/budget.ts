@@ -7,7 +7,7 @@ import { keyedSerializer } from '../concurrency.js';
 import { UpstreamError } from '../errors.js';
 import type { Metrics } from '../metrics.js';
 import type { ActionBudgetStore, Clock, Cluster } from '../ports.js';
-import { onceEventName, recordActionEvent } from './act.js';
+import { onceEventName, recordEvent } from './events.js';
 
 export interface BudgetDeps {
   actionBudget: ActionBudgetStore;
@@ -139,7 +139,7 @@ async function refuse(
   const detail =
     `ACTION_BUDGET ${budget.text} is used up: ${budget.limit} actions (dry runs included) ` +
     `in the last ${formatDuration(budget.windowMs)} across all replicas; the next slot frees at ${at.freesAt.toISOString()}`;
-  await recordActionEvent(
+  await recordEvent(
     {
       deployment,
       type: 'Warning',

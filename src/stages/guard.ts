@@ -1,11 +1,10 @@
-import type { Logger } from '../adapters/logger.js';
 import type { GateResult } from '../core/decide.js';
 import { guardGate, guardsFor } from '../core/guard.js';
 import type { TargetAlert } from '../core/targets.js';
 import type { DeploymentFacts } from '../core/types.js';
 import type { Metrics } from '../metrics.js';
-import type { Cluster, GuardSource } from '../ports.js';
-import { onceEventName, recordActionEvent } from './act.js';
+import type { GuardSource } from '../ports.js';
+import { onceEventName, recordEvent, type EventDeps } from './events.js';
 
 export interface GuardDeps {
   guards: GuardSource;
@@ -55,9 +54,9 @@ export async function sayHeldBack(
   deployment: DeploymentFacts,
   held: Held,
   context: { cooldownMs: number; now: Date },
-  deps: { cluster: Cluster; telemetry: Metrics; logger: Logger },
+  deps: EventDeps,
 ): Promise<void> {
-  await recordActionEvent(
+  await recordEvent(
     {
       deployment,
       name: onceEventName(deployment, 'RebalanceGuarded', context.cooldownMs, context.now),

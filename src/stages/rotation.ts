@@ -27,7 +27,8 @@ import type {
   GuardSource,
 } from '../ports.js';
 import type { PodResult, TargetReport } from '../report.js';
-import { anyRemoved, recordActionEvent, removePods } from './act.js';
+import { anyRemoved, removePods } from './act.js';
+import { recordEvent } from './events.js';
 import { stopMessage } from './backoff.js';
 import { checkScaling } from './autoscaler.js';
 import { checkGuards } from './guard.js';
@@ -376,7 +377,7 @@ export class RotationDriver {
       end: step.end,
       detail: step.detail,
     });
-    await recordActionEvent(
+    await recordEvent(
       {
         deployment,
         type: stalled ? 'Warning' : 'Normal',

@@ -6,7 +6,7 @@ import {
   toGuardAnswer,
 } from '../../src/adapters/prometheus.js';
 import { FakePrometheus } from '../support/fake-prometheus.js';
-import { onceEventName } from '../../src/stages/act.js';
+import { onceEventName } from '../../src/stages/events.js';
 
 const GLOBAL: Guard = { kind: 'global', name: 'GUARD_QUERY', expr: 'up == 0' };
 
