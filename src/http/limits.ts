@@ -45,8 +45,8 @@ export type Middleware = (req: Request, res: Response, next: NextFunction) => vo
 /**
  * Bounds the time a request's body may take to arrive (see bodyTimeoutMs) while `read` reads
  * it: past it, 408 and the connection closed, whatever the body parser is still waiting for.
- * The reader's own callback ends the wait (done, refused or aborted, it always calls back):
- * no listener on the request or the response, one step less through the router.
+ * The reader's callback ends the wait, and so does the response's close: a compressed body
+ * whose client leaves mid-way keeps the parser waiting on its decompressor for good.
  */
 export function bodyWithin(timeoutMs: number) {
   return (read: Middleware): Middleware =>
@@ -62,6 +62,7 @@ export function bodyWithin(timeoutMs: number) {
         // The parser's own error that follows (an aborted body) finds the answer already sent.
         res.once('finish', () => req.socket.destroy());
       }, timeoutMs);
+      res.once('close', () => clearTimeout(timer));
       read(req, res, (error?: unknown) => {
         clearTimeout(timer);
         next(error);
