@@ -12,8 +12,6 @@ export interface ActPolicy {
 
 export const MAX_PODS_PER_ACTION = 2;
 
-export type ActDeps = EventDeps;
-
 const DONE: Record<ActPolicy['action'], PodResult> = { evict: 'evicted', delete: 'deleted' };
 const WOULD: Record<ActPolicy['action'], PodResult> = {
   evict: 'would-evict',
@@ -40,7 +38,7 @@ export async function removePods(
      */
     sayOnceFor?: Date;
   },
-  deps: ActDeps,
+  deps: EventDeps,
 ): Promise<PodReport[]> {
   const reports: PodReport[] = [];
   let stopped = false;
@@ -75,7 +73,7 @@ async function removeOne(
   deployment: DeploymentFacts,
   pod: ChosenPod,
   policy: ActPolicy,
-  deps: ActDeps,
+  deps: EventDeps,
 ): Promise<PodResult> {
   if (policy.dryRun) return WOULD[policy.action];
   const ref = { namespace: deployment.namespace, name: pod.name, uid: pod.uid };
