@@ -9,7 +9,7 @@
  * - `app-http`: the same, with the real Kubernetes client against the fake API server at
  *   `argv[3]` (the kubeconfig's server): the Deployment, its Lease and its autoscalers come from
  *   the watch caches, so once they have synced a notification makes no API call (the fakes
- *   counted 14 calls, lists and watches included, over 300,000 storm requests).
+ *   counted 14 calls in a 16-second storm, the first lists and watches included).
  *
  * It reports its port over IPC, answers `rss` requests after a forced GC, and `cpu` requests with
  * the CPU time it has used (so the bench sees what each request costs the server itself).
