@@ -1,6 +1,10 @@
 import request from 'supertest';
 import { afterEach, describe, expect, it } from '@jest/globals';
+import { DeploymentCache } from '../../src/adapters/caches.js';
+import { createKubeApis } from '../../src/adapters/kube-api.js';
+import { createLogger } from '../../src/adapters/logger.js';
 import type { WatchTiming } from '../../src/adapters/watch-cache.js';
+import { seedFatDeployments } from '../support/fake-kube.js';
 import {
   type Harness,
   postWebhook,
@@ -41,6 +45,12 @@ const deploymentWatches = () =>
   h.kube.requests.filter(
     (r) => r.path === '/apis/apps/v1/deployments' && r.query.includes('watch=true'),
   );
+
+/** Milliseconds between one Deployment watch request and the next. */
+const watchGaps = () =>
+  deploymentWatches()
+    .slice(1)
+    .map((w, i) => w.at - deploymentWatches()[i]!.at);
 
 async function start(timing: Partial<WatchTiming>): Promise<void> {
   h = await startHarness({}, { watchCaches: true, watchTiming: { firstRetryMs: 20, ...timing } });
@@ -87,6 +97,61 @@ describe('watches like informers', () => {
     await until(async () => (await outcomeFor('web')).outcome === 'rebalanced', 'web is seen');
     const lists = h.kube.collectionLists.filter((l) => l.path === 'deployments');
     expect(lists).toHaveLength(1);
+  });
+
+  it('when only bookmarks arrive, more often than the liveness limit, then the stream counts as alive: it is not dropped, and it is once they stop', async () => {
+    await start({ livenessMs: 800 });
+    await until(ready, 'synced');
+
+    // 2.5 s of bookmarks every 100 ms and nothing else: three times the liveness limit.
+    for (let i = 0; i < 25; i++) {
+      h.kube.bookmark();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(deploymentWatches()).toHaveLength(1);
+
+    await until(() => deploymentWatches().length === 2, 'the silent stream is dropped');
+  });
+
+  it('when watches keep failing, then each wait is twice the one before', async () => {
+    await start({ firstRetryMs: 50, maxRetryMs: 60_000, failuresBeforePolling: 100 });
+    h.kube.refuseWatches = 500;
+
+    await until(() => deploymentWatches().length >= 5, 'five watches were refused');
+
+    const [first, second, third, fourth] = watchGaps();
+    // Timers never fire early; a busy machine only makes the waits longer.
+    expect(first).toBeGreaterThanOrEqual(49);
+    expect(second).toBeGreaterThanOrEqual(99);
+    expect(third).toBeGreaterThanOrEqual(199);
+    expect(fourth).toBeGreaterThanOrEqual(399);
+  });
+
+  it('when a watch is accepted but ends before it was healthy, then the backoff goes on growing; after a healthy stream it starts over', async () => {
+    await start({
+      firstRetryMs: 50,
+      maxRetryMs: 60_000,
+      healthyAfterMs: 300,
+      failuresBeforePolling: 100,
+    });
+    h.kube.refuseWatches = 500;
+    // Four refusals: waits of 50, 100, 200 and 400 ms, so the next wait is 800 ms.
+    await until(() => deploymentWatches().length >= 4, 'four watches were refused');
+    h.kube.refuseWatches = undefined;
+    await until(() => deploymentWatches().length >= 5, 'a watch was accepted');
+
+    // Ended by the server at once: not healthy, so the next watch waits the grown backoff.
+    h.kube.endWatches();
+    await until(() => deploymentWatches().length >= 6, 'watched again');
+    expect(watchGaps()[4]).toBeGreaterThanOrEqual(799);
+
+    // Open past healthyAfterMs, then ended; the next watch is refused: the wait is the first one
+    // again (50 ms), not the 1.6 s the backoff had grown to.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    h.kube.refuseWatches = 500;
+    h.kube.endWatches();
+    await until(() => deploymentWatches().length >= 8, 'refused once more, then tried again');
+    expect(watchGaps()[6]).toBeLessThan(1000);
   });
 
   it('when RBAC grants list but not watch (403), then the cache lists periodically: ready, the metric says polling, and changes are seen at the next list', async () => {
@@ -186,7 +251,8 @@ describe('watches like informers', () => {
 
 describe('big clusters: every list is paged', () => {
   it('when the Deployments are listed, then page by page (limit and continue), and an expired continue token (410) restarts the list', async () => {
-    await start({ pageSize: 2 });
+    // A failed list would be tried again only after 5 s.
+    await start({ pageSize: 2, firstRetryMs: 5000 });
     seedImbalanced(h, 'payments', 'web');
     seedImbalanced(h, 'payments', 'worker');
     h.kube.expireContinues = 1;
@@ -200,6 +266,36 @@ describe('big clusters: every list is paged', () => {
     expect(lists.every((l) => l.limit === 2)).toBe(true);
     // First pass: page 1, page 2 (410); second pass: pages 1, 2.
     expect(lists.map((l) => l.continued)).toEqual([false, true, false, true]);
+    // Restarted at once, within the list, as the API server asks: not a failed list retried
+    // after the backoff.
+    const [, expired, restarted] = h.kube.requests.filter(
+      (r) => r.path === '/apis/apps/v1/deployments' && !r.query.includes('watch=true'),
+    );
+    expect(restarted!.at - expired!.at).toBeLessThan(2500);
+  });
+
+  it('when Deployments of 10 KB are listed, then the cache keeps only what the service reads of each, under 1 KB', async () => {
+    h = await startHarness({});
+    seedFatDeployments(h.kube, 20);
+    const kubeConfig = h.kube.kubeConfig();
+    const cache = new DeploymentCache(kubeConfig, createKubeApis(kubeConfig, 5000), undefined, {
+      logger: createLogger('error'),
+      timing: { pageSize: 5 },
+    }).start();
+    try {
+      await until(() => cache.isSynced(), 'synced');
+
+      for (let i = 0; i < 20; i++) {
+        const namespace = `team-${i % 50}`;
+        const listed = JSON.stringify(h.kube.deployments.get(`${namespace}/service-${i}`));
+        const kept = cache.get(namespace, `service-${i}`);
+        expect(listed.length).toBeGreaterThan(9000);
+        expect(kept?.metadata?.uid).toBe(`uid-fat-${i}`);
+        expect(JSON.stringify(kept).length).toBeLessThan(1000);
+      }
+    } finally {
+      await cache.stop();
+    }
   });
 
   it('when the HorizontalPodAutoscalers are listed, then page by page too, and one on the last page holds the action back', async () => {

@@ -125,7 +125,14 @@ export class FakeKubeApiServer extends LoopbackServer {
   readonly autoscalers = new Map<string, Json>();
   readonly events: Json[] = [];
   readonly removals: Removal[] = [];
-  readonly requests: { method: string; path: string; query: string; body: Json | undefined }[] = [];
+  /** Every request, in order; `at` is when it arrived (performance.now(), in ms). */
+  readonly requests: {
+    method: string;
+    path: string;
+    query: string;
+    body: Json | undefined;
+    at: number;
+  }[] = [];
   /** The next N list calls that carry a continue token answer 410 Expired, as after compaction. */
   expireContinues = 0;
   /** `namespace/pod` names whose eviction a PodDisruptionBudget refuses (429). */
@@ -447,7 +454,13 @@ export class FakeKubeApiServer extends LoopbackServer {
     const url = new URL(req.url ?? '/', 'http://fake');
     const method = req.method ?? 'GET';
     const body = await readBody(req);
-    this.requests.push({ method, path: url.pathname, query: url.search, body });
+    this.requests.push({
+      method,
+      path: url.pathname,
+      query: url.search,
+      body,
+      at: performance.now(),
+    });
     const fault = this.takeFault(method, url.pathname, body);
     if (fault?.delayMs) await this.sleep(fault.delayMs);
     if (fault?.destroy) return void req.socket.destroy();
