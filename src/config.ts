@@ -116,7 +116,7 @@ function oneOf<T extends string>(values: readonly T[]) {
   };
 }
 
-/** A namespace name: a DNS label (RFC 1123), at most 63 characters. */
+/** Any text, as given (a value whose form the setting's consumer checks). */
 function text(value: string): string {
   return value;
 }

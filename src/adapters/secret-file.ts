@@ -1,4 +1,14 @@
+import type { Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+
+/**
+ * What tells that a file's content changed without reading it: its inode, size and mtime, from
+ * a stat (which follows a Secret volume's symlink, swapped on each update). One definition for
+ * every file re-read on change: secrets, tokens, the TLS certificate.
+ */
+export function changeMark(info: Pick<Stats, 'ino' | 'size' | 'mtimeMs'>): string {
+  return `${info.ino}:${info.size}:${info.mtimeMs}`;
+}
 
 /**
  * A file whose content is used on every request and may change under us: a projected
@@ -38,8 +48,7 @@ export class WatchedFile {
 
   private async reload(): Promise<void> {
     try {
-      const info = await stat(this.path);
-      const next = `${info.ino}:${info.size}:${info.mtimeMs}`;
+      const next = changeMark(await stat(this.path));
       if (next === this.signature && this.content !== undefined) return;
       this.content = await readFile(this.path, 'utf8');
       this.signature = next;

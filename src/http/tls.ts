@@ -7,6 +7,7 @@ import {
   type TLSSocket,
 } from 'node:tls';
 import type { Logger } from '../adapters/logger.js';
+import { changeMark } from '../adapters/secret-file.js';
 import { ConfigError } from '../config.js';
 
 /** Where the webhook's certificate, its key and (optionally) the client CA live. */
@@ -79,13 +80,12 @@ export function tlsServerOptions(files: TlsFiles): ServerOptions {
   };
 }
 
-/** What identifies a file's current content cheaply; stat follows the Secret volume's symlink. */
+/** The change marks of all the files, together: any of them changing is a change. */
 function signature(files: TlsFiles): string {
   return entries(files)
     .map(([, path]) => {
       try {
-        const info = statSync(path);
-        return `${info.ino}:${info.size}:${info.mtimeMs}`;
+        return changeMark(statSync(path));
       } catch {
         return 'missing';
       }
