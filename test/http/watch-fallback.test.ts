@@ -100,11 +100,11 @@ describe('watches like informers', () => {
   });
 
   it('when only bookmarks arrive, more often than the liveness limit, then the stream counts as alive: it is not dropped, and it is once they stop', async () => {
-    await start({ livenessMs: 800 });
+    await start({ livenessMs: 1000 });
     await until(ready, 'synced');
 
-    // 2.5 s of bookmarks every 100 ms and nothing else: three times the liveness limit.
-    for (let i = 0; i < 25; i++) {
+    // 3 s of bookmarks every 100 ms and nothing else: three times the liveness limit.
+    for (let i = 0; i < 30; i++) {
       h.kube.bookmark();
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
