@@ -47,10 +47,10 @@ const deploymentWatches = () =>
   );
 
 /** Milliseconds between one Deployment watch request and the next. */
-const watchGaps = () =>
-  deploymentWatches()
-    .slice(1)
-    .map((w, i) => w.at - deploymentWatches()[i]!.at);
+function watchGaps(): number[] {
+  const watches = deploymentWatches();
+  return watches.slice(1).map((w, i) => w.at - watches[i]!.at);
+}
 
 async function start(timing: Partial<WatchTiming>): Promise<void> {
   h = await startHarness({}, { watchCaches: true, watchTiming: { firstRetryMs: 20, ...timing } });
