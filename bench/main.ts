@@ -276,8 +276,9 @@ const ROUNDS = 5;
 const ROUND_SECONDS = 5;
 /**
  * Each target's ROUND_SECONDS come in this many slices, taken in turn. On this VM the pace of a
- * core changes within seconds (bare express took 46 to 81 µs of CPU per request in runs minutes
- * apart): loaded one after the other for 5 s each, a round's targets met different machines.
+ * core changes from one minute to the next (bare express took 46 to 82 µs of CPU per request in
+ * runs minutes apart), and within a round too: loaded one after the other for 5 s each, a
+ * round's targets met different machines.
  */
 const SLICES = 5;
 /**
