@@ -1,4 +1,4 @@
-import { timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { WatchedFile } from '../adapters/secret-file.js';
 
 /** Decides whether a presented bearer token is one we accept. */
@@ -6,49 +6,51 @@ export interface TokenSource {
   accepts(presented: string): Promise<boolean>;
 }
 
-/** The narrowest the comparison buffers are: wider than any token anyone generates. */
-const MIN_WIDTH = 256;
+/** Bytes of a token compared as they are: more than the tokens people generate. */
+const PREFIX = 256;
+/** What is compared of every token: PREFIX bytes, then a longer token's SHA-256. */
+const WIDTH = PREFIX + 32;
 
 /**
- * The tokens we accept, compared in constant time: the presented token and each known one sit in
- * buffers of one width (zeros after the token), wide enough for the longest known token, and
- * every known token is compared in full, so neither a token's length nor the position of a
- * match shows in the timing. A presented token wider than the buffer is cut to fit and compared
- * all the same: its length differs from every known one, so it never matches. No hash per
- * request: a SHA-256 cost each request of an alert storm 1–1.5 µs (issue 22), and bringing
- * both sides to one length is all the hash did here.
+ * Writes what is compared of `token` into `into` (WIDTH bytes, zeros where the token ends) and
+ * returns its length in bytes. A token longer than PREFIX bytes is cut there (never inside a
+ * character) and its SHA-256 follows: two such tokens of one length match only when equal.
+ */
+function comparable(token: string, into: Buffer): number {
+  into.fill(0);
+  into.write(token, 0, PREFIX);
+  const length = Buffer.byteLength(token);
+  if (length > PREFIX) hash('sha256', token, 'buffer').copy(into, PREFIX);
+  return length;
+}
+
+/**
+ * The tokens we accept, compared in constant time: the presented token and each known one are
+ * brought to WIDTH bytes (`comparable`), and every known token is compared in full, lengths
+ * too, so neither a known token's length nor which one matched shows in the timing. Only a
+ * presented token longer than PREFIX is hashed, which tells its sender nothing new. No hash for
+ * ordinary tokens: a SHA-256 per request cost each request of an alert storm 1–1.5 µs (issue 22).
  */
 class KnownTokens {
-  private readonly width: number;
   private readonly known: readonly { bytes: Buffer; length: number }[];
-  /** The presented token's buffer, reused: a comparison runs to its end without yielding. */
-  private readonly presented: Buffer;
+  /** The presented token's bytes, reused: a comparison runs to its end without yielding. */
+  private readonly presented = Buffer.alloc(WIDTH);
 
   constructor(tokens: readonly string[]) {
-    this.width = Math.max(MIN_WIDTH, ...tokens.map((token) => Buffer.byteLength(token)));
-    this.known = tokens.map((token) => ({
-      bytes: this.padded(token),
-      length: Buffer.byteLength(token),
-    }));
-    this.presented = Buffer.alloc(this.width);
+    this.known = tokens.map((token) => {
+      const bytes = Buffer.alloc(WIDTH);
+      return { bytes, length: comparable(token, bytes) };
+    });
   }
 
   matches(presented: string): boolean {
-    const length = Buffer.byteLength(presented);
-    this.presented.fill(0);
-    this.presented.write(presented);
+    const length = comparable(presented, this.presented);
     let matched = false;
     for (const token of this.known) {
-      matched =
-        (timingSafeEqual(this.presented, token.bytes) && length === token.length) || matched;
+      const same = timingSafeEqual(this.presented, token.bytes);
+      matched = (same && length === token.length) || matched;
     }
     return matched;
-  }
-
-  private padded(token: string): Buffer {
-    const bytes = Buffer.alloc(this.width);
-    bytes.write(token);
-    return bytes;
   }
 }
 

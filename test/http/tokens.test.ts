@@ -31,6 +31,25 @@ describe('webhook tokens', () => {
     ]).toEqual([false, false, false, false]);
   });
 
+  it('after a longer token was refused, the token itself is accepted', async () => {
+    const tokens = staticTokens('abc');
+
+    expect([await tokens.accepts('abcd'), await tokens.accepts('abc')]).toEqual([false, true]);
+  });
+
+  it('a token past 256 bytes is told apart from one of the same length that differs only in a character cut off there', async () => {
+    const token = `${'k'.repeat(255)}é`;
+    const tokens = staticTokens(token);
+
+    expect([
+      await tokens.accepts(`${'k'.repeat(255)}è`),
+      await tokens.accepts('k'.repeat(255)),
+      await tokens.accepts(`${token}k`),
+      await tokens.accepts(token),
+    ]).toEqual([false, false, false, true]);
+    expect(await staticTokens('k'.repeat(255)).accepts(`${'k'.repeat(255)}é`)).toBe(false);
+  });
+
   it.each([256, 1000])(
     'with a token of %i bytes, one longer, one shorter and one differing in its last byte are refused, the token accepted',
     async (bytes) => {
