@@ -300,8 +300,8 @@ const WARM_UP_REQUESTS = 100_000;
 /**
  * The alert storm against bare express, in rounds: every round loads each target for
  * ROUND_SECONDS, in SLICES slices taken in turn, so that a disturbance of the machine hits
- * baseline and subjects alike. Each round gives a ratio; the median of the rounds is the figure, the spread
- * (largest minus smallest) says how far to trust it.
+ * baseline and subjects alike. Each round gives a ratio; the median of the rounds is the
+ * figure, the spread (largest minus smallest) says how far to trust it.
  *
  * Every round starts its own processes: a process can run the same code 10–20 % slower than
  * another for its whole life (identical storm targets side by side took 98–110 µs of CPU per
