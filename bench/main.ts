@@ -254,10 +254,11 @@ async function loadFor(target: Target, seconds: number): Promise<Load> {
 function roundOf(loads: readonly Load[]): Round {
   const sum = (of: (load: Load) => number) => loads.reduce((total, load) => total + of(load), 0);
   const requests = sum((l) => l.requests);
+  const cpu = sum((l) => l.cpuMicros);
   return {
     perSecond: requests / sum((l) => l.seconds),
-    cpuMicrosPerRequest: sum((l) => l.cpuMicros) / Math.max(1, requests),
-    serverCores: sum((l) => l.cpuMicros) / sum((l) => l.wallMicros),
+    cpuMicrosPerRequest: cpu / Math.max(1, requests),
+    serverCores: cpu / sum((l) => l.wallMicros),
   };
 }
 
