@@ -6,7 +6,7 @@ export interface TokenSource {
   accepts(presented: string): Promise<boolean>;
 }
 
-/** Bytes of a token compared as they are: more than the tokens people generate. */
+/** Bytes of a token compared as they are: a random token's; a longer one (a JWT) adds its hash. */
 const PREFIX = 256;
 /** What is compared of every token: PREFIX bytes, then a longer token's SHA-256. */
 const WIDTH = PREFIX + 32;
